@@ -1,0 +1,44 @@
+# Two entry points on a fresh machine: `make demo` and `make test`. Each builds what it needs:
+# the virtual environment (CPU torch 2.13.0 + wala + references) and the real meshes.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+MESHES := data/meshes
+OUT    ?= out/demo
+
+.PHONY: install meshes test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+meshes: $(MESHES)/.fetched
+
+$(MESHES)/.fetched: scripts/fetch_meshes.sh | $(STAMP)
+	scripts/fetch_meshes.sh $(MESHES) $(PY)
+	touch $@
+
+test: $(STAMP) meshes
+	WALA_MESHES=$(MESHES) $(PY) -m pytest -q
+
+# The main job on the embedded default: procedural shapes and real meshes through the wavelet
+# tree and back, with the losses printed and the meshes written to $(OUT).
+demo: $(STAMP) meshes
+	$(PY) -m wala.cli shapes all --count 1 --resolution 256 -o $(OUT)/procedural
+	$(PY) -m wala.cli roundtrip $(OUT)/procedural/chair_0000.obj $(OUT)/procedural/mug_0000.obj \
+	    $(MESHES)/cgal/bunny00.off $(MESHES)/cgal/armadillo.off $(MESHES)/pymeshlab/cow.obj \
+	    --json $(OUT)/roundtrip.json
+	$(PY) -m wala.cli encode $(MESHES)/cgal/elephant.off -o $(OUT)/elephant.npz
+	$(PY) -m wala.cli decode $(OUT)/elephant.npz -o $(OUT)/elephant_from_tree.obj
+
+bench: $(STAMP) meshes
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/representation.py
+
+clean:
+	rm -rf $(VENV) data out

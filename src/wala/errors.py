@@ -1,0 +1,8 @@
+"""The one exception type for bad input at wala's boundaries (files, configs, CLI arguments).
+
+The CLI prints its message as a single line and exits non-zero; library users can catch it.
+"""
+
+
+class WalaError(Exception):
+    """Bad input: a missing or corrupt file, an empty or degenerate mesh, a wrong shape or config."""

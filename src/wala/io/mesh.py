@@ -1,0 +1,105 @@
+"""Mesh files in and out, validation, and normalization into the [-bound, bound]³ cube.
+
+Inside wala a mesh is a `trimesh.Trimesh`; readers reject bad input with a one-line `WalaError`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from wala.errors import WalaError
+
+MESH_FORMATS = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """world = normalized / scale + center (the inverse of what `normalize_mesh` applied)."""
+
+    center: np.ndarray  # (3,)
+    scale: float
+
+    def to_world(self, points: np.ndarray) -> np.ndarray:
+        return points / self.scale + self.center
+
+
+def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
+    """Reads OBJ/PLY/STL/OFF/GLB/GLTF; scenes are flattened with their transforms applied."""
+    path = Path(path)
+    if not path.exists():
+        raise WalaError(f"mesh file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in MESH_FORMATS:
+        raise WalaError(f"unknown mesh format '{path.suffix}' for {path} (known: {', '.join(MESH_FORMATS)})")
+    try:
+        loaded = trimesh.load(str(path), file_type=suffix[1:], process=False)
+    except Exception as exc:  # trimesh raises many types for corrupt files
+        raise WalaError(f"cannot read mesh {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    if isinstance(loaded, trimesh.Scene):
+        meshes = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
+        if not meshes:
+            raise WalaError(f"mesh {path} holds no triangle geometry")
+        loaded = trimesh.util.concatenate(meshes)
+    if not isinstance(loaded, trimesh.Trimesh):
+        raise WalaError(f"mesh {path} holds no faces (read as {type(loaded).__name__})")
+    check_mesh(loaded, str(path))
+    return loaded
+
+
+def check_mesh(mesh: trimesh.Trimesh, name: str = "mesh") -> None:
+    """Raises WalaError for an empty, non-finite, out-of-range or zero-area mesh."""
+    vertices = np.asarray(mesh.vertices)
+    faces = np.asarray(mesh.faces)
+    if len(faces) == 0 or len(vertices) == 0:
+        raise WalaError(f"{name} is empty (no faces)")
+    if not np.isfinite(vertices).all():
+        raise WalaError(f"{name} has NaN or infinite vertex coordinates")
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise WalaError(f"{name} has face indices outside its {len(vertices)} vertices")
+    extent = np.ptp(vertices[np.unique(faces)], axis=0)
+    if extent.max() <= 0:
+        raise WalaError(f"{name} is degenerate: all faces collapse to one point")
+    if not mesh.area > 1e-12 * extent.max() ** 2:
+        raise WalaError(f"{name} is degenerate: its faces have zero total area")
+
+
+def normalize_mesh(mesh: trimesh.Trimesh, bound: float = 0.9) -> tuple[trimesh.Trimesh, Normalization]:
+    """Centers the bounding box at the origin and scales its longest side to span [-bound, bound]."""
+    check_mesh(mesh)
+    used = np.asarray(mesh.vertices)[np.unique(mesh.faces)]
+    lo, hi = used.min(axis=0), used.max(axis=0)
+    center = (lo + hi) / 2
+    scale = 2 * bound / float((hi - lo).max())
+    vertices = (np.asarray(mesh.vertices) - center) * scale
+    return trimesh.Trimesh(vertices, np.asarray(mesh.faces), process=False), Normalization(center, scale)
+
+
+def save_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> None:
+    """Writes by extension (OBJ/PLY/STL/OFF/GLB), atomically: a crash never leaves half a file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MESH_FORMATS or suffix == ".gltf":
+        raise WalaError(f"cannot write mesh format '{path.suffix}' (use .obj, .ply, .stl, .off or .glb)")
+    data = mesh.export(file_type=suffix[1:])
+    write_atomic(path, data if isinstance(data, bytes) else data.encode())
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Writes to a temporary file beside `path` and renames it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
