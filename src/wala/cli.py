@@ -78,6 +78,37 @@ def cmd_shapes(args) -> None:
             print(path)
 
 
+def cmd_prep(args) -> None:
+    from wala.data.prep import prepare
+
+    config = _representation(args)
+    result = prepare(args.sources, args.output, config, args.shard_size, args.workers, progress=not args.quiet)
+    print(f"{args.output}: {result['samples']} samples, {result['skipped_shards']} finished shards skipped, "
+          f"{len(result['errors'])} failed (see errors.jsonl)")
+
+
+def cmd_train_ae(args) -> None:
+    from wala.config import load_config
+    from wala.train.autoencoder import AutoencoderTrainConfig, train_autoencoder
+
+    logs = train_autoencoder(load_config(AutoencoderTrainConfig, args.config, args.set))
+    print(json.dumps(logs))
+
+
+def cmd_eval_ae(args) -> None:
+    from wala.data.shards import WaveletTreeDataset
+    from wala.eval.autoencoder import evaluate_autoencoder, format_evaluation
+    from wala.train.autoencoder import load_autoencoder
+
+    model = load_autoencoder(args.checkpoint)
+    dataset = WaveletTreeDataset(args.data)
+    picked = range(min(args.limit, len(dataset))) if args.limit else None
+    result = evaluate_autoencoder(model, dataset, picked, surface=not args.no_surface, points=args.points)
+    print(format_evaluation(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wala", description="WaLa: wavelet latent diffusion for 3D shapes")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +147,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, default=256)
     p.add_argument("--format", choices=("obj", "ply", "stl", "off", "glb"), default="obj")
     p.set_defaults(run=cmd_shapes)
+
+    p = sub.add_parser("prep", help="meshes / procedural families → sharded wavelet-tree dataset")
+    p.add_argument("sources", nargs="+", help="mesh files, folders, .txt lists, or procedural:FAMILY[,…|all]:COUNT[:SEED]")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--shard-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    representation_options(p)
+    p.set_defaults(run=cmd_prep)
+
+    p = sub.add_parser("train-ae", help="train the wavelet VQ-VAE (run under torchrun for DDP)")
+    p.add_argument("config", nargs="?", help="AutoencoderTrainConfig YAML/JSON")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=100")
+    p.set_defaults(run=cmd_train_ae)
+
+    p = sub.add_parser("eval-ae", help="IoU/MSE/D-IoU/D-MSE/CD/F-score of an autoencoder checkpoint on a dataset")
+    p.add_argument("checkpoint")
+    p.add_argument("data")
+    p.add_argument("--limit", type=int, default=0, help="first N samples only")
+    p.add_argument("--no-surface", action="store_true", help="skip CD/F-score")
+    p.add_argument("--points", type=int, default=30_000)
+    p.add_argument("--json")
+    p.set_defaults(run=cmd_eval_ae)
     return parser
 
 

@@ -31,6 +31,20 @@ class RepresentationConfig:
     d1_pad_at_end: bool = True     # D1 76→92 zero padding side (inferred: packing needs 2×46)
 
 
+@dataclasses.dataclass(frozen=True)
+class AutoencoderConfig:
+    """The wavelet VQ-VAE. Defaults are the paper's: 12,872,004 parameters."""
+
+    in_channels: int = 64            # the packed wavelet tree
+    width: int = 128
+    latent_channels: int = 4
+    blocks: tuple[int, ...] = (2, 2, 3)  # ResBlocks at 46³, 23³, 12³ (decoder mirrors)
+    groups: int = 32                 # GroupNorm groups
+    codebook_size: int = 1024
+    commitment: float = 0.25         # β
+    dead_code_steps: int = 200       # a code unused this many steps is restarted (0: never)
+
+
 def to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)
 
@@ -41,11 +55,40 @@ def from_dict(cls: type[T], values: dict) -> T:
     unknown = sorted(set(values) - names)
     if unknown:
         raise WalaError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
-    return cls(**values)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    converted = {}
+    for key, value in values.items():
+        field = fields[key]
+        default = field.default
+        if default is dataclasses.MISSING and field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            value = from_dict(type(default), value)  # nested config
+        elif isinstance(default, tuple) and isinstance(value, list):
+            value = tuple(value)  # YAML/JSON lists back to the frozen tuples
+        converted[key] = value
+    return cls(**converted)
 
 
-def load_config(cls: type[T], path: str | Path) -> T:
-    """Reads a YAML or JSON file into `cls`; missing fields keep their defaults."""
+def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
+    """Reads a YAML or JSON file into `cls` (None: defaults only), then applies `overrides` such
+    as "train.steps=10" (values parsed as YAML); missing fields keep their defaults."""
+    values = _read_mapping(path) if path else {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise WalaError(f"override must look like key.sub=value, got '{item}'")
+        target = values
+        *parents, last = key.split(".")
+        for name in parents:
+            target = target.setdefault(name, {})
+            if not isinstance(target, dict):
+                raise WalaError(f"override {key}: '{name}' is not a section")
+        target[last] = yaml.safe_load(raw)
+    return from_dict(cls, values)
+
+
+def _read_mapping(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise WalaError(f"config file not found: {path}")
@@ -58,7 +101,7 @@ def load_config(cls: type[T], path: str | Path) -> T:
         values = {}
     if not isinstance(values, dict):
         raise WalaError(f"config file {path} must hold a mapping, got {type(values).__name__}")
-    return from_dict(cls, values)
+    return values
 
 
 def save_config(config: Any, path: str | Path) -> None:

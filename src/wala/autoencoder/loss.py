@@ -1,0 +1,50 @@
+"""Reconstruction losses for the wavelet VQ-VAE, computed on the unpacked tree (padding excluded).
+
+- "adaptive" (paper): MSE(C0) + ½ Σ_{D ∈ {D0, D1}} [MSE(D at its important locations) +
+  MSE(D at as many random other locations)].
+- "rebalanced" (official code): the same terms, each detail level scaled by
+  MSE(C0).detach() / level.detach() so every level weighs like the coarse one.
+- "mse": plain MSE over the packed tensor (the ablation baseline).
+"Important" is |c| > subband max / 32 of the target (wala.wavelet.importance_masks). The random
+others are drawn per position with probability #important / #other, so they match in expectation.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from wala.errors import WalaError
+from wala.wavelet.packing import unpack_wavelet_tree
+from wala.wavelet.tree import importance_masks
+
+LOSSES = ("adaptive", "rebalanced", "mse")
+
+
+def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    count = mask.sum()
+    if count == 0:
+        return pred.new_zeros(())
+    return ((pred - target).pow(2) * mask).sum() / count
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "adaptive", resolution: int = 256,
+                        importance_ratio: float = 1 / 32, generator: torch.Generator | None = None) -> torch.Tensor:
+    """pred, target: packed trees (B, 64, M, M, M). Returns a scalar."""
+    if kind not in LOSSES:
+        raise WalaError(f"unknown reconstruction loss '{kind}' (known: {', '.join(LOSSES)})")
+    pred, target = pred.float(), target.float()
+    if kind == "mse":
+        return F.mse_loss(pred, target)
+    p, t = unpack_wavelet_tree(pred, resolution), unpack_wavelet_tree(target, resolution)
+    base = F.mse_loss(p.coarse, t.coarse)
+    total = base
+    for pd, td, important in zip(p.details, t.details, importance_masks(t.details, importance_ratio)):
+        other = ~important
+        rate = important.sum().float() / other.sum().clamp(min=1)
+        draw = torch.rand(other.shape, generator=generator, device="cpu").to(other.device)
+        sampled = other & (draw < rate)
+        level = 0.5 * (_masked_mse(pd, td, important) + _masked_mse(pd, td, sampled))
+        if kind == "rebalanced":
+            level = level * (base.detach() / level.detach().clamp(min=1e-12))
+        total = total + level
+    return total

@@ -1,0 +1,1 @@
+"""Trainers (single process or torchrun DDP), EMA and checkpoints."""

@@ -1,0 +1,69 @@
+"""`wala train-ae CONFIG`: the wavelet VQ-VAE on a prepared dataset."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+
+from wala.autoencoder import WaveletVQVAE, reconstruction_loss
+from wala.autoencoder.loss import LOSSES
+from wala.config import AutoencoderConfig, from_dict
+from wala.data.shards import WaveletTreeDataset
+from wala.errors import WalaError
+from wala.eval.autoencoder import evaluate_autoencoder
+from wala.train import distributed as D
+from wala.train.checkpoint import load_checkpoint
+from wala.train.trainer import TrainConfig, Trainer
+
+KIND = "autoencoder"
+
+
+@dataclass(frozen=True)
+class AutoencoderTrainConfig:
+    model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    loss: str = "adaptive"         # "adaptive" (paper), "rebalanced" (official code) or "mse"
+
+
+def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
+    if config.loss not in LOSSES:
+        raise WalaError(f"unknown loss '{config.loss}' (known: {', '.join(LOSSES)})")
+    if not config.train.data:
+        raise WalaError("train.data must name a folder written by `wala prep`")
+    dataset = WaveletTreeDataset(config.train.data)
+    eval_set = WaveletTreeDataset(config.train.eval_data) if config.train.eval_data else dataset
+    torch.manual_seed(config.train.seed)  # same initial weights on every rank
+    model = WaveletVQVAE(config.model)
+    resolution = dataset.resolution
+
+    def step(m, x, generator):
+        recon, q = m(x)
+        rec = reconstruction_loss(recon, x, config.loss, resolution, generator=generator)
+        logs = {"rec": float(rec.detach()), "vq": float(q.loss.detach()), "perplexity": float(q.perplexity),
+                "usage": float(q.usage)}
+        return rec + q.loss, logs, q
+
+    def after_step(m, q, generator, dist):
+        counts = D.all_reduce_sum(q.counts.clone(), dist)
+        restarted = m.quantizer.restart_dead_codes(q.inputs, counts, config.model.dead_code_steps, generator)
+        D.broadcast(m.quantizer.codebook.weight.data, dist)
+        return {"restarted_codes": restarted}
+
+    def evaluate(ema_model):
+        picked = range(min(config.train.eval_samples, len(eval_set)))
+        return evaluate_autoencoder(ema_model, eval_set, picked, device=next(ema_model.parameters()).device)["overall"]
+
+    run_config = {"kind": KIND, **dataclasses.asdict(config)}
+    return Trainer(KIND, model, run_config, config.train, dataset, step, evaluate, after_step).run()
+
+
+def load_autoencoder(path, device: str | torch.device = "cpu", weights: str = "ema") -> WaveletVQVAE:
+    """A trained VQ-VAE from a checkpoint (EMA weights by default)."""
+    config, _, tensors = load_checkpoint(path, KIND)
+    model = WaveletVQVAE(from_dict(AutoencoderConfig, config["model"]))
+    try:
+        model.load_state_dict(tensors[weights])
+    except (RuntimeError, KeyError) as exc:
+        raise WalaError(f"checkpoint {path} does not fit its own model config: {str(exc).splitlines()[0]}") from exc
+    return model.to(device).eval()

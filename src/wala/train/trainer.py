@@ -1,0 +1,160 @@
+"""The training loop every wala model uses: single process or torchrun DDP, bf16 autocast on GPU,
+gradient clipping, EMA, periodic evaluation, atomic safetensors checkpoints and exact resume.
+
+Exact resume: the epoch order is a pure function of (seed, epoch); the checkpoint stores model,
+optimizer, EMA, step, epoch, position in the epoch and the training generator, so a run stopped
+and resumed at any checkpoint computes the same weights as one that never stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+
+from wala.data.sampling import epoch_order, rank_slice
+from wala.errors import WalaError
+from wala.train import distributed as D
+from wala.train.checkpoint import (checkpoint_name, latest_checkpoint, load_checkpoint, optimizer_tensors,
+                                   restore_optimizer, save_checkpoint)
+from wala.train.ema import EMA
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""                 # a folder written by `wala prep`
+    eval_data: str = ""            # defaults to `data`
+    out: str = "runs/run"          # checkpoints, config.json, metrics.jsonl
+    steps: int = 1000
+    batch_size: int = 4            # per rank
+    lr: float = 1e-4
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    log_every: int = 10
+    eval_every: int = 0            # 0: only at the end
+    eval_samples: int = 16
+    checkpoint_every: int = 500
+    seed: int = 0
+    sampling: str = "uniform"      # or "balanced": per_dataset shapes from each source per epoch
+    per_dataset: int = 0
+    init_from: str = ""            # start from these weights (fine-tuning); optimizer and step start fresh
+    device: str = "auto"           # "auto", "cpu", "cuda"
+    bf16: bool = True              # autocast to bfloat16 on CUDA (ignored on CPU)
+    workers: int = 0               # data-loading processes per rank
+
+
+StepFn = Callable[[nn.Module, torch.Tensor, torch.Generator], tuple[torch.Tensor, dict, object]]
+
+
+class Trainer:
+    def __init__(self, kind: str, model: nn.Module, run_config: dict, train: TrainConfig, dataset,
+                 step_fn: StepFn, eval_fn: Callable[[nn.Module], dict] | None = None,
+                 after_step: Callable[[nn.Module, object, torch.Generator, D.Dist], dict] | None = None):
+        self.kind, self.model, self.run_config, self.cfg = kind, model, run_config, train
+        self.dataset, self.step_fn, self.eval_fn, self.after_step = dataset, step_fn, eval_fn, after_step
+        self.out = Path(train.out)
+
+    def _state(self, step, epoch, offset) -> dict:
+        return {"step": step, "epoch": epoch, "offset": offset}
+
+    def _save(self, step, epoch, offset, optimizer, ema, generator) -> None:
+        optim_tensors, optim_rest = optimizer_tensors(optimizer)
+        state = {**self._state(step, epoch, offset), "optimizer": optim_rest}
+        save_checkpoint(self.out / checkpoint_name(step), self.kind, self.run_config, state, {
+            "model": self.model.state_dict(), "ema": ema.model.state_dict(), "optim": optim_tensors,
+            "rng": {"train": generator.get_state(), "torch": torch.get_rng_state()},
+        })
+
+    def _log(self, record: dict) -> None:
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        dist = D.setup(cfg.device)
+        try:
+            return self._run(dist)
+        finally:
+            D.teardown(dist)
+
+    def _run(self, dist: D.Dist) -> dict:
+        cfg = self.cfg
+        model = self.model.to(dist.device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        ema = EMA(model, cfg.ema_decay)
+        generator = torch.Generator().manual_seed(cfg.seed + 7919)
+        step = epoch = offset = 0
+        resume = latest_checkpoint(self.out) if self.out.exists() else None
+        if resume is not None:
+            _, state, tensors = load_checkpoint(resume, self.kind)
+            model.load_state_dict(tensors["model"])
+            ema.model.load_state_dict(tensors["ema"])
+            restore_optimizer(optimizer, tensors.get("optim", {}), state["optimizer"])
+            generator.set_state(tensors["rng"]["train"])
+            torch.set_rng_state(tensors["rng"]["torch"])
+            step, epoch, offset = state["step"], state["epoch"], state["offset"]
+        elif cfg.init_from:
+            _, _, tensors = load_checkpoint(cfg.init_from, self.kind)
+            model.load_state_dict(tensors["ema"])
+            ema.model.load_state_dict(tensors["ema"])
+        if dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        trained = DistributedDataParallel(model) if dist.active else model
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and dist.device.type == "cuda")
+        datasets = self.dataset.datasets
+        logs: dict = {}
+        started, seen = time.perf_counter(), 0
+        while step < cfg.steps:
+            order = rank_slice(epoch_order(datasets, epoch, cfg.seed, cfg.sampling, cfg.per_dataset), dist.rank, dist.world)
+            if len(order) < cfg.batch_size:
+                raise WalaError(f"an epoch holds {len(order)} samples per rank, fewer than batch_size {cfg.batch_size}")
+            batches = [order[i: i + cfg.batch_size] for i in range(offset, len(order) - cfg.batch_size + 1, cfg.batch_size)]
+            # a generator of its own keeps the loader from drawing on the global RNG (exact resume)
+            loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=batches, num_workers=cfg.workers,
+                                                 generator=torch.Generator().manual_seed(cfg.seed + epoch))
+            for batch in loader:
+                x = batch[0].to(dist.device, non_blocking=True)
+                trained.train()
+                with autocast:
+                    loss, logs, aux = self.step_fn(trained, x, generator)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                ema.update(model)
+                if self.after_step is not None:
+                    logs.update(self.after_step(model, aux, generator, dist))
+                step += 1
+                offset += cfg.batch_size
+                seen += len(x) * dist.world
+                logs = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm), **logs}
+                if dist.main and (step % cfg.log_every == 0 or step == cfg.steps):
+                    logs["shapes_per_s"] = seen / (time.perf_counter() - started)
+                    self._log(logs)
+                if dist.main and self.eval_fn is not None and (
+                        (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps):
+                    self._log({"step": step, "eval": self.eval_fn(ema.model)})
+                if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
+                    if dist.main:
+                        self._save(step, epoch, offset, optimizer, ema, generator)
+                    D.barrier(dist)
+                if step >= cfg.steps:
+                    break
+            else:
+                epoch, offset = epoch + 1, 0
+        if dist.active:
+            logs["ranks_in_sync"] = D.parameters_in_sync(model, dist)
+            if dist.main:
+                self._log({"step": step, "ranks_in_sync": logs["ranks_in_sync"], "world": dist.world})
+        return logs
+
+
+def config_dict(*configs) -> dict:
+    """The checkpoint's config: named dataclasses as one JSON-able dict."""
+    return {name: dataclasses.asdict(c) for name, c in configs}

@@ -1,0 +1,52 @@
+import torch
+
+from wala.autoencoder import VectorQuantizer, WaveletVQVAE, count_parameters
+from wala.config import AutoencoderConfig
+
+TINY = AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=32)
+
+
+def test_default_config_has_the_papers_parameter_count():
+    count = count_parameters(WaveletVQVAE())
+    assert abs(count - 12_870_000) / 12_870_000 < 0.01
+    assert count == 12_872_004  # DESIGN.md's exact figure
+
+
+def test_46_cube_tree_becomes_a_4x12_cube_latent_and_back():
+    model = WaveletVQVAE(TINY)
+    x = torch.randn(2, 64, 46, 46, 46)
+    z = model.encode(x)
+    assert z.shape == (2, 4, 12, 12, 12)
+    assert model.decode(z, 46).shape == x.shape
+    recon, q = model(x)
+    assert recon.shape == x.shape and q.indices.shape == (2, 12, 12, 12)
+
+
+def test_decode_quantizes_first():
+    model = WaveletVQVAE(TINY)
+    z = torch.randn(1, 4, 6, 6, 6)
+    snapped = model.quantizer(z).quantized
+    torch.testing.assert_close(model.decode(z, 22), model.decode(snapped, 22))
+
+
+def test_quantizer_passes_gradients_straight_through_and_reports_usage():
+    q = VectorQuantizer(8, 4)
+    z = torch.randn(2, 4, 3, 3, 3, requires_grad=True)
+    out = q(z)
+    out.quantized.sum().backward()
+    torch.testing.assert_close(z.grad, torch.ones_like(z))
+    assert out.counts.sum() == 54 and 0 < out.usage <= 1 and 1 <= out.perplexity <= 8
+    # every output is a codebook row
+    rows = out.quantized.detach().movedim(1, -1).reshape(-1, 4)
+    assert torch.cdist(rows, q.codebook.weight, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.max() < 1e-6
+
+
+def test_dead_codes_restart_at_encoder_outputs():
+    q = VectorQuantizer(8, 4)
+    z = torch.randn(1, 4, 2, 2, 2) + 10  # far from every initial code: only one code wins
+    counts = q(z).counts
+    assert q.restart_dead_codes(z, counts, patience=1) == (counts == 0).sum()
+    rows = z.movedim(1, -1).reshape(-1, 4)
+    restarted = q.codebook.weight[counts == 0]
+    assert torch.cdist(restarted, rows, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.max() < 1e-6
+    assert q(z).usage > 1 / 8
