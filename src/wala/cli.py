@@ -109,6 +109,15 @@ def cmd_eval_ae(args) -> None:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
 
+def cmd_ablate(args) -> None:
+    from wala.eval.ablation import format_ae_ablation, run_ae_ablation
+
+    sizes = tuple(int(n) for n in args.sizes.split(","))
+    rows = run_ae_ablation(args.out, args.config, args.resolution, args.base_steps, args.finetune_steps, sizes,
+                           args.meshes, args.workers)
+    print(format_ae_ablation(rows))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wala", description="WaLa: wavelet latent diffusion for 3D shapes")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=30_000)
     p.add_argument("--json")
     p.set_defaults(run=cmd_eval_ae)
+
+    p = sub.add_parser("ablate", help="small-scale reproductions of the paper's ablations")
+    p.add_argument("what", choices=["ae"], help="ae: seed Table 1 (sampling loss, balanced fine-tuning)")
+    p.add_argument("--out", default="runs/ablate_ae")
+    p.add_argument("--config", default="configs/ae_tiny.yaml", help="model/optimizer settings to start from")
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--base-steps", type=int, default=300)
+    p.add_argument("--finetune-steps", type=int, default=100)
+    p.add_argument("--sizes", default="2,4,8,16", help="shapes per dataset for balanced fine-tuning")
+    p.add_argument("--meshes", default="data/meshes", help="folder of real meshes to add as a dataset")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(run=cmd_ablate)
     return parser
 
 

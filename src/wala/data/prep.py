@@ -130,6 +130,8 @@ def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig
             for _, count, errs in pool.imap_unordered(_prep_shard, jobs):
                 errors += errs
                 bar.update(count)
+            pool.close()  # let the workers exit on their own; the context's terminate() is for errors
+            pool.join()
     else:
         for job in jobs:
             _, count, errs = _prep_shard(job)
