@@ -36,6 +36,12 @@ demo: $(STAMP) meshes
 	    --json $(OUT)/roundtrip.json
 	$(PY) -m wala.cli encode $(MESHES)/cgal/elephant.off -o $(OUT)/elephant.npz
 	$(PY) -m wala.cli decode $(OUT)/elephant.npz -o $(OUT)/elephant_from_tree.obj
+	# a tiny wavelet VQ-VAE on 64³ procedural shapes: prep, train, evaluate on held-out seeds
+	$(PY) -m wala.cli prep procedural:all:6 -o $(OUT)/data/train --resolution 64 --workers 2 --quiet
+	$(PY) -m wala.cli prep procedural:all:1:1000 -o $(OUT)/data/eval --resolution 64 --quiet
+	$(PY) -m wala.cli train-ae configs/ae_tiny.yaml --set train.data=$(OUT)/data/train \
+	    --set train.eval_data=$(OUT)/data/eval --set train.out=$(OUT)/ae_tiny --set train.steps=150
+	$(PY) -m wala.cli eval-ae $(OUT)/ae_tiny/step-00000150.safetensors $(OUT)/data/eval --points 20000
 
 bench: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/representation.py

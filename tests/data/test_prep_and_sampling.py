@@ -59,3 +59,15 @@ def test_ranks_split_an_epoch_evenly_and_disjointly():
     parts = [rank_slice(order, r, 3) for r in range(3)]
     assert all(len(p) == 3 for p in parts)
     assert sorted(sum(parts, [])) == list(range(9))
+
+
+def test_list_entries_with_the_same_name_stay_apart(tmp_path):
+    from wala.data import collect_items
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "cow.obj").write_text("")
+    listing = tmp_path / "real.txt"
+    listing.write_text(f"{tmp_path / 'a' / 'cow.obj'}\n{tmp_path / 'b' / 'cow.obj'}\n")
+    items = collect_items([str(listing)])
+    assert [i.dataset for i in items] == ["real", "real"] and len({i.key for i in items}) == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def collect_items(sources: list[str]) -> list[Item]:
             items += [Item(path.name, str(p.relative_to(path)), str(p)) for p in meshes]
         elif path.suffix == ".txt" and path.is_file():
             lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-            items += [Item(path.stem, Path(line).stem, line) for line in lines]
+            # ids relative to the entries' common folder, so cow.off and cow.obj stay apart
+            root = Path(os.path.commonpath([str(Path(line).parent) for line in lines])) if lines else Path()
+            items += [Item(path.stem, str(Path(line).relative_to(root)), line) for line in lines]
         elif path.is_file():
             items.append(Item(path.parent.name or "meshes", path.stem, str(path)))
         else:

@@ -13,6 +13,17 @@ _NEIGHBORS = np.array(
 )
 
 
+@nb.njit(cache=True)
+def _neighbor(flat, m, n):
+    """Flat index of the m-th of the 6 face neighbours of voxel `flat` in an n³ grid; -1 off it."""
+    a = flat // (n * n) + _NEIGHBORS[m, 0]
+    b = (flat // n) % n + _NEIGHBORS[m, 1]
+    e = flat % n + _NEIGHBORS[m, 2]
+    if a < 0 or a >= n or b < 0 or b >= n or e < 0 or e >= n:
+        return -1
+    return (a * n + b) * n + e
+
+
 @nb.njit(cache=True, fastmath=True)
 def closest_point_on_triangle(px, py, pz, t):
     """Closest point on triangle t (9 floats) to p, by Voronoi regions (Ericson, RTCD §5.1.5)."""
@@ -151,18 +162,11 @@ def propagate_closest(tris, n, max_dist, dist2, closest):
         count -= 1
         queued[flat] = 0
         f = c[flat]
-        i = flat // (n * n)
-        j = (flat // n) % n
-        k = flat % n
         for m in range(6):
-            a = i + _NEIGHBORS[m, 0]
-            b = j + _NEIGHBORS[m, 1]
-            e = k + _NEIGHBORS[m, 2]
-            if a < 0 or a >= n or b < 0 or b >= n or e < 0 or e >= n:
+            other = _neighbor(flat, m, n)
+            if other < 0 or c[other] == f:
                 continue
-            other = (a * n + b) * n + e
-            if c[other] == f:
-                continue
+            a, b, e = other // (n * n), (other // n) % n, other % n
             # compare in the stored float32: a float64 compare lets two triangles whose distances
             # round to the same float32 take a voxel from each other forever
             d2 = np.float32(point_triangle_dist2(float(a), float(b), float(e), tris[f]))
@@ -195,17 +199,9 @@ def flood_outside(n, dist2, wall2):
     while top > 0:
         top -= 1
         flat = stack[top]
-        i = flat // (n * n)
-        j = (flat // n) % n
-        k = flat % n
         for m in range(6):
-            a = i + _NEIGHBORS[m, 0]
-            b = j + _NEIGHBORS[m, 1]
-            e = k + _NEIGHBORS[m, 2]
-            if a < 0 or a >= n or b < 0 or b >= n or e < 0 or e >= n:
-                continue
-            other = (a * n + b) * n + e
-            if outside[other] == 0 and d[other] >= wall2:
+            other = _neighbor(flat, m, n)
+            if other >= 0 and outside[other] == 0 and d[other] >= wall2:
                 outside[other] = 1
                 stack[top] = other
                 top += 1
