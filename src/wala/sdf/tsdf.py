@@ -85,7 +85,3 @@ def _inside_by_crossings(tris: np.ndarray, n: int) -> np.ndarray:
         kernels.axis_crossing_counts(tris, n, axis, counts)
     return np.abs(counts) > 3
 
-
-def occupancy(tsdf: np.ndarray) -> np.ndarray:
-    """Inside (TSDF < 0) as a bool grid — the occupancy every IoU in wala is computed on."""
-    return np.asarray(tsdf) < 0

@@ -7,10 +7,12 @@ The padding side (end of each axis) is inferred, not stated: `RepresentationConf
 """
 from __future__ import annotations
 
+import pywt
 import torch
 import torch.nn.functional as F
 
 from wala.errors import WalaError
+from wala.wavelet.dwt import coefficient_length
 from wala.wavelet.tree import WaveletTree
 
 PACKED_CHANNELS = 1 + 56 + 7
@@ -45,8 +47,8 @@ def unpack_wavelet_tree(packed: torch.Tensor, resolution: int = 256, d1_size: in
     return WaveletTree(coarse.contiguous(), [d0.contiguous(), d1[:, :, crop, crop, crop].contiguous()], resolution)
 
 
-def _d1_size(resolution: int, filter_length: int = 18) -> int:
-    size = resolution
-    for _ in range(2):  # D1 is the second-finest level of three
-        size = (size + filter_length - 1) // 2
-    return size
+
+def _d1_size(resolution: int, wavelet: str = "bior6.8") -> int:
+    """D1 is the second-finest of three levels: two analysis steps from N (256 → 136 → 76)."""
+    length = len(pywt.Wavelet(wavelet).dec_lo)
+    return coefficient_length(coefficient_length(resolution, length), length)
