@@ -56,6 +56,9 @@ def barrier(d: Dist) -> None:
 
 def teardown(d: Dist) -> None:
     if d.active and dist.is_initialized():
+        # both ranks leave together: gloo aborts a process ("terminate called without an active
+        # exception") when its peer tears down while it is still in flight
+        dist.barrier()
         dist.destroy_process_group()
 
 
