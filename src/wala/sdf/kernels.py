@@ -14,11 +14,11 @@ _NEIGHBORS = np.array(
 
 
 @nb.njit(cache=True)
-def _neighbor(flat, m, n):
-    """Flat index of the m-th of the 6 face neighbours of voxel `flat` in an n³ grid; -1 off it."""
-    a = flat // (n * n) + _NEIGHBORS[m, 0]
-    b = (flat // n) % n + _NEIGHBORS[m, 1]
-    e = flat % n + _NEIGHBORS[m, 2]
+def _neighbor(i, j, k, m, n):
+    """Flat index of the m-th of the 6 face neighbours of voxel (i, j, k) in an n³ grid; -1 off it."""
+    a = i + _NEIGHBORS[m, 0]
+    b = j + _NEIGHBORS[m, 1]
+    e = k + _NEIGHBORS[m, 2]
     if a < 0 or a >= n or b < 0 or b >= n or e < 0 or e >= n:
         return -1
     return (a * n + b) * n + e
@@ -162,8 +162,9 @@ def propagate_closest(tris, n, max_dist, dist2, closest):
         count -= 1
         queued[flat] = 0
         f = c[flat]
+        i, j, k = flat // (n * n), (flat // n) % n, flat % n
         for m in range(6):
-            other = _neighbor(flat, m, n)
+            other = _neighbor(i, j, k, m, n)
             if other < 0 or c[other] == f:
                 continue
             a, b, e = other // (n * n), (other // n) % n, other % n
@@ -199,8 +200,9 @@ def flood_outside(n, dist2, wall2):
     while top > 0:
         top -= 1
         flat = stack[top]
+        i, j, k = flat // (n * n), (flat // n) % n, flat % n
         for m in range(6):
-            other = _neighbor(flat, m, n)
+            other = _neighbor(i, j, k, m, n)
             if other >= 0 and outside[other] == 0 and d[other] >= wall2:
                 outside[other] = 1
                 stack[top] = other
