@@ -91,7 +91,7 @@ def encode_item(item: Item, config: RepresentationConfig) -> dict[str, np.ndarra
         tree = tsdf_to_tree(torch.from_numpy(tsdf)[None], config)
     else:
         tree = encode_mesh_file(item.source, config).tree
-    return {"coarse": tree.coarse[0].numpy(), "d0": tree.details[0][0].numpy(), "d1": tree.details[1][0].numpy()}
+    return tree.to_arrays()
 
 
 def _prep_shard(job) -> tuple[int, int, list[dict]]:

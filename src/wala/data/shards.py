@@ -93,11 +93,9 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
             data = f.read(record["size"])
         try:
             with np.load(io.BytesIO(data)) as arrays:
-                coarse, d0, d1 = arrays["coarse"], arrays["d0"], arrays["d1"]
+                return WaveletTree.from_arrays({k: arrays[k] for k in ("coarse", "d0", "d1")}, record["resolution"])
         except Exception as exc:
             raise WalaError(f"corrupt sample {record['key']} in {record['shard']}: {exc}") from exc
-        return WaveletTree(torch.from_numpy(coarse)[None], [torch.from_numpy(d0)[None], torch.from_numpy(d1)[None]],
-                           record["resolution"])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict]:
         return pack_wavelet_tree(self.tree(i))[0], self.records[i]

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from wala.config import RepresentationConfig, from_dict, to_dict
 from wala.errors import WalaError
@@ -49,10 +48,7 @@ def save_shape(path: str | Path, shape: ShapeFile) -> None:
     if shape.tsdf is not None:
         arrays["tsdf"] = np.asarray(shape.tsdf, dtype=np.float32)
     else:
-        tree = shape.tree
-        arrays["coarse"] = tree.coarse[0].cpu().numpy()
-        arrays["d0"] = tree.details[0][0].cpu().numpy()
-        arrays["d1"] = tree.details[1][0].cpu().numpy()
+        arrays.update(shape.tree.to_arrays())
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     write_atomic(path, buffer.getvalue())
@@ -90,8 +86,7 @@ def load_shape(path: str | Path) -> ShapeFile:
             _check_finite(path, arrays[key])
         if arrays["d0"].shape[0] != 7 or arrays["d1"].shape[0] != 7:
             raise WalaError(f"{path}: detail levels must hold 7 subbands")
-        shape.tree = WaveletTree(torch.from_numpy(arrays["coarse"])[None],
-                                 [torch.from_numpy(arrays["d0"])[None], torch.from_numpy(arrays["d1"])[None]], n)
+        shape.tree = WaveletTree.from_arrays(arrays, n)
     return shape
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from wala.config import RepresentationConfig
@@ -21,6 +22,17 @@ class WaveletTree:
 
     def to(self, device: torch.device | str) -> "WaveletTree":
         return WaveletTree(self.coarse.to(device), [d.to(device) for d in self.details], self.resolution)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The first shape as the arrays wala files store: coarse (M³), d0 (7, M³), d1 (7, M1³)."""
+        return {"coarse": self.coarse[0].cpu().numpy(), "d0": self.details[0][0].cpu().numpy(),
+                "d1": self.details[1][0].cpu().numpy()}
+
+    @classmethod
+    def from_arrays(cls, arrays, resolution: int) -> "WaveletTree":
+        """Inverse of `to_arrays`: a batch of one from a mapping holding coarse, d0 and d1."""
+        coarse, d0, d1 = (torch.from_numpy(np.asarray(arrays[key]))[None] for key in ("coarse", "d0", "d1"))
+        return cls(coarse, [d0, d1], resolution)
 
     def coarse_only(self) -> "WaveletTree":
         """The same tree with every detail zeroed: the C0-only baseline."""
