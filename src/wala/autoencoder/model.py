@@ -92,8 +92,12 @@ class WaveletVQVAE(nn.Module):
         self.quantizer = VectorQuantizer(config.codebook_size, config.latent_channels, config.commitment)
         self.decoder = Decoder(config)
 
+    def sizes(self, size: int) -> list[int]:
+        """Spatial sizes through the encoder for a packed tree of `size`³: 46 → [46, 23, 12]."""
+        return downsampled_sizes(size, len(self.config.blocks) - 1)
+
     def latent_size(self, size: int) -> int:
-        return downsampled_sizes(size, len(self.config.blocks) - 1)[-1]
+        return self.sizes(size)[-1]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 64, M, M, M) → pre-quantization latent (B, 4, m, m, m)."""
@@ -102,13 +106,13 @@ class WaveletVQVAE(nn.Module):
     def decode(self, z: torch.Tensor, size: int = 46) -> torch.Tensor:
         """Latent (pre- or post-quantization) → packed tree (B, 64, size³); quantizes first."""
         quantized = self.quantizer(z).quantized
-        return self.decoder(quantized, downsampled_sizes(size, len(self.config.blocks) - 1))
+        return self.decoder(quantized, self.sizes(size))
 
     def forward(self, x: torch.Tensor):
         """Returns (reconstruction, quantizer output) for training."""
         z = self.encoder(x)
         q = self.quantizer(z)
-        return self.decoder(q.quantized, downsampled_sizes(x.shape[-1], len(self.config.blocks) - 1)), q
+        return self.decoder(q.quantized, self.sizes(x.shape[-1])), q
 
 
 def count_parameters(model: nn.Module) -> int:
