@@ -7,7 +7,6 @@ and resumed at any checkpoint computes the same weights as one that never stoppe
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -60,12 +59,9 @@ class Trainer:
         self.dataset, self.step_fn, self.eval_fn, self.after_step = dataset, step_fn, eval_fn, after_step
         self.out = Path(train.out)
 
-    def _state(self, step, epoch, offset) -> dict:
-        return {"step": step, "epoch": epoch, "offset": offset}
-
     def _save(self, step, epoch, offset, optimizer, ema, generator) -> None:
         optim_tensors, optim_rest = optimizer_tensors(optimizer)
-        state = {**self._state(step, epoch, offset), "optimizer": optim_rest}
+        state = {"step": step, "epoch": epoch, "offset": offset, "optimizer": optim_rest}
         save_checkpoint(self.out / checkpoint_name(step), self.kind, self.run_config, state, {
             "model": self.model.state_dict(), "ema": ema.model.state_dict(), "optim": optim_tensors,
             "rng": {"train": generator.get_state(), "torch": torch.get_rng_state()},
@@ -76,8 +72,7 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def run(self) -> dict:
-        cfg = self.cfg
-        dist = D.setup(cfg.device)
+        dist = D.setup(self.cfg.device)
         try:
             return self._run(dist)
         finally:
@@ -154,7 +149,3 @@ class Trainer:
                 self._log({"step": step, "ranks_in_sync": logs["ranks_in_sync"], "world": dist.world})
         return logs
 
-
-def config_dict(*configs) -> dict:
-    """The checkpoint's config: named dataclasses as one JSON-able dict."""
-    return {name: dataclasses.asdict(c) for name, c in configs}
