@@ -45,6 +45,40 @@ class AutoencoderConfig:
     dead_code_steps: int = 200       # a code unused this many steps is restarted (0: never)
 
 
+@dataclasses.dataclass(frozen=True)
+class ConditionConfig:
+    """What the denoiser is conditioned on, and how the condition is encoded into tokens."""
+
+    kind: str = "none"               # "none" (unconditional), "pointcloud" or "voxel"
+    points: int = 2500               # pointcloud: points drawn per shape per training step
+    tokens: int = 256                # pointcloud: learned inducing queries = condition tokens
+    voxel_size: int = 16             # voxel: grid side; pooled once to (size/2)³ tokens
+    voxel_channels: int = 128        # voxel: conv width of the encoder's ResBlocks
+    drop: float = 0.1                # training: probability a shape's condition is zeroed (for CFG)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    """The latent denoiser. Defaults are the paper's largest: U-ViT, 1152 wide, 32 blocks, 16 heads."""
+
+    arch: str = "uvit"               # "uvit" or "dit"
+    latent_channels: int = 4
+    latent_size: int = 12            # m of the (4, m, m, m) latent
+    width: int = 1152                # attention hidden size
+    depth: int = 32                  # attention blocks
+    heads: int = 16
+    mlp_ratio: float = 4.0
+    res_width: int = 256             # U-ViT: conv width of the ResBlocks around the attention stack
+    res_blocks: int = 2              # U-ViT: ResBlocks before and after the attention stack
+    groups: int = 32                 # GroupNorm groups in the ResBlocks
+    timesteps: int = 1000            # cosine schedule, x0 prediction
+    latent: str = "pre"              # train on "pre"- or "post"-quantization latents
+    latent_mean: tuple[float, ...] = ()  # per channel, measured on the training latents
+    latent_std: tuple[float, ...] = ()
+    checkpointing: bool = False      # gradient checkpointing of the attention blocks (large models)
+    condition: ConditionConfig = dataclasses.field(default_factory=ConditionConfig)
+
+
 def to_dict(config: Any) -> dict:
     return dataclasses.asdict(config)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from wala.conditions.derive import DEFAULT_STORED_POINTS, occupancy_grid, surface_samples
 from wala.config import RepresentationConfig
 from wala.data.shards import finished_shards, write_shard
 from wala.errors import WalaError
@@ -80,8 +82,10 @@ def _procedural_items(spec: str) -> list[Item]:
 
 
 def encode_item(item: Item, config: RepresentationConfig) -> dict[str, np.ndarray]:
-    """The wavelet tree of one item as arrays (coarse, d0, d1)."""
+    """The wavelet tree of one item as arrays (coarse, d0, d1) and its condition data: surface
+    `points` (8192, 3) and 16³ `occupancy`, both in the normalized frame."""
     from wala.pipeline import encode_mesh_file
+    from wala.sdf.extract import tsdf_to_mesh
     from wala.sdf.families import family_tsdf
     from wala.wavelet.tree import tsdf_to_tree
 
@@ -89,9 +93,12 @@ def encode_item(item: Item, config: RepresentationConfig) -> dict[str, np.ndarra
         family, seed = item.source[len(PROCEDURAL):].split(":")
         tsdf = family_tsdf(family, int(seed), config.resolution, config.truncation)
         tree = tsdf_to_tree(torch.from_numpy(tsdf)[None], config)
+        surface = tsdf_to_mesh(tsdf)  # the shape as the grid holds it
     else:
-        tree = encode_mesh_file(item.source, config).tree
-    return tree.to_arrays()
+        encoded = encode_mesh_file(item.source, config)
+        tsdf, tree, surface = encoded.tsdf, encoded.tree, encoded.mesh
+    points = surface_samples(surface, seed=zlib.crc32(item.key.encode()))
+    return {**tree.to_arrays(), "points": points, "occupancy": occupancy_grid(tsdf)}
 
 
 def _prep_shard(job) -> tuple[int, int, list[dict]]:
@@ -119,7 +126,7 @@ def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig
     items = collect_items(sources)
     manifest = folder / "prep.json"
     settings = {"resolution": config.resolution, "truncation": config.truncation, "shard_size": shard_size,
-                "items": len(items)}
+                "items": len(items), "stored_points": DEFAULT_STORED_POINTS}
     if manifest.exists() and json.loads(manifest.read_text()) != settings:
         raise WalaError(f"{folder} was prepared with other settings ({manifest}); use a new folder")
     manifest.write_text(json.dumps(settings, indent=2) + "\n")

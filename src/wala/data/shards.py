@@ -7,7 +7,8 @@ index exists — the index is written last, atomically — so an interrupted `wa
 skipping finished shards.
 
 Per sample the tar holds `{key}.npz` (the wavelet tree: coarse (M³), d0 (7, M³), d1 (7, M1³),
-float32) and `{key}.json` ({"key", "dataset", "id", "source", "resolution"}).
+float32; the condition data: points (8192, 3) float32 surface samples and occupancy (16³) bool)
+and `{key}.json` ({"key", "dataset", "id", "source", "resolution"}).
 """
 from __future__ import annotations
 
@@ -86,16 +87,24 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
     def datasets(self) -> list[str]:
         return [r["dataset"] for r in self.records]
 
-    def tree(self, i: int) -> WaveletTree:
+    def arrays(self, i: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The named arrays of sample i (tree: coarse, d0, d1; conditions: points, occupancy)."""
         record = self.records[i]
         with open(record["shard"], "rb") as f:
             f.seek(record["offset"])
             data = f.read(record["size"])
         try:
-            with np.load(io.BytesIO(data)) as arrays:
-                return WaveletTree.from_arrays({k: arrays[k] for k in ("coarse", "d0", "d1")}, record["resolution"])
+            with np.load(io.BytesIO(data)) as stored:
+                missing = [k for k in keys if k not in stored]
+                if not missing:
+                    return {k: stored[k] for k in keys}
         except Exception as exc:
             raise WalaError(f"corrupt sample {record['key']} in {record['shard']}: {exc}") from exc
+        raise WalaError(f"sample {record['key']} in {record['shard']} has no {', '.join(missing)} "
+                        "(prepared by an older `wala prep`; prepare the data again)")
+
+    def tree(self, i: int) -> WaveletTree:
+        return WaveletTree.from_arrays(self.arrays(i, ("coarse", "d0", "d1")), self.records[i]["resolution"])
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict]:
         return pack_wavelet_tree(self.tree(i))[0], self.records[i]

@@ -40,14 +40,21 @@ def evaluate_autoencoder(model, dataset, indices=None, surface: bool = False, po
                 except WalaError:
                     row.update(cd=float("inf"), fscore=0.0)
             samples.append(row)
-    metrics = ["iou", "mse"] + (["cd", "fscore"] if surface else [])
-    overall = {m: float(np.mean([s[m] for s in samples])) for m in metrics}
-    overall["d_iou"] = dataset_average(samples, "iou")
-    overall["d_mse"] = dataset_average(samples, "mse")
+    return summarize(samples, ["iou", "mse"] + (["cd", "fscore"] if surface else []))
+
+
+def summarize(samples: list[dict], metrics: list[str]) -> dict:
+    """{"overall", "per_dataset", "samples"} of per-sample rows (each with "dataset" and `metrics`);
+    overall adds the dataset-balanced D-IoU and D-MSE where IoU and MSE are present. NaN (a sample
+    without a surface) is left out of CD-like means; such samples still count 0 in IoU."""
+    overall = {m: float(np.nanmean([s[m] for s in samples])) for m in metrics}
+    for m in ("iou", "mse"):
+        if m in metrics:
+            overall[f"d_{m}"] = dataset_average(samples, m)
     per_dataset = {}
     for name in sorted({s["dataset"] for s in samples}):
         rows = [s for s in samples if s["dataset"] == name]
-        per_dataset[name] = {"count": len(rows), **{m: float(np.mean([r[m] for r in rows])) for m in metrics}}
+        per_dataset[name] = {"count": len(rows), **{m: float(np.nanmean([r[m] for r in rows])) for m in metrics}}
     return {"overall": overall, "per_dataset": per_dataset, "samples": samples}
 
 

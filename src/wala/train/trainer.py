@@ -48,7 +48,14 @@ class TrainConfig:
     workers: int = 0               # data-loading processes per rank
 
 
-StepFn = Callable[[nn.Module, torch.Tensor, torch.Generator], tuple[torch.Tensor, dict, object]]
+StepFn = Callable[[nn.Module, object, torch.Generator], tuple[torch.Tensor, dict, object]]
+
+
+def to_device(batch, device: torch.device):
+    """A tensor, or a dict of tensors (what a dataset item's first element may be), on `device`."""
+    if isinstance(batch, dict):
+        return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+    return batch.to(device, non_blocking=True)
 
 
 class Trainer:
@@ -114,7 +121,7 @@ class Trainer:
             loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=batches, num_workers=cfg.workers,
                                                  generator=torch.Generator().manual_seed(cfg.seed + epoch))
             for batch in loader:
-                x = batch[0].to(dist.device, non_blocking=True)
+                x = to_device(batch[0], dist.device)
                 trained.train()
                 with autocast:
                     loss, logs, aux = self.step_fn(trained, x, generator)
@@ -127,7 +134,7 @@ class Trainer:
                     logs.update(self.after_step(model, aux, generator, dist))
                 step += 1
                 offset += cfg.batch_size
-                seen += len(x) * dist.world
+                seen += cfg.batch_size * dist.world
                 logs = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm), **logs}
                 if dist.main and (step % cfg.log_every == 0 or step == cfg.steps):
                     logs["shapes_per_s"] = seen / (time.perf_counter() - started)

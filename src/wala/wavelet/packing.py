@@ -52,3 +52,9 @@ def _d1_size(resolution: int, wavelet: str = "bior6.8") -> int:
     """D1 is the second-finest of three levels: two analysis steps from N (256 → 136 → 76)."""
     length = len(pywt.Wavelet(wavelet).dec_lo)
     return coefficient_length(coefficient_length(resolution, length), length)
+
+
+def packed_size(resolution: int, wavelet: str = "bior6.8") -> int:
+    """M of the packed (64, M³) tree: C0's side, three analysis steps from N (256 → 46, 64 → 22)."""
+    length = len(pywt.Wavelet(wavelet).dec_lo)
+    return coefficient_length(_d1_size(resolution, wavelet), length)

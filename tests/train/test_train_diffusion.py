@@ -1,0 +1,101 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from wala.cli import main
+from wala.config import load_config
+from wala.errors import WalaError
+from wala.pipeline import ShapeGenerator
+from wala.train.diffusion import DiffusionTrainConfig, load_diffusion, train_diffusion
+
+TINY = "configs/diffusion_tiny.yaml"
+
+
+def _config(data, autoencoder, out, *extra, **train):
+    overrides = [f"train.data={data}", f"train.out={out}", f"autoencoder={autoencoder}", "train.log_every=1",
+                 "train.eval_samples=4", *extra]
+    overrides += [f"train.{k}={v}" for k, v in train.items()]
+    return load_config(DiffusionTrainConfig, TINY, overrides)
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, tiny_autoencoder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("diffusion")
+    train_diffusion(_config(prepared, tiny_autoencoder, out, steps=6, checkpoint_every=3))
+    return out
+
+
+def test_training_resumes_exactly(prepared, tiny_autoencoder, trained, tmp_path):
+    # the broken run dies after step 5, before that checkpoint lands: it only has step 3
+    train_diffusion(_config(prepared, tiny_autoencoder, tmp_path, steps=5, checkpoint_every=3))
+    (tmp_path / "step-00000005.safetensors").unlink()
+    train_diffusion(_config(prepared, tiny_autoencoder, tmp_path, steps=6, checkpoint_every=3))
+    a = load_file(str(trained / "step-00000006.safetensors"))
+    b = load_file(str(tmp_path / "step-00000006.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_latents_are_cached_and_their_statistics_travel_with_the_checkpoint(trained):
+    latents = load_file(str(trained / "latents-train.safetensors"))["latents"]
+    assert latents.shape == (12, 4, 6, 6, 6)  # 64³ TSDFs → 64×22³ trees → 4×6³ latents
+    model, config = load_diffusion(trained / "step-00000006.safetensors")
+    assert config["resolution"] == 64 and model.config.latent_size == 6
+    normalized = model.normalize(latents)
+    assert torch.allclose(normalized.mean(dim=(0, 2, 3, 4)), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(normalized.std(dim=(0, 2, 3, 4)), torch.ones(4), atol=1e-4)
+    assert torch.allclose(model.denormalize(normalized), latents, atol=1e-5)
+    records = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert "x0_mse" in records[-1]["eval"]
+
+
+def test_generation_is_seeded(trained):
+    generator = ShapeGenerator.load(trained / "step-00000006.safetensors")
+    points = np.random.default_rng(0).random((3000, 3)) * 2 - 1
+    condition = generator.condition_tensor(points=points)
+    a = generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=7)
+    b = generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=7)
+    c = generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=8)
+    assert a.shape == (2, 64, 64, 64)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert not np.array_equal(a[0], a[1])  # a batch holds different samples
+
+
+@pytest.mark.parametrize("kind", ["voxel", "none"])
+def test_voxel_and_unconditional_generators_train(prepared, tiny_autoencoder, tmp_path, kind):
+    train_diffusion(_config(prepared, tiny_autoencoder, tmp_path, f"model.condition.kind={kind}", steps=2))
+    generator = ShapeGenerator.load(tmp_path / "step-00000002.safetensors")
+    assert generator.condition == kind
+    grid = np.zeros((16, 16, 16), dtype=bool)
+    grid[4:12, 4:12, 4:12] = True
+    condition = generator.condition_tensor(voxels=grid) if kind == "voxel" else None
+    assert generator.generate_tsdf(condition, samples=1, steps=2).shape == (1, 64, 64, 64)
+
+
+def test_bad_conditions_and_checkpoints_end_in_one_line_and_status_2(trained, tmp_path, capsys):
+    checkpoint = str(trained / "step-00000006.safetensors")
+    np.save(tmp_path / "nan.npy", np.full((100, 3), np.nan))
+    np.save(tmp_path / "grid.npy", np.ones((16, 16, 16)))
+    (tmp_path / "bad.pcd").write_text("x")
+    cases = [
+        (["--pointcloud", str(tmp_path / "nan.npy")], "NaN"),
+        (["--pointcloud", str(tmp_path / "missing.ply")], "not found"),
+        (["--pointcloud", str(tmp_path / "bad.pcd")], "unknown point cloud format"),
+        (["--voxel", str(tmp_path / "grid.npy")], "is a 'pointcloud' generator"),
+        (["--unconditional"], "is a 'pointcloud' generator"),
+    ]
+    for args, message in cases:
+        assert main(["generate", checkpoint, *args, "-o", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("wala: error:") and message in err and err.count("\n") == 1, err
+    assert main(["generate", str(tmp_path / "none.safetensors"), "--unconditional", "-o", str(tmp_path)]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_a_missing_autoencoder_is_a_clear_error(prepared, tmp_path):
+    with pytest.raises(WalaError, match="autoencoder checkpoint not found"):
+        train_diffusion(_config(prepared, tmp_path / "nope.safetensors", tmp_path))
