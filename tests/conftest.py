@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from wala.config import RepresentationConfig
+from wala.data import prepare
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -21,3 +24,23 @@ def real_meshes() -> Path:
     if not (folder / "cgal" / "bunny00.off").is_file():
         raise RuntimeError(f"real meshes missing under {folder}: run `make meshes` (make test does)")
     return folder
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+    """12 procedural shapes (3 families × 4) at 64³, in shards of 5."""
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(["procedural:chair,mug,table:4"], out, RepresentationConfig(resolution=64), shard_size=5, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_autoencoder(prepared, tmp_path_factory):
+    """A VQ-VAE checkpoint trained a few steps on `prepared` (its latents are what matter here)."""
+    from wala.config import load_config
+    from wala.train.autoencoder import AutoencoderTrainConfig, train_autoencoder
+
+    out = tmp_path_factory.mktemp("ae")
+    overrides = [f"train.data={prepared}", f"train.out={out}", "train.steps=4", "train.checkpoint_every=0"]
+    train_autoencoder(load_config(AutoencoderTrainConfig, "configs/ae_tiny.yaml", overrides))
+    return out / "step-00000004.safetensors"

@@ -110,10 +110,19 @@ def cmd_eval_ae(args) -> None:
 
 
 def cmd_ablate(args) -> None:
+    if args.what == "diffusion":
+        from wala.eval.ablation_diffusion import format_diffusion_ablation, run_diffusion_ablation
+
+        if not (args.autoencoder and args.data and args.eval_data):
+            raise WalaError("ablate diffusion needs --autoencoder, --data and --eval-data")
+        rows = run_diffusion_ablation(args.out or "runs/ablate_diffusion", args.config or "configs/diffusion_pc_cpu.yaml", args.autoencoder,
+                                      args.data, args.eval_data, args.steps, eval_count=args.eval_count)
+        print(format_diffusion_ablation(rows))
+        return
     from wala.eval.ablation import format_ae_ablation, run_ae_ablation
 
     sizes = tuple(int(n) for n in args.sizes.split(","))
-    rows = run_ae_ablation(args.out, args.config, args.resolution, args.base_steps, args.finetune_steps, sizes,
+    rows = run_ae_ablation(args.out or "runs/ablate_ae", args.config or "configs/ae_tiny.yaml", args.resolution, args.base_steps, args.finetune_steps, sizes,
                            args.meshes, args.workers)
     print(format_ae_ablation(rows))
 
@@ -271,15 +280,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_eval_gen)
 
     p = sub.add_parser("ablate", help="small-scale reproductions of the paper's ablations")
-    p.add_argument("what", choices=["ae"], help="ae: seed Table 1 (sampling loss, balanced fine-tuning)")
-    p.add_argument("--out", default="runs/ablate_ae")
-    p.add_argument("--config", default="configs/ae_tiny.yaml", help="model/optimizer settings to start from")
+    p.add_argument("what", choices=["ae", "diffusion"],
+                   help="ae: seed Table 1 (sampling loss, balanced fine-tuning); diffusion: seed Table 2 "
+                        "(U-ViT sizes, DiT, pre/post-quant latents)")
+    p.add_argument("--out", help="default runs/ablate_WHAT")
+    p.add_argument("--config", help="settings to start from (default configs/ae_tiny.yaml, "
+                                    "configs/diffusion_pc_cpu.yaml)")
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--base-steps", type=int, default=300)
     p.add_argument("--finetune-steps", type=int, default=100)
     p.add_argument("--sizes", default="2,4,8,16", help="shapes per dataset for balanced fine-tuning")
     p.add_argument("--meshes", default="data/meshes", help="folder of real meshes to add as a dataset")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--autoencoder", help="diffusion: the VQ-VAE checkpoint")
+    p.add_argument("--data", help="diffusion: prepared training shapes")
+    p.add_argument("--eval-data", help="diffusion: prepared held-out shapes")
+    p.add_argument("--steps", type=int, default=1000, help="diffusion: training steps per row")
+    p.add_argument("--eval-count", type=int, default=20, help="diffusion: held-out shapes generated per row")
     p.set_defaults(run=cmd_ablate)
     return parser
 
