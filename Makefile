@@ -42,9 +42,17 @@ demo: $(STAMP) meshes
 	$(PY) -m wala.cli train-ae configs/ae_tiny.yaml --set train.data=$(OUT)/data/train \
 	    --set train.eval_data=$(OUT)/data/eval --set train.out=$(OUT)/ae_tiny --set train.steps=150
 	$(PY) -m wala.cli eval-ae $(OUT)/ae_tiny/step-00000150.safetensors $(OUT)/data/eval --points 20000
+	# a tiny point-cloud generator in that latent space, scored beside the two baselines
+	$(PY) -m wala.cli train-diffusion configs/diffusion_tiny.yaml \
+	    --set autoencoder=$(OUT)/ae_tiny/step-00000150.safetensors --set train.data=$(OUT)/data/train \
+	    --set train.eval_data=$(OUT)/data/eval --set train.out=$(OUT)/diffusion_tiny --set train.steps=150
+	$(PY) -m wala.cli eval-gen $(OUT)/diffusion_tiny/step-00000150.safetensors $(OUT)/data/eval \
+	    --reference $(OUT)/data/train --points 20000 --json $(OUT)/diffusion_tiny/eval_gen.json
 
 bench: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/representation.py
+	$(PY) benchmarks/generation_speed.py --config tiny
+	$(PY) benchmarks/generation_speed.py --config small
 
 clean:
 	rm -rf $(VENV) data out
