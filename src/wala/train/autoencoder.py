@@ -31,6 +31,8 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
         raise WalaError(f"unknown loss '{config.loss}' (known: {', '.join(LOSSES)})")
     if not config.train.data:
         raise WalaError("train.data must name a folder written by `wala prep`")
+    if config.train.fsdp:
+        raise WalaError("train.fsdp is for the large generators; the 12.9M autoencoder trains under DDP")
     dataset = WaveletTreeDataset(config.train.data)
     eval_set = WaveletTreeDataset(config.train.eval_data) if config.train.eval_data else dataset
     torch.manual_seed(config.train.seed)  # same initial weights on every rank

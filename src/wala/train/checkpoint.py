@@ -42,9 +42,15 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], rest: dict) -> None:
+    """Inverse of `optimizer_tensors`; full tensors are cut to the shards of FSDP parameters."""
+    from wala.train.fsdp import shard_like
+
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     state: dict[int, dict] = {}
     for key, value in list(tensors.items()) + list(rest["scalars"].items()):
         index, name = key.split(".", 1)
+        if torch.is_tensor(value):
+            value = shard_like(value, params[int(index)])
         state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
 

@@ -187,7 +187,8 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict:
         return validation_loss(ema_model, eval_set, config.train.eval_samples)
 
     run_config = {"kind": KIND, "resolution": resolution, **dataclasses.asdict(config)}
-    return Trainer(KIND, model, run_config, config.train, dataset, step, evaluate).run()
+    return Trainer(KIND, model, run_config, config.train, dataset, step, evaluate,
+                   shard_units=lambda m: list(m.denoiser.blocks)).run()
 
 
 def load_diffusion(path, device: str | torch.device = "cpu", weights: str = "ema") -> tuple[LatentDiffusion, dict]:

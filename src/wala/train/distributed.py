@@ -67,7 +67,10 @@ def parameters_in_sync(model: torch.nn.Module, d: Dist) -> bool:
     """True when every rank holds bit-identical parameters (compared by a float64 checksum)."""
     if not d.active:
         return True
-    local = torch.stack([p.detach().double().sum() for p in model.parameters()]).to(d.device)
+    from wala.train.fsdp import gathered
+
+    full = gathered(dict(model.named_parameters()))  # FSDP shards differ by design; their gathers may not
+    local = torch.stack([p.detach().double().sum() for p in full.values()]).to(d.device)
     gathered = [torch.zeros_like(local) for _ in range(d.world)]
     dist.all_gather(gathered, local)
     return all(torch.equal(g, gathered[0]) for g in gathered)

@@ -7,6 +7,7 @@ and resumed at any checkpoint computes the same weights as one that never stoppe
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from wala.data.sampling import epoch_order, rank_slice
 from wala.errors import WalaError
 from wala.train import distributed as D
+from wala.train import fsdp
 from wala.train.checkpoint import (checkpoint_name, latest_checkpoint, load_checkpoint, optimizer_tensors,
                                    restore_optimizer, save_checkpoint)
 from wala.train.ema import EMA
@@ -46,6 +48,7 @@ class TrainConfig:
     device: str = "auto"           # "auto", "cpu", "cuda"
     bf16: bool = True              # autocast to bfloat16 on CUDA (ignored on CPU)
     workers: int = 0               # data-loading processes per rank
+    fsdp: bool = False             # under torchrun: shard weights, gradients and Adam state (FSDP2) instead of DDP
 
 
 StepFn = Callable[[nn.Module, object, torch.Generator], tuple[torch.Tensor, dict, object]]
@@ -61,18 +64,37 @@ def to_device(batch, device: torch.device):
 class Trainer:
     def __init__(self, kind: str, model: nn.Module, run_config: dict, train: TrainConfig, dataset,
                  step_fn: StepFn, eval_fn: Callable[[nn.Module], dict] | None = None,
-                 after_step: Callable[[nn.Module, object, torch.Generator, D.Dist], dict] | None = None):
+                 after_step: Callable[[nn.Module, object, torch.Generator, D.Dist], dict] | None = None,
+                 shard_units: Callable[[nn.Module], list[nn.Module]] = lambda model: []):
+        """`shard_units(model)`: the submodules FSDP shards one by one (e.g. attention blocks)."""
         self.kind, self.model, self.run_config, self.cfg = kind, model, run_config, train
         self.dataset, self.step_fn, self.eval_fn, self.after_step = dataset, step_fn, eval_fn, after_step
+        self.shard_units = shard_units
         self.out = Path(train.out)
 
-    def _save(self, step, epoch, offset, optimizer, ema, generator) -> None:
+    def _save(self, step, epoch, offset, optimizer, ema, generator, dist) -> None:
+        """Every rank calls this (under FSDP the full tensors are gathered); rank 0 writes."""
         optim_tensors, optim_rest = optimizer_tensors(optimizer)
-        state = {"step": step, "epoch": epoch, "offset": offset, "optimizer": optim_rest}
-        save_checkpoint(self.out / checkpoint_name(step), self.kind, self.run_config, state, {
-            "model": self.model.state_dict(), "ema": ema.model.state_dict(), "optim": optim_tensors,
-            "rng": {"train": generator.get_state(), "torch": torch.get_rng_state()},
-        })
+        tensors = {"model": fsdp.gathered(self.model.state_dict()), "ema": fsdp.gathered(ema.model.state_dict()),
+                   "optim": fsdp.gathered(optim_tensors)}
+        if dist.main:
+            state = {"step": step, "epoch": epoch, "offset": offset, "optimizer": optim_rest}
+            save_checkpoint(self.out / checkpoint_name(step), self.kind, self.run_config, state, {
+                **tensors, "rng": {"train": generator.get_state(), "torch": torch.get_rng_state()}})
+        D.barrier(dist)
+
+    def _evaluate(self, ema: EMA, template: nn.Module | None, sharded: bool, dist) -> dict | None:
+        """The eval on rank 0 with the EMA weights; under FSDP every rank joins gathering them into
+        rank 0's unsharded `template`."""
+        if not sharded:
+            return self.eval_fn(ema.model) if dist.main else None
+        state = fsdp.gathered(ema.model.state_dict())
+        result = None
+        if dist.main:
+            template.load_state_dict(state)
+            result = self.eval_fn(template.eval())
+        D.barrier(dist)
+        return result
 
     def _log(self, record: dict) -> None:
         with open(self.out / "metrics.jsonl", "a") as f:
@@ -88,26 +110,33 @@ class Trainer:
     def _run(self, dist: D.Dist) -> dict:
         cfg = self.cfg
         model = self.model.to(dist.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        sharded = cfg.fsdp and dist.active
         ema = EMA(model, cfg.ema_decay)
+        template = None
+        if sharded:
+            template = copy.deepcopy(model).requires_grad_(False) if dist.main and self.eval_fn else None
+            fsdp.shard(model, self.shard_units(model))
+            fsdp.shard(ema.model, self.shard_units(ema.model))
+        load = fsdp.load_full_state if sharded else (lambda m, state: m.load_state_dict(state))
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         generator = torch.Generator().manual_seed(cfg.seed + 7919)
         step = epoch = offset = 0
         resume = latest_checkpoint(self.out) if self.out.exists() else None
         if resume is not None:
             _, state, tensors = load_checkpoint(resume, self.kind)
-            model.load_state_dict(tensors["model"])
-            ema.model.load_state_dict(tensors["ema"])
+            load(model, tensors["model"])
+            load(ema.model, tensors["ema"])
             restore_optimizer(optimizer, tensors.get("optim", {}), state["optimizer"])
             generator.set_state(tensors["rng"]["train"])
             torch.set_rng_state(tensors["rng"]["torch"])
             step, epoch, offset = state["step"], state["epoch"], state["offset"]
         elif cfg.init_from:
             _, _, tensors = load_checkpoint(cfg.init_from, self.kind)
-            model.load_state_dict(tensors["ema"])
-            ema.model.load_state_dict(tensors["ema"])
+            load(model, tensors["ema"])
+            load(ema.model, tensors["ema"])
         if dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
-        trained = DistributedDataParallel(model) if dist.active else model
+        trained = DistributedDataParallel(model) if dist.active and not sharded else model
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and dist.device.type == "cuda")
         datasets = self.dataset.datasets
         logs: dict = {}
@@ -135,17 +164,17 @@ class Trainer:
                 step += 1
                 offset += cfg.batch_size
                 seen += cfg.batch_size * dist.world
+                grad_norm = fsdp.gathered({"norm": grad_norm})["norm"]
                 logs = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm), **logs}
                 if dist.main and (step % cfg.log_every == 0 or step == cfg.steps):
                     logs["shapes_per_s"] = seen / (time.perf_counter() - started)
                     self._log(logs)
-                if dist.main and self.eval_fn is not None and (
-                        (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps):
-                    self._log({"step": step, "eval": self.eval_fn(ema.model)})
-                if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
+                if self.eval_fn is not None and ((cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps):
+                    result = self._evaluate(ema, template, sharded, dist)
                     if dist.main:
-                        self._save(step, epoch, offset, optimizer, ema, generator)
-                    D.barrier(dist)
+                        self._log({"step": step, "eval": result})
+                if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == cfg.steps:
+                    self._save(step, epoch, offset, optimizer, ema, generator, dist)
                 if step >= cfg.steps:
                     break
             else:
