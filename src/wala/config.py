@@ -52,6 +52,7 @@ class ConditionConfig:
     kind: str = "none"               # "none" (unconditional), "pointcloud" or "voxel"
     points: int = 2500               # pointcloud: points drawn per shape per training step
     tokens: int = 256                # pointcloud: learned inducing queries = condition tokens
+    pointnet: tuple[int, ...] = (64, 256, 1024)  # pointcloud: hidden widths of the per-point MLP
     voxel_size: int = 16             # voxel: grid side; pooled once to (size/2)³ tokens
     voxel_channels: int = 128        # voxel: conv width of the encoder's ResBlocks
     drop: float = 0.1                # training: probability a shape's condition is zeroed (for CFG)

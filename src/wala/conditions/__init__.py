@@ -16,7 +16,7 @@ def build_condition_encoder(config: ConditionConfig, width: int) -> nn.Module | 
     if config.kind == "none":
         return None
     if config.kind == "pointcloud":
-        return PointCloudEncoder(width, config.tokens)
+        return PointCloudEncoder(width, config.tokens, hidden=config.pointnet)
     if config.kind == "voxel":
         return VoxelEncoder(width, config.voxel_channels, size=config.voxel_size)
     raise WalaError(f"unknown condition '{config.kind}' (known: {', '.join(CONDITIONS)})")
