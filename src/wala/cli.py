@@ -140,6 +140,7 @@ def cmd_generate(args) -> None:
     from wala.io.conditions import load_point_cloud, load_voxels, normalize_points
     from wala.io.mesh import save_mesh
     from wala.pipeline import ShapeGenerator
+    from wala.sdf.extract import tsdf_to_mesh
 
     generator = ShapeGenerator.load(args.checkpoint, args.autoencoder, args.device)
     given = "pointcloud" if args.pointcloud else "voxel" if args.voxel else "none"
@@ -150,19 +151,28 @@ def cmd_generate(args) -> None:
     voxels = load_voxels(args.voxel, generator.diffusion.config.condition.voxel_size) if args.voxel else None
     steps, guidance = RECOMMENDED[given]
     start = time.perf_counter()
-    meshes = generator.generate(points, voxels, samples=args.samples, steps=args.steps or steps,
-                                guidance=args.guidance if args.guidance is not None else guidance,
-                                seed=args.seed, sampler=args.sampler)
+    tsdfs = generator.generate_tsdf(generator.condition_tensor(points, voxels), samples=args.samples,
+                                    steps=args.steps or steps, seed=args.seed, sampler=args.sampler,
+                                    guidance=args.guidance if args.guidance is not None else guidance)
     elapsed = time.perf_counter() - start
     back = normalize_points(points)[1] if points is not None and args.original_frame else None
-    out = Path(args.output)
-    for i, mesh in enumerate(meshes):
+    written = 0
+    for i, tsdf in enumerate(tsdfs):
+        try:
+            mesh = tsdf_to_mesh(tsdf)
+        except WalaError as exc:  # one empty sample is reported; the others are still written
+            print(f"sample {args.seed + i}: {exc}", file=sys.stderr)
+            continue
         if back is not None:
             mesh.vertices = back.to_world(mesh.vertices)
-        path = out / f"sample_{args.seed + i:04d}.{args.format}"
+        path = Path(args.output) / f"sample_{args.seed + i:04d}.{args.format}"
         save_mesh(mesh, path)
         print(path)
-    print(f"{len(meshes)} shapes in {elapsed:.2f}s ({elapsed / len(meshes):.2f}s per shape)", file=sys.stderr)
+        written += 1
+    print(f"{written} of {len(tsdfs)} shapes in {elapsed:.2f}s ({elapsed / len(tsdfs):.2f}s per shape)", file=sys.stderr)
+    if not written:
+        raise WalaError("no sample has a surface (the generator or its autoencoder is undertrained, "
+                        "or the condition is far from the training data)")
 
 
 def cmd_eval_gen(args) -> None:

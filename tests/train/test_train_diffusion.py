@@ -127,3 +127,26 @@ def test_fsdp_trains_like_ddp_and_resumes_from_its_full_checkpoints(prepared, ti
     records = [json.loads(line) for line in (tmp_path / "fsdp" / "metrics.jsonl").read_text().splitlines()]
     assert {"step": 4, "ranks_in_sync": True, "world": 2} in records
     assert any("eval" in r for r in records)
+
+
+def test_generate_writes_each_sample_with_a_surface_and_reports_the_rest(trained, tmp_path, monkeypatch, capsys):
+    import trimesh
+
+    from wala.sdf.grid import grid_points
+
+    sphere = (grid_points(64).norm(dim=-1) - 0.5).clamp(-0.1, 0.1).numpy()
+    empty = np.full_like(sphere, 0.1)
+    monkeypatch.setattr(ShapeGenerator, "generate_tsdf", lambda self, *a, **k: np.stack([sphere, empty]))
+    cloud = np.random.default_rng(0).random((500, 3)) * 10 + 100  # far from the normalized frame
+    np.save(tmp_path / "cloud.npy", cloud)
+    args = ["generate", str(trained / "step-00000006.safetensors"), "--pointcloud", str(tmp_path / "cloud.npy"),
+            "-o", str(tmp_path / "out"), "--samples", "2", "--seed", "3"]
+    assert main([*args, "--original-frame"]) == 0
+    err = capsys.readouterr().err
+    assert "sample 4: TSDF has no surface" in err and "1 of 2 shapes" in err
+    mesh = trimesh.load(tmp_path / "out" / "sample_0003.obj")
+    assert np.allclose(mesh.bounds.mean(axis=0), cloud.min(0) / 2 + cloud.max(0) / 2, atol=0.2)  # back in the cloud's frame
+    assert not (tmp_path / "out" / "sample_0004.obj").exists()
+    monkeypatch.setattr(ShapeGenerator, "generate_tsdf", lambda self, *a, **k: np.stack([empty]))
+    assert main(args) == 2
+    assert "no sample has a surface" in capsys.readouterr().err
