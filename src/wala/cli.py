@@ -115,14 +115,16 @@ def cmd_ablate(args) -> None:
 
         if not (args.autoencoder and args.data and args.eval_data):
             raise WalaError("ablate diffusion needs --autoencoder, --data and --eval-data")
-        rows = run_diffusion_ablation(args.out or "runs/ablate_diffusion", args.config or "configs/diffusion_pc_cpu.yaml", args.autoencoder,
-                                      args.data, args.eval_data, args.steps, eval_count=args.eval_count)
+        rows = run_diffusion_ablation(args.out or "runs/ablate_diffusion", args.config or "configs/diffusion_pc_cpu.yaml",
+                                      args.autoencoder, args.data, args.eval_data, args.steps, args.width_scale,
+                                      args.depth_scale, args.eval_count)
         print(format_diffusion_ablation(rows))
         return
     from wala.eval.ablation import format_ae_ablation, run_ae_ablation
 
     sizes = tuple(int(n) for n in args.sizes.split(","))
-    rows = run_ae_ablation(args.out or "runs/ablate_ae", args.config or "configs/ae_tiny.yaml", args.resolution, args.base_steps, args.finetune_steps, sizes,
+    rows = run_ae_ablation(args.out or "runs/ablate_ae", args.config or "configs/ae_tiny.yaml", args.resolution,
+                           args.base_steps, args.finetune_steps, sizes,
                            args.meshes, args.workers)
     print(format_ae_ablation(rows))
 
@@ -307,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-data", help="diffusion: prepared held-out shapes")
     p.add_argument("--steps", type=int, default=1000, help="diffusion: training steps per row")
     p.add_argument("--eval-count", type=int, default=20, help="diffusion: held-out shapes generated per row")
+    p.add_argument("--width-scale", type=float, default=1 / 6, help="diffusion: paper width × this (rounded to 32s)")
+    p.add_argument("--depth-scale", type=float, default=1 / 4, help="diffusion: paper depth × this")
     p.set_defaults(run=cmd_ablate)
     return parser
 

@@ -40,7 +40,9 @@ def ddpm_step(x_t: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_prev: flo
     """One ancestral step of the respaced chain: a sample of q(x_prev | x_t, x0); the last step
     (ᾱ_prev = 1) returns x0 itself."""
     beta = 1 - abar_t / abar_prev
-    mean = (math.sqrt(abar_prev) * beta / (1 - abar_t)) * x0 + (math.sqrt(abar_t / abar_prev) * (1 - abar_prev) / (1 - abar_t)) * x_t
+    x0_weight = math.sqrt(abar_prev) * beta / (1 - abar_t)
+    xt_weight = math.sqrt(abar_t / abar_prev) * (1 - abar_prev) / (1 - abar_t)
+    mean = x0_weight * x0 + xt_weight * x_t
     if noise is None or abar_prev >= 1:
         return mean
     return mean + math.sqrt(beta * (1 - abar_prev) / (1 - abar_t)) * noise

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 from wala.config import load_config
@@ -41,6 +42,7 @@ def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, 
         train = dataclasses.replace(base.train, data=data, eval_data=eval_data, out=str(out / "runs" / name),
                                     steps=steps, checkpoint_every=steps, eval_every=0)
         logs_path = Path(train.out) / "metrics.jsonl"
+        _share_latent_caches(out / "runs", Path(train.out))
         train_diffusion(dataclasses.replace(base, model=model, train=train, autoencoder=autoencoder))
         evals = [json.loads(line)["eval"] for line in logs_path.read_text().splitlines() if '"eval"' in line]
         generator = ShapeGenerator.load(latest_checkpoint(Path(train.out)))
@@ -51,6 +53,16 @@ def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, 
                         "x0_mse": evals[-1]["x0_mse"], **scores["wala"]["overall"]})
         (out / "ablation_diffusion.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def _share_latent_caches(runs: Path, target: Path) -> None:
+    """Copies another row's cached latents into a new row's folder: rows with the same autoencoder
+    and latent kind reuse them (the cache key is checked on load), the others encode their own."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("latents-train.safetensors", "latents-eval.safetensors"):
+        if not (target / name).exists():
+            for found in sorted(runs.glob(f"*_pre/{name}"))[:1]:
+                shutil.copyfile(found, target / name)
 
 
 def format_diffusion_ablation(rows: list[dict]) -> str:

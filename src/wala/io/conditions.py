@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wala.errors import WalaError
+from wala.errors import WalaError, one_line
 
 POINT_CLOUD_FORMATS = (".ply", ".xyz", ".txt", ".npy", ".npz", ".h5", ".hdf5")
 VOXEL_FORMATS = (".npy", ".npz", ".h5", ".hdf5", ".binvox", ".json")
@@ -64,7 +64,7 @@ def load_point_cloud(path: str | os.PathLike) -> np.ndarray:
     except WalaError:
         raise
     except Exception as exc:  # numpy, h5py and trimesh raise many types for corrupt files
-        raise WalaError(f"cannot read point cloud {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise WalaError(f"cannot read point cloud {path}: {one_line(exc)}") from exc
     return check_point_cloud(points, str(path))
 
 
@@ -113,7 +113,7 @@ def load_voxels(path: str | os.PathLike, size: int = 16) -> np.ndarray:
     except WalaError:
         raise
     except Exception as exc:
-        raise WalaError(f"cannot read voxels {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise WalaError(f"cannot read voxels {path}: {one_line(exc)}") from exc
     return check_voxels(grid, size, str(path))
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from wala.errors import WalaError
+from wala.errors import WalaError, one_line
 
 MESH_FORMATS = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
 
@@ -39,7 +39,7 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     try:
         loaded = trimesh.load(str(path), file_type=suffix[1:], process=False)
     except Exception as exc:  # trimesh raises many types for corrupt files
-        raise WalaError(f"cannot read mesh {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise WalaError(f"cannot read mesh {path}: {one_line(exc)}") from exc
     if isinstance(loaded, trimesh.Scene):
         meshes = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
         if not meshes:

@@ -13,7 +13,7 @@ from wala.data.shards import WaveletTreeDataset
 from wala.errors import WalaError
 from wala.eval.autoencoder import evaluate_autoencoder
 from wala.train import distributed as D
-from wala.train.checkpoint import load_checkpoint
+from wala.train.checkpoint import load_checkpoint, load_weights
 from wala.train.trainer import TrainConfig, Trainer
 
 KIND = "autoencoder"
@@ -64,8 +64,5 @@ def load_autoencoder(path, device: str | torch.device = "cpu", weights: str = "e
     """A trained VQ-VAE from a checkpoint (EMA weights by default)."""
     config, _, tensors = load_checkpoint(path, KIND)
     model = WaveletVQVAE(from_dict(AutoencoderConfig, config["model"]))
-    try:
-        model.load_state_dict(tensors[weights])
-    except (RuntimeError, KeyError) as exc:
-        raise WalaError(f"checkpoint {path} does not fit its own model config: {str(exc).splitlines()[0]}") from exc
+    load_weights(model, tensors, weights, path)
     return model.to(device).eval()

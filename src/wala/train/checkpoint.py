@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from wala.errors import WalaError
+from wala.errors import WalaError, one_line
 
 
 def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -95,6 +95,14 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> tuple[dict, di
         raise WalaError(f"{path} is a '{metadata['wala']}' checkpoint, expected '{kind}'")
     prefixes = {k.split(".", 1)[0] for k in tensors}
     return json.loads(metadata["config"]), json.loads(metadata["state"]), {p: _unprefixed(p, tensors) for p in prefixes}
+
+
+def load_weights(model: torch.nn.Module, tensors: dict[str, dict[str, torch.Tensor]], weights: str, path) -> None:
+    """Loads the `weights` state ("ema" or "model") of a checkpoint into a model built from its config."""
+    try:
+        model.load_state_dict(tensors[weights])
+    except (RuntimeError, KeyError) as exc:
+        raise WalaError(f"checkpoint {path} does not fit its own model config: {one_line(exc)}") from exc
 
 
 def latest_checkpoint(folder: str | Path) -> Path | None:

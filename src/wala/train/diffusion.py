@@ -26,7 +26,7 @@ from wala.diffusion.schedule import add_noise, cosine_alphas_cumprod
 from wala.errors import WalaError
 from wala.io.mesh import write_atomic
 from wala.train.autoencoder import load_autoencoder
-from wala.train.checkpoint import load_checkpoint
+from wala.train.checkpoint import load_checkpoint, load_weights
 from wala.train.trainer import TrainConfig, Trainer
 
 KIND = "diffusion"
@@ -195,8 +195,5 @@ def load_diffusion(path, device: str | torch.device = "cpu", weights: str = "ema
     """A trained generator (EMA weights by default) and its run config (autoencoder, resolution)."""
     config, _, tensors = load_checkpoint(path, KIND)
     model = LatentDiffusion(from_dict(DiffusionConfig, config["model"]))
-    try:
-        model.load_state_dict(tensors[weights])
-    except (RuntimeError, KeyError) as exc:
-        raise WalaError(f"checkpoint {path} does not fit its own model config: {str(exc).splitlines()[0]}") from exc
+    load_weights(model, tensors, weights, path)
     return model.to(device).eval(), config
