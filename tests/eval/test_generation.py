@@ -35,7 +35,7 @@ def test_scores_against_held_out_shapes_with_both_baselines(prepared, tiny_autoe
     shapes = WaveletTreeDataset(prepared)
     # held-out = training set: retrieval finds each shape itself
     results = evaluate_generation(generator, shapes, shapes, count=3, steps=2, guidance=1.3, points=20_000)
-    assert set(results) == {"wala", "nearest", "trilinear"}
+    assert set(results) == {"wala", "nearest", "trilinear", "autoencoder"}
     assert results["nearest"]["overall"]["iou"] == pytest.approx(1.0)
     assert 0.0 < results["trilinear"]["overall"]["iou"] < 1.0
     # the same surface, sampled twice: only sampling noise is left

@@ -8,6 +8,8 @@ Methods:
   between occupancy grids), returned as is — retrieval, no generation.
 - `trilinear`: the 16³ occupancy upsampled trilinearly to N³ and cut at 0.5. For a point cloud the
   grid is first voxelized from the points and its interior filled.
+- `autoencoder`: the true shape encoded and decoded by the generator's VQ-VAE — not a competitor
+  but the ceiling: the best any generator in this latent space can score.
 Scores: IoU on the N³ grid, Chamfer distance and F-score between marching-cubes surfaces. A
 method that yields no surface scores IoU 0 and F 0 and is left out of the CD mean (counted in
 `failed`).
@@ -25,9 +27,10 @@ from wala.errors import WalaError
 from wala.eval.autoencoder import summarize
 from wala.eval.metrics import iou, surface_metrics
 from wala.sdf.extract import tsdf_to_mesh
+from wala.wavelet.packing import unpack_wavelet_tree
 from wala.wavelet.tree import tree_to_tsdf
 
-METHODS = ("wala", "nearest", "trilinear")
+METHODS = ("wala", "nearest", "trilinear", "autoencoder")
 METRICS = ["iou", "cd", "fscore", "failed"]
 
 
@@ -76,6 +79,14 @@ def _score(pred: np.ndarray, truth: np.ndarray, points: int) -> dict:
     return row
 
 
+@torch.no_grad()
+def _reconstructed(generator, shapes, i: int, config: RepresentationConfig) -> np.ndarray:
+    ae = generator.autoencoder
+    x = shapes[i][0][None].to(generator.device)
+    tree = unpack_wavelet_tree(ae.decode(ae.encode(x), x.shape[-1]).float(), shapes.resolution)
+    return tree_to_tsdf(tree, config)[0].cpu().numpy()
+
+
 def evaluate_generation(generator, held_out, reference=None, count: int = 0, steps: int = 8, guidance: float = 1.3,
                         seed: int = 0, points: int = 30_000, methods=METHODS) -> dict:
     """{method: summary} over the first `count` (0: all) held-out shapes; `reference` (the training
@@ -103,6 +114,8 @@ def evaluate_generation(generator, held_out, reference=None, count: int = 0, ste
         if "nearest" in rows:
             with torch.no_grad():
                 made["nearest"] = tree_to_tsdf(reference.tree(nearest.nearest(condition)), config)[0].numpy()
+        if "autoencoder" in rows:
+            made["autoencoder"] = _reconstructed(generator, held_out, i, config)
         if "trilinear" in rows:
             grid = points_to_occupancy(condition) if kind == "pointcloud" else condition
             made["trilinear"] = trilinear_tsdf(grid, held_out.resolution)
