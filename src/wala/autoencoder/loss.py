@@ -38,10 +38,16 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "a
     p, t = unpack_wavelet_tree(pred, resolution), unpack_wavelet_tree(target, resolution)
     base = F.mse_loss(p.coarse, t.coarse)
     total = base
+    # the random locations are drawn where the tensors live, by a generator seeded from the caller's
+    # (CPU) one: no host-sized draw and copy per step on a GPU, and still exact on resume
+    device_generator = None
+    if generator is not None:
+        seed = int(torch.randint(2**62, (1,), generator=generator))
+        device_generator = torch.Generator(pred.device).manual_seed(seed)
     for pd, td, important in zip(p.details, t.details, importance_masks(t.details, importance_ratio)):
         other = ~important
         rate = important.sum().float() / other.sum().clamp(min=1)
-        draw = torch.rand(other.shape, generator=generator, device="cpu").to(other.device)
+        draw = torch.rand(other.shape, generator=device_generator, device=other.device)
         sampled = other & (draw < rate)
         level = 0.5 * (_masked_mse(pd, td, important) + _masked_mse(pd, td, sampled))
         if kind == "rebalanced":
