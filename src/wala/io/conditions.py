@@ -14,19 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from wala.errors import WalaError, one_line
+from wala.io.mesh import checked_path
 
 POINT_CLOUD_FORMATS = (".ply", ".xyz", ".txt", ".npy", ".npz", ".h5", ".hdf5")
 VOXEL_FORMATS = (".npy", ".npz", ".h5", ".hdf5", ".binvox", ".json")
-
-
-def _existing(path: str | os.PathLike, formats: tuple[str, ...], what: str) -> tuple[Path, str]:
-    path = Path(path)
-    if not path.exists():
-        raise WalaError(f"{what} file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix not in formats:
-        raise WalaError(f"unknown {what} format '{path.suffix}' for {path} (known: {', '.join(formats)})")
-    return path, suffix
 
 
 def _keyed_array(path: Path, suffix: str, key: str) -> np.ndarray:
@@ -50,7 +41,7 @@ def _keyed_array(path: Path, suffix: str, key: str) -> np.ndarray:
 
 def load_point_cloud(path: str | os.PathLike) -> np.ndarray:
     """Reads a point cloud as (P, 3) float32 world coordinates."""
-    path, suffix = _existing(path, POINT_CLOUD_FORMATS, "point cloud")
+    path, suffix = checked_path(path, POINT_CLOUD_FORMATS, "point cloud")
     try:
         if suffix == ".ply":
             import trimesh
@@ -99,7 +90,7 @@ def normalize_points(points: np.ndarray, bound: float = 0.9) -> tuple[np.ndarray
 
 def load_voxels(path: str | os.PathLike, size: int = 16) -> np.ndarray:
     """Reads a (size, size, size) occupancy grid as bool."""
-    path, suffix = _existing(path, VOXEL_FORMATS, "voxel")
+    path, suffix = checked_path(path, VOXEL_FORMATS, "voxel")
     try:
         if suffix == ".binvox":
             grid = read_binvox(path.read_bytes())

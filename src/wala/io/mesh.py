@@ -28,14 +28,20 @@ class Normalization:
         return points / self.scale + self.center
 
 
-def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
-    """Reads OBJ/PLY/STL/OFF/GLB/GLTF; scenes are flattened with their transforms applied."""
+def checked_path(path: str | os.PathLike, formats: tuple[str, ...], what: str) -> tuple[Path, str]:
+    """(path, lower-case suffix) of an existing file in one of `formats`, else a WalaError naming it."""
     path = Path(path)
     if not path.exists():
-        raise WalaError(f"mesh file not found: {path}")
+        raise WalaError(f"{what} file not found: {path}")
     suffix = path.suffix.lower()
-    if suffix not in MESH_FORMATS:
-        raise WalaError(f"unknown mesh format '{path.suffix}' for {path} (known: {', '.join(MESH_FORMATS)})")
+    if suffix not in formats:
+        raise WalaError(f"unknown {what} format '{path.suffix}' for {path} (known: {', '.join(formats)})")
+    return path, suffix
+
+
+def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
+    """Reads OBJ/PLY/STL/OFF/GLB/GLTF; scenes are flattened with their transforms applied."""
+    path, suffix = checked_path(path, MESH_FORMATS, "mesh")
     try:
         loaded = trimesh.load(str(path), file_type=suffix[1:], process=False)
     except Exception as exc:  # trimesh raises many types for corrupt files
