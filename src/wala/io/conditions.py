@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from wala.errors import WalaError, one_line
-from wala.io.mesh import checked_path
+from wala.io.mesh import Normalization, bbox_normalization, checked_path
 
 POINT_CLOUD_FORMATS = (".ply", ".xyz", ".txt", ".npy", ".npz", ".h5", ".hdf5")
 VOXEL_FORMATS = (".npy", ".npz", ".h5", ".hdf5", ".binvox", ".json")
@@ -78,14 +78,10 @@ def check_point_cloud(points, name: str = "point cloud") -> np.ndarray:
     return points
 
 
-def normalize_points(points: np.ndarray, bound: float = 0.9) -> tuple[np.ndarray, "Normalization"]:
+def normalize_points(points: np.ndarray, bound: float = 0.9) -> tuple[np.ndarray, Normalization]:
     """The point-cloud twin of `normalize_mesh`: bbox centered, longest side spanning [-bound, bound]."""
-    from wala.io.mesh import Normalization
-
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    center = (lo + hi) / 2
-    scale = 2 * bound / float((hi - lo).max())
-    return ((points - center) * scale).astype(np.float32), Normalization(center, scale)
+    normalization = bbox_normalization(points, bound)
+    return ((points - normalization.center) * normalization.scale).astype(np.float32), normalization
 
 
 def load_voxels(path: str | os.PathLike, size: int = 16) -> np.ndarray:

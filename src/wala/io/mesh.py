@@ -74,15 +74,18 @@ def check_mesh(mesh: trimesh.Trimesh, name: str = "mesh") -> None:
         raise WalaError(f"{name} is degenerate: its faces have zero total area")
 
 
+def bbox_normalization(points: np.ndarray, bound: float = 0.9) -> Normalization:
+    """The map that centers the bounding box of (P, 3) points and scales its longest side to 2·bound."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    return Normalization((lo + hi) / 2, 2 * bound / float((hi - lo).max()))
+
+
 def normalize_mesh(mesh: trimesh.Trimesh, bound: float = 0.9) -> tuple[trimesh.Trimesh, Normalization]:
     """Centers the bounding box at the origin and scales its longest side to span [-bound, bound]."""
     check_mesh(mesh)
-    used = np.asarray(mesh.vertices)[np.unique(mesh.faces)]
-    lo, hi = used.min(axis=0), used.max(axis=0)
-    center = (lo + hi) / 2
-    scale = 2 * bound / float((hi - lo).max())
-    vertices = (np.asarray(mesh.vertices) - center) * scale
-    return trimesh.Trimesh(vertices, np.asarray(mesh.faces), process=False), Normalization(center, scale)
+    normalization = bbox_normalization(np.asarray(mesh.vertices)[np.unique(mesh.faces)], bound)
+    vertices = (np.asarray(mesh.vertices) - normalization.center) * normalization.scale
+    return trimesh.Trimesh(vertices, np.asarray(mesh.faces), process=False), normalization
 
 
 def save_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> None:
