@@ -44,3 +44,15 @@ def tiny_autoencoder(prepared, tmp_path_factory):
     overrides = [f"train.data={prepared}", f"train.out={out}", "train.steps=4", "train.checkpoint_every=0"]
     train_autoencoder(load_config(AutoencoderTrainConfig, "configs/ae_tiny.yaml", overrides))
     return out / "step-00000004.safetensors"
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(prepared, tiny_autoencoder, tmp_path_factory):
+    """A point-cloud generator checkpoint trained 2 steps in `tiny_autoencoder`'s latent space."""
+    from wala.config import load_config
+    from wala.train.diffusion import DiffusionTrainConfig, train_diffusion
+
+    out = tmp_path_factory.mktemp("generator")
+    overrides = [f"train.data={prepared}", f"train.out={out}", f"autoencoder={tiny_autoencoder}", "train.steps=2"]
+    train_diffusion(load_config(DiffusionTrainConfig, "configs/diffusion_tiny.yaml", overrides))
+    return out / "step-00000002.safetensors"

@@ -194,6 +194,58 @@ def cmd_eval_gen(args) -> None:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
+def _bar(quiet: bool, desc: str):
+    from tqdm import tqdm
+
+    return None if quiet else (lambda items: tqdm(items, desc=desc, unit="shape"))
+
+
+def _write_evaluation(result: dict, json_path: str | None, csv_path: str | None) -> None:
+    from wala.eval.harness import format_table, records_csv
+    from wala.io.mesh import write_atomic
+
+    print(format_table(result))
+    if json_path:
+        write_atomic(json_path, (json.dumps(result, indent=2) + "\n").encode())
+    if csv_path:
+        write_atomic(csv_path, records_csv(result["records"]).encode())
+
+
+def cmd_eval(args) -> None:
+    from wala.eval.harness import evaluate_folders
+
+    result = evaluate_folders(args.generated, args.reference, args.resolution, args.points, args.frame,
+                              progress=_bar(args.quiet, "eval"))
+    _write_evaluation(result, args.json, args.csv)
+
+
+def cmd_bench(args) -> None:
+    from wala.diffusion.sampling import RECOMMENDED
+    from wala.eval.bench import UpsamplingBaseline, run_benchmark
+    from wala.pipeline import ShapeGenerator
+
+    if args.checkpoint.startswith("baseline:"):
+        generator = UpsamplingBaseline(args.checkpoint.split(":", 1)[1], args.condition, args.resolution)
+    else:
+        generator = ShapeGenerator.load(args.checkpoint, args.autoencoder, args.device)
+    steps, guidance = RECOMMENDED.get(args.condition, (8, 1.3))
+    result = run_benchmark(args.condition, generator, args.reference, args.output, args.steps or steps,
+                           args.guidance if args.guidance is not None else guidance, args.seed, args.limit,
+                           args.resolution, args.points, progress=_bar(args.quiet, "bench"))
+    _write_evaluation(result, None, None)
+    print(f"generated meshes, conditions, eval.json and eval.csv in {args.output}")
+
+
+def cmd_refset(args) -> None:
+    from wala.eval.refset import build_reference_set
+
+    result = build_reference_set(args.manifest, args.output, args.meshes, args.resolution, progress=_bar(args.quiet, "refset"))
+    changed = [s["id"] for s in result["shapes"] if s.get("source_changed")]
+    print(f"{args.output}: {len(result['shapes'])} shapes from {args.manifest}")
+    if changed:
+        print(f"note: {len(changed)} source files differ from the manifest's hashes (newer packages?), e.g. {changed[0]}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wala", description="WaLa: wavelet latent diffusion for 3D shapes")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,14 +334,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--original-frame", action="store_true", help="map meshes back to the point cloud's frame")
     p.set_defaults(run=cmd_generate)
 
-    p = sub.add_parser("eval-gen", help="IoU/CD/F-score of generated vs true shapes, with NN and trilinear baselines")
+    p = sub.add_parser("eval-gen", help="IoU/CD/F-score of generated vs true shapes, beside nearest/trilinear upsampling and retrieval")
     generator_options(p)
     p.add_argument("data", help="held-out prepared shapes (conditions and references)")
-    p.add_argument("--reference", help="the training set, for the nearest-neighbour baseline")
+    p.add_argument("--reference", help="the training set, for the retrieval reference")
     p.add_argument("--limit", type=int, default=0, help="first N shapes only")
     p.add_argument("--points", type=int, default=30_000, help="surface samples for CD/F-score")
     p.add_argument("--json")
     p.set_defaults(run=cmd_eval_gen)
+
+    def scoring_options(p):
+        p.add_argument("--resolution", type=int, default=256, help="grid for IoU/MSE (the paper: 256)")
+        p.add_argument("--points", type=int, default=100_000, help="surface samples for CD/F-score")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("eval", help="LFD/IoU/CD/F-score/D-IoU/D-MSE of generated meshes vs a reference set")
+    p.add_argument("generated", help="folder of generated meshes, named like the reference ids")
+    p.add_argument("reference", help="reference folder (a `wala refset` output, or any folder of meshes)")
+    p.add_argument("--frame", choices=("own", "reference", "normalized"), default="own",
+                   help="where generated meshes live: own = normalize each by its bbox; reference = the "
+                        "reference file's frame; normalized = the reference's normalized frame")
+    p.add_argument("--json")
+    p.add_argument("--csv")
+    scoring_options(p)
+    p.set_defaults(run=cmd_eval)
+
+    p = sub.add_parser("bench", help="conditions from a reference set → generate → score")
+    p.add_argument("condition", choices=("pointcloud", "voxel"))
+    generator_options(p)  # checkpoint may also be baseline:nearest or baseline:trilinear
+    p.add_argument("reference", help="reference folder (`make refset` builds data/refset)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--limit", type=int, default=0, help="first N reference shapes only")
+    scoring_options(p)
+    p.set_defaults(run=cmd_bench)
+
+    p = sub.add_parser("refset", help="build a reference mesh set from a manifest of ids")
+    p.add_argument("manifest", nargs="?", default="configs/refset.json")
+    p.add_argument("-o", "--output", default="data/refset")
+    p.add_argument("--meshes", default="data/meshes", help="where scripts/fetch_meshes.sh put the meshes")
+    p.add_argument("--resolution", type=int, default=256, help="grid for procedural shapes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_refset)
 
     p = sub.add_parser("ablate", help="small-scale reproductions of the paper's ablations")
     p.add_argument("what", choices=["ae", "diffusion"],

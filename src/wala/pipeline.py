@@ -74,6 +74,11 @@ class ShapeGenerator:
     def condition(self) -> str:
         return self.diffusion.config.condition.kind
 
+    @property
+    def condition_config(self):
+        """The generator's ConditionConfig (kind, training point count, voxel size)."""
+        return self.diffusion.config.condition
+
     def condition_tensor(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None) -> torch.Tensor | None:
         """The model's condition input from world-frame points (normalized here) or an occupancy grid."""
         from wala.io.conditions import check_point_cloud, check_voxels, normalize_points

@@ -1,12 +1,10 @@
 import numpy as np
 import pytest
 
-from wala.config import load_config
 from wala.data.shards import WaveletTreeDataset
 from wala.eval.ablation_diffusion import format_diffusion_ablation, run_diffusion_ablation
-from wala.eval.generation import evaluate_generation, format_generation, points_to_occupancy, trilinear_tsdf
+from wala.eval.generation import evaluate_generation, format_generation, points_to_occupancy, upsampled_tsdf
 from wala.pipeline import ShapeGenerator
-from wala.train.diffusion import DiffusionTrainConfig, train_diffusion
 
 
 def test_point_occupancy_fills_the_inside_of_a_closed_surface():
@@ -21,28 +19,33 @@ def test_point_occupancy_fills_the_inside_of_a_closed_surface():
 def test_trilinear_upsampling_keeps_a_block_where_it_was():
     grid = np.zeros((16, 16, 16), dtype=bool)
     grid[4:12, 4:12, 4:12] = True
-    tsdf = trilinear_tsdf(grid, 64)
+    tsdf = upsampled_tsdf(grid, 64, "trilinear")
     inside = tsdf < 0
     assert inside[18:46, 18:46, 18:46].all() and inside[16:48, 32, 32].all()  # faces stay where they were
     assert not inside[:16].any() and not inside[48:].any()
     assert not inside[16, 16, 16]  # trilinear interpolation rounds the corners
 
 
-def test_scores_against_held_out_shapes_with_both_baselines(prepared, tiny_autoencoder, tmp_path):
-    overrides = [f"train.data={prepared}", f"train.out={tmp_path}", f"autoencoder={tiny_autoencoder}", "train.steps=2"]
-    train_diffusion(load_config(DiffusionTrainConfig, "configs/diffusion_tiny.yaml", overrides))
-    generator = ShapeGenerator.load(tmp_path / "step-00000002.safetensors")
+def test_nearest_upsampling_keeps_blocks_exactly():
+    grid = np.zeros((16, 16, 16), dtype=bool)
+    grid[4:12, 4:12, 4:12] = True
+    inside = upsampled_tsdf(grid, 64, "nearest") < 0
+    assert inside.sum() == 32**3 and inside[16:48, 16:48, 16:48].all()  # corners stay square
+
+
+def test_scores_against_held_out_shapes_with_both_baselines(prepared, tiny_generator):
+    generator = ShapeGenerator.load(tiny_generator)
     shapes = WaveletTreeDataset(prepared)
     # held-out = training set: retrieval finds each shape itself
     results = evaluate_generation(generator, shapes, shapes, count=3, steps=2, guidance=1.3, points=20_000)
-    assert set(results) == {"wala", "nearest", "trilinear", "autoencoder"}
-    assert results["nearest"]["overall"]["iou"] == pytest.approx(1.0)
+    assert set(results) == {"wala", "nearest", "trilinear", "retrieval", "autoencoder"}
+    assert results["retrieval"]["overall"]["iou"] == pytest.approx(1.0)
     assert 0.0 < results["trilinear"]["overall"]["iou"] < 1.0
     # the same surface, sampled twice: only sampling noise is left
-    assert results["nearest"]["overall"]["cd"] < 0.2 * results["trilinear"]["overall"]["cd"]
+    assert results["retrieval"]["overall"]["cd"] < 0.2 * results["trilinear"]["overall"]["cd"]
     assert len(results["wala"]["samples"]) == 3
     table = format_generation(results)
-    assert table.splitlines()[0].split()[:3] == ["method", "n", "IoU"] and "nearest" in table
+    assert table.splitlines()[0].split()[:3] == ["method", "n", "IoU"] and "retrieval" in table
 
 
 def test_the_diffusion_ablation_trains_and_scores_each_row(prepared, tiny_autoencoder, tmp_path):

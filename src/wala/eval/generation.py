@@ -4,10 +4,12 @@ Each held-out shape gives its condition (the stored surface points or 16³ occup
 training) and its reference (the TSDF of its stored wavelet tree, at the dataset's resolution).
 Methods:
 - `wala`: the generator, one sample per shape (seed + index).
-- `nearest`: the training shape whose condition is closest (Chamfer between point clouds, Hamming
-  between occupancy grids), returned as is — retrieval, no generation.
-- `trilinear`: the 16³ occupancy upsampled trilinearly to N³ and cut at 0.5. For a point cloud the
-  grid is first voxelized from the points and its interior filled.
+- `nearest`, `trilinear`: the paper's two baselines — the 16³ occupancy upsampled to N³ by
+  nearest-neighbour (blocks) or trilinear interpolation and cut at 0.5. For a point cloud the grid
+  is first voxelized from the points and its interior filled.
+- `retrieval`: the training shape whose condition is closest (Chamfer between point clouds,
+  Hamming between occupancy grids), returned as is — a stronger reference than the paper's
+  baselines when the held-out shapes resemble the training set (as procedural families do).
 - `autoencoder`: the true shape encoded and decoded by the generator's VQ-VAE — not a competitor
   but the ceiling: the best any generator in this latent space can score.
 Scores: IoU on the N³ grid, Chamfer distance and F-score between marching-cubes surfaces. A
@@ -30,7 +32,8 @@ from wala.sdf.extract import tsdf_to_mesh
 from wala.wavelet.packing import unpack_wavelet_tree
 from wala.wavelet.tree import tree_to_tsdf
 
-METHODS = ("wala", "nearest", "trilinear", "autoencoder")
+METHODS = ("wala", "nearest", "trilinear", "retrieval", "autoencoder")
+UPSAMPLING = ("nearest", "trilinear")
 METRICS = ["iou", "cd", "fscore", "failed"]
 
 
@@ -42,14 +45,19 @@ def points_to_occupancy(points: np.ndarray, size: int = 16) -> np.ndarray:
     return binary_fill_holes(grid)
 
 
-def trilinear_tsdf(occupancy: np.ndarray, resolution: int) -> np.ndarray:
-    """A (N³) field negative where the trilinearly upsampled occupancy exceeds 0.5."""
+def upsampled_tsdf(occupancy: np.ndarray, resolution: int, mode: str = "trilinear") -> np.ndarray:
+    """A (N³) field negative where the occupancy, upsampled by `mode` (nearest, trilinear), exceeds 0.5."""
     grid = torch.from_numpy(occupancy.astype(np.float32))[None, None]
-    up = F.interpolate(grid, size=(resolution,) * 3, mode="trilinear", align_corners=False)[0, 0]
-    return (0.5 - up).numpy()
+    corners = {"align_corners": False} if mode == "trilinear" else {}
+    up = F.interpolate(grid, size=(resolution,) * 3, mode=mode, **corners)[0, 0]
+    field = (0.5 - up).numpy()
+    # beyond the grid is empty: a shape touching the border (e.g. a box filling the cube) is closed
+    # there instead of having no surface at all
+    field[[0, -1]], field[:, [0, -1]], field[:, :, [0, -1]] = 0.5, 0.5, 0.5
+    return field
 
 
-class NearestNeighbour:
+class Retrieval:
     """Retrieval over a reference (training) set by condition distance."""
 
     def __init__(self, reference, kind: str, points: int = 2048):
@@ -90,15 +98,15 @@ def _reconstructed(generator, shapes, i: int, config: RepresentationConfig) -> n
 def evaluate_generation(generator, held_out, reference=None, count: int = 0, steps: int = 8, guidance: float = 1.3,
                         seed: int = 0, points: int = 30_000, methods=METHODS) -> dict:
     """{method: summary} over the first `count` (0: all) held-out shapes; `reference` (the training
-    set) is needed for the nearest-neighbour baseline."""
+    set) is needed for the retrieval reference."""
     kind = generator.condition
     if kind not in ("pointcloud", "voxel"):
         raise WalaError("generation is scored against a condition; this generator is unconditional")
     config = RepresentationConfig(resolution=held_out.resolution)
     key = "points" if kind == "pointcloud" else "occupancy"
     used_points = generator.diffusion.config.condition.points
-    nearest = NearestNeighbour(reference, kind) if "nearest" in methods and reference is not None else None
-    rows: dict[str, list[dict]] = {m: [] for m in methods if m != "nearest" or nearest is not None}
+    retrieval = Retrieval(reference, kind) if "retrieval" in methods and reference is not None else None
+    rows: dict[str, list[dict]] = {m: [] for m in methods if m != "retrieval" or retrieval is not None}
     for i in range(min(count, len(held_out)) if count else len(held_out)):
         record = held_out.records[i]
         condition = held_out.arrays(i, (key,))[key]
@@ -111,14 +119,15 @@ def evaluate_generation(generator, held_out, reference=None, count: int = 0, ste
             tensor = (generator.condition_tensor(points=condition) if kind == "pointcloud"
                       else generator.condition_tensor(voxels=condition))
             made["wala"] = generator.generate_tsdf(tensor, 1, steps, guidance, seed + i)[0]
-        if "nearest" in rows:
+        if "retrieval" in rows:
             with torch.no_grad():
-                made["nearest"] = tree_to_tsdf(reference.tree(nearest.nearest(condition)), config)[0].numpy()
+                made["retrieval"] = tree_to_tsdf(reference.tree(retrieval.nearest(condition)), config)[0].numpy()
         if "autoencoder" in rows:
             made["autoencoder"] = _reconstructed(generator, held_out, i, config)
-        if "trilinear" in rows:
-            grid = points_to_occupancy(condition) if kind == "pointcloud" else condition
-            made["trilinear"] = trilinear_tsdf(grid, held_out.resolution)
+        grid = points_to_occupancy(condition) if kind == "pointcloud" else condition
+        for mode in UPSAMPLING:
+            if mode in rows:
+                made[mode] = upsampled_tsdf(grid, held_out.resolution, mode)
         for method, pred in made.items():
             rows[method].append({"key": record["key"], "dataset": record["dataset"], **_score(pred, truth, points)})
     return {method: summarize(r, METRICS) for method, r in rows.items()}
