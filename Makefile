@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 MESHES := data/meshes
 OUT    ?= out/demo
 
-.PHONY: install meshes test demo bench clean
+.PHONY: install meshes refset test demo bench bench-lfd clean
 
 install: $(STAMP)
 
@@ -24,12 +24,18 @@ $(MESHES)/.fetched: scripts/fetch_meshes.sh | $(STAMP)
 	scripts/fetch_meshes.sh $(MESHES) $(PY)
 	touch $@
 
+# The fixed reference set (configs/refset.json: 33 real meshes + 20 procedural) for `wala eval` / `wala bench`.
+refset: data/refset/manifest.json
+
+data/refset/manifest.json: configs/refset.json | $(STAMP) meshes
+	$(PY) -m wala.cli refset configs/refset.json -o data/refset --meshes $(MESHES) --quiet
+
 test: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) -m pytest -q
 
 # The main job on the embedded default: procedural shapes and real meshes through the wavelet
 # tree and back, with the losses printed and the meshes written to $(OUT).
-demo: $(STAMP) meshes
+demo: $(STAMP) meshes refset
 	$(PY) -m wala.cli shapes all --count 1 --resolution 256 -o $(OUT)/procedural
 	$(PY) -m wala.cli roundtrip $(OUT)/procedural/chair_0000.obj $(OUT)/procedural/mug_0000.obj \
 	    $(MESHES)/cgal/bunny00.off $(MESHES)/cgal/armadillo.off $(MESHES)/pymeshlab/cow.obj \
@@ -48,11 +54,20 @@ demo: $(STAMP) meshes
 	    --set train.eval_data=$(OUT)/data/eval --set train.out=$(OUT)/diffusion_tiny --set train.steps=150
 	$(PY) -m wala.cli eval-gen $(OUT)/diffusion_tiny/step-00000150.safetensors $(OUT)/data/eval \
 	    --reference $(OUT)/data/train --points 20000 --json $(OUT)/diffusion_tiny/eval_gen.json
+	# the paper's scoring on real meshes (LFD, IoU, CD, F): the trilinear baseline on 6 reference shapes
+	$(PY) -m wala.cli bench voxel baseline:trilinear data/refset -o $(OUT)/bench_trilinear --limit 6 \
+	    --resolution 128 --points 30000 --quiet
 
 bench: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/representation.py
 	$(PY) benchmarks/generation_speed.py --config tiny
 	$(PY) benchmarks/generation_speed.py --config small
+
+# Our Light Field Distance beside the reference C implementation (compiled here; needs root for apt).
+bench-lfd: $(STAMP) meshes
+	command -v Xvfb >/dev/null && dpkg -s libosmesa6-dev freeglut3-dev >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq freeglut3-dev libosmesa6-dev xvfb; }
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/lfd_reference.py --json out/bench/lfd_reference.json
 
 clean:
 	rm -rf $(VENV) data out

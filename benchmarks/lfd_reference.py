@@ -140,6 +140,7 @@ def main() -> None:
         print(f"{label:12}{d:15.3f} s{p * 1000:12.2f} ms{t:20.3f} s")
     print(f"ratio reference/ours per pair: {ref_pair / ours_pair:.2f}×, per distance: {ref_distance_time / our_distance_time:.2f}×")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))
 
 
