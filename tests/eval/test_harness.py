@@ -44,9 +44,12 @@ def test_scores_in_the_references_frame_match_the_analytic_values(folders):
         assert scored[name]["lfd"] < 300  # the same shape up to scale
     assert scored["b/box"]["error"] == "no generated mesh"
     summary = result["summary"]
-    assert summary["overall"]["count"] == 2 and summary["overall"]["failed"] == 1
-    assert summary["datasets"]["b"]["count"] == 0 and np.isnan(summary["datasets"]["b"]["iou"])
-    assert summary["overall"]["d_iou"] == pytest.approx(summary["datasets"]["a"]["iou"])  # b has nothing scored
+    assert summary["overall"]["failed"] == pytest.approx(1 / 3)
+    # the missing box counts IoU 0 and F 0; it has no LFD, MSE or CD to average
+    box = summary["per_dataset"]["b"]
+    assert box["count"] == 1 and box["iou"] == 0.0 and box["fscore"] == 0.0 and np.isnan(box["cd"])
+    assert summary["overall"]["cd"] == pytest.approx(summary["per_dataset"]["a"]["cd"])
+    assert summary["overall"]["d_iou"] == pytest.approx(summary["per_dataset"]["a"]["iou"] / 2)
     assert result["unmatched"] == ["stray"]
     table = format_table(result)
     assert "D-IoU" in table and "failed b/box: no generated mesh" in table
@@ -76,8 +79,9 @@ def test_a_broken_generated_mesh_is_a_failure_not_a_crash(folders):
     gen, ref = folders
     (gen / "a" / "s1.obj").write_text("this is not a mesh\n")
     result = evaluate_folders(gen, ref, resolution=32, points=2000)
-    assert "error" in next(r for r in result["records"] if r["id"] == "a/s1")
-    assert result["summary"]["overall"]["count"] == 1
+    broken = next(r for r in result["records"] if r["id"] == "a/s1")
+    assert "s1.obj" in broken["error"] and broken["iou"] == 0.0
+    assert result["summary"]["overall"]["failed"] == pytest.approx(2 / 3)
 
 
 def test_reference_set_is_built_from_its_manifest_and_resumes(real_meshes, tmp_path):

@@ -11,7 +11,7 @@ import torch
 
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
-from wala.eval.metrics import dataset_average, iou, surface_metrics, tsdf_mse
+from wala.eval.metrics import dataset_average, iou, nan_mean, surface_metrics, tsdf_mse
 from wala.sdf.extract import tsdf_to_mesh
 from wala.wavelet.packing import unpack_wavelet_tree
 from wala.wavelet.tree import tree_to_tsdf
@@ -43,24 +43,18 @@ def evaluate_autoencoder(model, dataset, indices=None, surface: bool = False, po
     return summarize(samples, ["iou", "mse"] + (["cd", "fscore"] if surface else []))
 
 
-def _mean(values: list[float]) -> float:
-    """Mean over the finite-or-infinite values, NaN (no surface) left out; NaN when all are."""
-    kept = [v for v in values if not np.isnan(v)]
-    return float(np.mean(kept)) if kept else float("nan")
-
-
 def summarize(samples: list[dict], metrics: list[str]) -> dict:
     """{"overall", "per_dataset", "samples"} of per-sample rows (each with "dataset" and `metrics`);
     overall adds the dataset-balanced D-IoU and D-MSE where IoU and MSE are present. NaN (a sample
     without a surface) is left out of CD-like means; such samples still count 0 in IoU."""
-    overall = {m: _mean([s[m] for s in samples]) for m in metrics}
+    overall = {m: nan_mean([s[m] for s in samples]) for m in metrics}
     for m in ("iou", "mse"):
         if m in metrics:
             overall[f"d_{m}"] = dataset_average(samples, m)
     per_dataset = {}
     for name in sorted({s["dataset"] for s in samples}):
         rows = [s for s in samples if s["dataset"] == name]
-        per_dataset[name] = {"count": len(rows), **{m: _mean([r[m] for r in rows]) for m in metrics}}
+        per_dataset[name] = {"count": len(rows), **{m: nan_mean([r[m] for r in rows]) for m in metrics}}
     return {"overall": overall, "per_dataset": per_dataset, "samples": samples}
 
 

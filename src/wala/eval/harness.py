@@ -4,8 +4,9 @@ tables do: LFD, IoU, CD, F-score per shape, per dataset, and dataset-balanced (D
 Pairing: a generated mesh belongs to the reference with the same relative path without suffix
 (`gen/cgal/bunny.obj` ↔ `ref/cgal/bunny.off`); a reference set's `manifest.json` (see
 `wala.eval.refset`) names the ids and their datasets, otherwise the first folder of the relative
-path is the dataset. A reference without a generated mesh, or with an unreadable or empty one,
-is a failure: counted and listed, left out of the means.
+path is the dataset. A reference without a generated mesh, or with an unreadable, empty or
+out-of-cube one, is a failure: counted and listed, scored IoU 0 and F 0 (as `wala eval-gen` scores
+a sample without a surface), and left out of the LFD, MSE and CD means, which it has no value for.
 
 Alignment: the reference is always normalized by its bounding box (centred, longest side 1.8,
 as everywhere in wala). The generated mesh is, by `frame`: "own" (default) normalized by its own
@@ -29,6 +30,7 @@ import numpy as np
 import trimesh
 
 from wala.errors import WalaError, one_line
+from wala.eval.autoencoder import summarize
 from wala.eval.lfd import descriptor_distance, light_field_descriptor
 from wala.eval.metrics import DEFAULT_SURFACE_POINTS, iou, surface_metrics, tsdf_mse
 from wala.io.mesh import MESH_FORMATS, load_mesh, normalize_mesh
@@ -123,36 +125,28 @@ def evaluate_folders(generated: str | Path, reference: str | Path, resolution: i
         record = {"id": shape.id, "dataset": shape.dataset}
         ref = load_mesh(shape.path)  # a broken reference is the user's error: it stops the run
         if shape.id not in outputs:
-            record["error"] = "no generated mesh"
+            record = _failure(record, "no generated mesh")
         else:
             try:
-                record.update(score_pair(load_mesh(outputs[shape.id]), ref, resolution, points, frame))
+                record.update(score_pair(load_mesh(outputs[shape.id]), ref, resolution, points, frame), failed=0)
             except WalaError as exc:
-                record["error"] = str(exc)
+                record = _failure(record, str(exc))
         records.append(record)
     unmatched = sorted(set(outputs) - {s.id for s in shapes})
     return {"resolution": resolution, "frame": frame, "records": records, "unmatched": unmatched,
-            "summary": summarize(records)}
+            "summary": _summary(records)}
 
 
-def _mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else math.nan
+def _summary(records: list[dict]) -> dict:
+    """{"overall", "per_dataset"} means (NaN left out), D-IoU/D-MSE, "failed" as a fraction."""
+    summary = summarize(records, [*METRICS, "failed"])
+    summary.pop("samples")  # they are the records
+    return summary
 
 
-def summarize(records: list[dict]) -> dict:
-    """Means per dataset and overall over the scored shapes, D-IoU/D-MSE (dataset means averaged)."""
-    scored = [r for r in records if "error" not in r]
-    datasets = sorted({r["dataset"] for r in records})
-    per_dataset = {}
-    for name in datasets:
-        rows = [r for r in scored if r["dataset"] == name]
-        per_dataset[name] = {"count": len(rows), "failed": sum(1 for r in records if r["dataset"] == name and "error" in r),
-                             **{m: _mean([r[m] for r in rows]) for m in METRICS}}
-    overall = {"count": len(scored), "failed": len(records) - len(scored), **{m: _mean([r[m] for r in scored]) for m in METRICS}}
-    present = [d for d in per_dataset.values() if d["count"]]
-    overall["d_iou"] = _mean([d["iou"] for d in present])
-    overall["d_mse"] = _mean([d["mse"] for d in present])
-    return {"datasets": per_dataset, "overall": overall}
+def _failure(record: dict, error: str) -> dict:
+    return {**record, "error": error, "failed": 1, "iou": 0.0, "fscore": 0.0,
+            **{m: math.nan for m in METRICS if m not in ("iou", "fscore")}}
 
 
 def format_table(result: dict) -> str:
@@ -160,15 +154,16 @@ def format_table(result: dict) -> str:
     head = f"{'dataset':16s} {'n':>4s} {'fail':>4s} {'LFD ↓':>8s} {'IoU ↑':>7s} {'MSE ↓':>9s} {'CD ↓':>9s} {'F ↑':>6s}"
     lines = [head, "-" * len(head)]
 
-    def row(name, m):
-        return (f"{name[:16]:16s} {m['count']:4d} {m['failed']:4d} {m['lfd']:8.1f} {m['iou']:7.4f} "
+    def row(name, m, count):
+        return (f"{name[:16]:16s} {count:4d} {round(m['failed'] * count):4d} {m['lfd']:8.1f} {m['iou']:7.4f} "
                 f"{m['mse']:9.2e} {m['cd']:9.2e} {m['fscore']:6.3f}")
 
     summary = result["summary"]
-    lines += [row(name, m) for name, m in summary["datasets"].items()]
-    lines.append(row("all", summary["overall"]))
-    lines.append(f"{'D-IoU':16s} {summary['overall']['d_iou']:.4f}   D-MSE {summary['overall']['d_mse']:.2e}"
-                 f"   (dataset means averaged; IoU/MSE on {result['resolution']}³)")
+    lines += [row(name, m, m["count"]) for name, m in summary["per_dataset"].items()]
+    overall = summary["overall"]
+    lines.append(row("all", overall, len(result["records"])))
+    lines.append(f"{'D-IoU':16s} {overall['d_iou']:.4f}   D-MSE {overall['d_mse']:.2e}"
+                 f"   (dataset means averaged; IoU/MSE on {result['resolution']}³; failures count IoU 0, F 0)")
     failures = [r for r in result["records"] if "error" in r]
     for r in failures[:10]:
         lines.append(f"failed {r['id']}: {r['error']}")
@@ -180,7 +175,7 @@ def format_table(result: dict) -> str:
 
 
 def records_csv(records: list[dict]) -> str:
-    """One CSV row per reference shape (empty metrics and the error for failures)."""
+    """One CSV row per reference shape (a failure: IoU 0, F 0, nan elsewhere, and its error)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=["id", "dataset", *METRICS, "error"], extrasaction="ignore")
     writer.writeheader()

@@ -68,9 +68,17 @@ def surface_metrics(pred: trimesh.Trimesh, ref: trimesh.Trimesh, count: int = DE
     return {"cd": chamfer_distance(p, q), "fscore": fscore(p, q, threshold)}
 
 
+def nan_mean(values: list[float]) -> float:
+    """Mean with NaN (a value that does not exist, e.g. the CD of a missing surface) left out;
+    NaN when nothing is left."""
+    kept = [v for v in values if not np.isnan(v)]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
 def dataset_average(records: list[dict], metric: str, key: str = "dataset") -> float:
-    """Mean of `metric` per `key` group, then the mean of those means (D-IoU, D-MSE)."""
+    """Mean of `metric` per `key` group, then the mean of those means (D-IoU, D-MSE); NaN values
+    are left out as in `nan_mean`."""
     groups: dict[str, list[float]] = defaultdict(list)
     for record in records:
         groups[record[key]].append(record[metric])
-    return float(np.mean([np.mean(values) for values in groups.values()]))
+    return nan_mean([nan_mean(values) for values in groups.values()])
