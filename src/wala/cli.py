@@ -188,7 +188,7 @@ def cmd_eval_gen(args) -> None:
     reference = WaveletTreeDataset(args.reference) if args.reference else None
     results = evaluate_generation(generator, WaveletTreeDataset(args.data), reference, args.limit,
                                   args.steps or steps, args.guidance if args.guidance is not None else guidance,
-                                  args.seed, args.points)
+                                  args.seed, args.points, lfd=args.lfd)
     print(format_generation(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -340,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", help="the training set, for the retrieval reference")
     p.add_argument("--limit", type=int, default=0, help="first N shapes only")
     p.add_argument("--points", type=int, default=30_000, help="surface samples for CD/F-score")
+    p.add_argument("--lfd", action="store_true", help="add Light Field Distance (about 1 s per mesh)")
     p.add_argument("--json")
     p.set_defaults(run=cmd_eval_gen)
 

@@ -37,15 +37,17 @@ def test_scores_against_held_out_shapes_with_both_baselines(prepared, tiny_gener
     generator = ShapeGenerator.load(tiny_generator)
     shapes = WaveletTreeDataset(prepared)
     # held-out = training set: retrieval finds each shape itself
-    results = evaluate_generation(generator, shapes, shapes, count=3, steps=2, guidance=1.3, points=20_000)
+    results = evaluate_generation(generator, shapes, shapes, count=2, steps=2, guidance=1.3, points=20_000, lfd=True)
     assert set(results) == {"wala", "nearest", "trilinear", "retrieval", "autoencoder"}
     assert results["retrieval"]["overall"]["iou"] == pytest.approx(1.0)
+    assert results["retrieval"]["overall"]["lfd"] == 0.0  # the very same mesh
+    assert results["trilinear"]["overall"]["lfd"] > 0
     assert 0.0 < results["trilinear"]["overall"]["iou"] < 1.0
     # the same surface, sampled twice: only sampling noise is left
     assert results["retrieval"]["overall"]["cd"] < 0.2 * results["trilinear"]["overall"]["cd"]
-    assert len(results["wala"]["samples"]) == 3
+    assert len(results["wala"]["samples"]) == 2
     table = format_generation(results)
-    assert table.splitlines()[0].split()[:3] == ["method", "n", "IoU"] and "retrieval" in table
+    assert table.splitlines()[0].split()[:4] == ["method", "n", "LFD", "IoU"] and "retrieval" in table
 
 
 def test_the_diffusion_ablation_trains_and_scores_each_row(prepared, tiny_autoencoder, tmp_path):

@@ -27,6 +27,7 @@ from scipy.spatial import cKDTree
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
 from wala.eval.autoencoder import summarize
+from wala.eval.lfd import descriptor_distance, light_field_descriptor
 from wala.eval.metrics import iou, surface_metrics
 from wala.sdf.extract import tsdf_to_mesh
 from wala.wavelet.packing import unpack_wavelet_tree
@@ -78,12 +79,16 @@ class Retrieval:
         return int(np.argmin(costs))
 
 
-def _score(pred: np.ndarray, truth: np.ndarray, points: int) -> dict:
+def _score(pred: np.ndarray, truth: np.ndarray, points: int, truth_lfd=None) -> dict:
+    """IoU, CD, F-score (and LFD against `truth_lfd`, a LightFieldDescriptor, when given)."""
     row = {"iou": iou(pred < 0, truth < 0), "failed": 0}
     try:
-        row.update(surface_metrics(tsdf_to_mesh(pred), tsdf_to_mesh(truth), points))
+        mesh = tsdf_to_mesh(pred)
+        row.update(surface_metrics(mesh, tsdf_to_mesh(truth), points))
+        if truth_lfd is not None:
+            row["lfd"] = float(descriptor_distance(light_field_descriptor(mesh), truth_lfd))
     except WalaError:
-        row.update(cd=float("nan"), fscore=0.0, failed=1)
+        row.update(cd=float("nan"), fscore=0.0, failed=1, **({"lfd": float("nan")} if truth_lfd is not None else {}))
     return row
 
 
@@ -96,9 +101,9 @@ def _reconstructed(generator, shapes, i: int, config: RepresentationConfig) -> n
 
 
 def evaluate_generation(generator, held_out, reference=None, count: int = 0, steps: int = 8, guidance: float = 1.3,
-                        seed: int = 0, points: int = 30_000, methods=METHODS) -> dict:
+                        seed: int = 0, points: int = 30_000, methods=METHODS, lfd: bool = False) -> dict:
     """{method: summary} over the first `count` (0: all) held-out shapes; `reference` (the training
-    set) is needed for the retrieval reference."""
+    set) is needed for the retrieval reference. `lfd` adds Light Field Distance (~1 s a mesh)."""
     kind = generator.condition
     if kind not in ("pointcloud", "voxel"):
         raise WalaError("generation is scored against a condition; this generator is unconditional")
@@ -128,17 +133,21 @@ def evaluate_generation(generator, held_out, reference=None, count: int = 0, ste
         for mode in UPSAMPLING:
             if mode in rows:
                 made[mode] = upsampled_tsdf(grid, held_out.resolution, mode)
+        truth_lfd = light_field_descriptor(tsdf_to_mesh(truth)) if lfd else None
         for method, pred in made.items():
-            rows[method].append({"key": record["key"], "dataset": record["dataset"], **_score(pred, truth, points)})
-    return {method: summarize(r, METRICS) for method, r in rows.items()}
+            rows[method].append({"key": record["key"], "dataset": record["dataset"],
+                                 **_score(pred, truth, points, truth_lfd)})
+    return {method: summarize(r, METRICS + (["lfd"] if lfd else [])) for method, r in rows.items()}
 
 
 def format_generation(results: dict) -> str:
-    lines = [f"{'method':10s} {'n':>4s} {'IoU':>8s} {'CD':>10s} {'F-score':>8s} {'no surface':>10s}"]
+    with_lfd = any("lfd" in r["overall"] for r in results.values())
+    lines = [f"{'method':11s} {'n':>4s} " + (f"{'LFD':>8s} " if with_lfd else "")
+             + f"{'IoU':>8s} {'CD':>10s} {'F-score':>8s} {'no surface':>10s}"]
     for method, result in results.items():
         o = result["overall"]
-        lines.append(f"{method:10s} {len(result['samples']):4d} {o['iou']:8.4f} {o['cd']:10.6f} {o['fscore']:8.4f} "
-                     f"{int(round(o['failed'] * len(result['samples']))):10d}")
+        lines.append(f"{method:11s} {len(result['samples']):4d} " + (f"{o['lfd']:8.1f} " if with_lfd else "")
+                     + f"{o['iou']:8.4f} {o['cd']:10.6f} {o['fscore']:8.4f} {int(round(o['failed'] * len(result['samples']))):10d}")
     datasets = sorted(next(iter(results.values()))["per_dataset"]) if results else []
     if datasets:
         lines.append("IoU per dataset: " + "  ".join(
