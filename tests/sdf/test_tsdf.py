@@ -23,6 +23,16 @@ def test_sphere_distances_are_within_a_tenth_of_a_voxel():
     assert tsdf.dtype == np.float32 and tsdf.shape == (n, n, n)
 
 
+def test_triangles_with_two_equal_vertices_change_nothing():
+    # marching cubes emits a few such triangles; each one of the three ways must not divide by zero
+    sphere = _sphere_mesh()
+    v, f = np.asarray(sphere.vertices), np.asarray(sphere.faces)
+    degenerate = np.array([[f[0, 0], f[0, 0], f[0, 1]], [f[1, 0], f[1, 1], f[1, 1]], [f[2, 2], f[2, 0], f[2, 2]],
+                           [f[3, 0], f[3, 0], f[3, 0]]])
+    with_them = trimesh.Trimesh(v, np.concatenate([f, degenerate]), process=False)
+    np.testing.assert_array_equal(mesh_to_tsdf(with_them, 32), mesh_to_tsdf(sphere, 32))
+
+
 def test_distances_and_signs_match_libigl_on_a_real_mesh(real_meshes):
     n = 96
     mesh, _ = normalize_mesh(load_mesh(real_meshes / "cgal" / "armadillo.off"))

@@ -41,8 +41,10 @@ def closest_point_on_triangle(px, py, pz, t):
     if d3 >= 0.0 and d4 <= d3:
         return bx, by, bz
     vc = d1 * d4 - d3 * d2
+    # the edge cases below divide by an edge's squared length: 0 when a triangle has two equal
+    # vertices (marching cubes emits a few), so such an edge collapses to its first vertex
     if vc <= 0.0 and d1 >= 0.0 and d3 <= 0.0:
-        v = d1 / (d1 - d3)
+        v = d1 / (d1 - d3) if d1 != d3 else 0.0
         return ax + v * abx, ay + v * aby, az + v * abz
     cpx, cpy, cpz = px - cx, py - cy, pz - cz
     d5 = abx * cpx + aby * cpy + abz * cpz
@@ -51,11 +53,12 @@ def closest_point_on_triangle(px, py, pz, t):
         return cx, cy, cz
     vb = d5 * d2 - d1 * d6
     if vb <= 0.0 and d2 >= 0.0 and d6 <= 0.0:
-        w = d2 / (d2 - d6)
+        w = d2 / (d2 - d6) if d2 != d6 else 0.0
         return ax + w * acx, ay + w * acy, az + w * acz
     va = d3 * d6 - d5 * d4
     if va <= 0.0 and (d4 - d3) >= 0.0 and (d5 - d6) >= 0.0:
-        w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        edge = (d4 - d3) + (d5 - d6)
+        w = (d4 - d3) / edge if edge != 0.0 else 0.0
         return bx + w * (cx - bx), by + w * (cy - by), bz + w * (cz - bz)
     total = va + vb + vc
     if total <= 0.0:  # degenerate (collinear) triangle that slipped past the region tests
