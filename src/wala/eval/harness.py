@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from wala.errors import WalaError, one_line
+from wala.errors import WalaError
 from wala.eval.autoencoder import summarize
 from wala.eval.lfd import descriptor_distance, light_field_descriptor
 from wala.eval.metrics import DEFAULT_SURFACE_POINTS, iou, surface_metrics, tsdf_mse
-from wala.io.mesh import MESH_FORMATS, load_mesh, normalize_mesh
+from wala.eval.refset import read_manifest
+from wala.io.mesh import MESH_FORMATS, Normalization, load_mesh, normalize_mesh
 from wala.sdf.tsdf import mesh_to_tsdf
 
 METRICS = ("lfd", "iou", "mse", "cd", "fscore")
@@ -63,10 +63,7 @@ def reference_shapes(folder: str | Path) -> list[ReferenceShape]:
     files = mesh_files(folder)
     manifest = folder / "manifest.json"
     if manifest.exists():
-        try:
-            entries = json.loads(manifest.read_text())["shapes"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WalaError(f"cannot read reference manifest {manifest}: {one_line(exc)}") from exc
+        entries = read_manifest(manifest)["shapes"]
         missing = [e["id"] for e in entries if e["id"] not in files]
         if missing:
             raise WalaError(f"reference set {folder} lacks {len(missing)} manifest ids, e.g. {missing[0]} (rebuild it)")
@@ -79,13 +76,12 @@ def reference_shapes(folder: str | Path) -> list[ReferenceShape]:
 FRAMES = ("own", "reference", "normalized")
 
 
-def _in_frame(generated: trimesh.Trimesh, reference: trimesh.Trimesh, frame: str) -> trimesh.Trimesh:
-    """The generated mesh in the reference's normalized frame, read as `frame` says."""
+def _in_frame(generated: trimesh.Trimesh, norm: Normalization, frame: str) -> trimesh.Trimesh:
+    """The generated mesh in the reference's normalized frame (`norm`), read as `frame` says."""
     if frame == "own":
         return normalize_mesh(generated)[0]
     if frame == "normalized":
         return generated
-    _, norm = normalize_mesh(reference)
     moved = generated.copy()
     moved.vertices = (np.asarray(generated.vertices) - norm.center) * norm.scale
     return moved
@@ -94,7 +90,8 @@ def _in_frame(generated: trimesh.Trimesh, reference: trimesh.Trimesh, frame: str
 def score_pair(generated: trimesh.Trimesh, reference: trimesh.Trimesh, resolution: int = 256,
                points: int = DEFAULT_SURFACE_POINTS, frame: str = "own") -> dict:
     """{lfd, iou, mse, cd, fscore} of one generated mesh against its reference."""
-    ref, gen = normalize_mesh(reference)[0], _in_frame(generated, reference, frame)
+    ref, norm = normalize_mesh(reference)
+    gen = _in_frame(generated, norm, frame)
     if np.abs(gen.vertices).max() > 1.0:
         raise WalaError(f"generated mesh leaves the [-1, 1]³ cube in the reference's normalized frame (frame '{frame}')")
     gen_tsdf, ref_tsdf = mesh_to_tsdf(gen, resolution), mesh_to_tsdf(ref, resolution)
@@ -118,7 +115,8 @@ def evaluate_folders(generated: str | Path, reference: str | Path, resolution: i
         raise WalaError(f"generated folder not found: {generated}")
     shapes = reference_shapes(reference)
     if ids is not None:
-        shapes = [s for s in shapes if s.id in set(ids)]
+        wanted = set(ids)
+        shapes = [s for s in shapes if s.id in wanted]
     outputs = mesh_files(generated)
     records = []
     for shape in (progress(shapes) if progress else shapes):
