@@ -79,12 +79,12 @@ class Retrieval:
         return int(np.argmin(costs))
 
 
-def _score(pred: np.ndarray, truth: np.ndarray, points: int, truth_lfd=None) -> dict:
+def _score(pred: np.ndarray, truth: np.ndarray, truth_mesh, points: int, truth_lfd=None) -> dict:
     """IoU, CD, F-score (and LFD against `truth_lfd`, a LightFieldDescriptor, when given)."""
     row = {"iou": iou(pred < 0, truth < 0), "failed": 0}
     try:
         mesh = tsdf_to_mesh(pred)
-        row.update(surface_metrics(mesh, tsdf_to_mesh(truth), points))
+        row.update(surface_metrics(mesh, truth_mesh, points))
         if truth_lfd is not None:
             row["lfd"] = float(descriptor_distance(light_field_descriptor(mesh), truth_lfd))
     except WalaError:
@@ -133,10 +133,11 @@ def evaluate_generation(generator, held_out, reference=None, count: int = 0, ste
         for mode in UPSAMPLING:
             if mode in rows:
                 made[mode] = upsampled_tsdf(grid, held_out.resolution, mode)
-        truth_lfd = light_field_descriptor(tsdf_to_mesh(truth)) if lfd else None
+        truth_mesh = tsdf_to_mesh(truth)  # once per shape, shared by every method's scores
+        truth_lfd = light_field_descriptor(truth_mesh) if lfd else None
         for method, pred in made.items():
             rows[method].append({"key": record["key"], "dataset": record["dataset"],
-                                 **_score(pred, truth, points, truth_lfd)})
+                                 **_score(pred, truth, truth_mesh, points, truth_lfd)})
     return {method: summarize(r, METRICS + (["lfd"] if lfd else [])) for method, r in rows.items()}
 
 

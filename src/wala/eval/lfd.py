@@ -41,6 +41,7 @@ from scipy.spatial.transform import Rotation
 from skimage.measure import find_contours
 from skimage.morphology import convex_hull_image
 
+from wala.io.mesh import bbox_normalization
 from wala.render import render_silhouettes
 
 IMAGE_SIZE = 256
@@ -131,8 +132,8 @@ def light_field_rotations(count: int = LIGHT_FIELDS, pool: int = 4000, seed: int
 def normalized_vertices(mesh: trimesh.Trimesh) -> np.ndarray:
     """Vertices with the bounding box centred on the origin and its longest side 1. (V, 3)."""
     v = np.asarray(mesh.vertices, dtype=np.float64)
-    low, high = v.min(axis=0), v.max(axis=0)
-    return (v - (low + high) / 2) / max(float(np.max(high - low)), 1e-12)
+    norm = bbox_normalization(v, bound=0.5)
+    return (v - norm.center) * norm.scale
 
 
 def render_light_fields(mesh: trimesh.Trimesh, size: int = IMAGE_SIZE) -> np.ndarray:
