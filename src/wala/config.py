@@ -101,8 +101,26 @@ def from_dict(cls: type[T], values: dict) -> T:
             value = from_dict(type(default), value)  # nested config
         elif isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)  # YAML/JSON lists back to the frozen tuples
+        else:
+            value = _scalar(cls.__name__, key, default, value)
         converted[key] = value
     return cls(**converted)
+
+
+def _scalar(owner: str, key: str, default: Any, value: Any) -> Any:
+    """A number field's value as its type. YAML reads `1e-4` (no dot) as a string; a learning
+    rate written that way must not reach the optimizer as text."""
+    if isinstance(default, bool) or default is None or not isinstance(default, (int, float)):
+        return value
+    if isinstance(default, float) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise WalaError(f"{owner}.{key} must be {'a number' if isinstance(default, float) else 'an integer'}, "
+                    f"got {value!r}")
 
 
 def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:

@@ -11,6 +11,7 @@ from wala.cli import main
 from wala.config import load_config
 from wala.errors import WalaError
 from wala.train.autoencoder import AutoencoderTrainConfig, load_autoencoder, train_autoencoder
+from wala.train.trainer import TrainConfig, learning_rate
 
 TINY = "configs/ae_tiny.yaml"
 
@@ -32,6 +33,18 @@ def test_loss_decreases_on_procedural_shapes(prepared, tmp_path):
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
 
 
+def test_learning_rate_schedules():
+    cosine = TrainConfig(steps=12, lr=1e-3, min_lr=1e-5, lr_schedule="cosine", warmup_steps=2)
+    rates = [learning_rate(cosine, step) for step in range(12)]
+    assert rates[:3] == pytest.approx([5e-4, 1e-3, 1e-3])
+    assert all(a > b for a, b in zip(rates[2:], rates[3:]))           # decays monotonically after warmup
+    assert learning_rate(cosine, 12) == pytest.approx(1e-5)            # and ends at min_lr
+    assert rates[7] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))       # halfway through the decay
+    assert {learning_rate(TrainConfig(lr=3e-4), s) for s in (0, 5, 999)} == {3e-4}
+    with pytest.raises(WalaError, match="unknown lr_schedule 'step'"):
+        learning_rate(TrainConfig(lr_schedule="step"), 0)
+
+
 def test_resume_after_a_kill_gives_the_uninterrupted_weights(prepared, tmp_path):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
     train_autoencoder(_config(prepared, straight, steps=12, checkpoint_every=6))
@@ -39,8 +52,24 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(prepared, tmp_path)
     train_autoencoder(_config(prepared, broken, steps=9, checkpoint_every=6))
     (broken / "step-00000009.safetensors").unlink()
     train_autoencoder(_config(prepared, broken, steps=12, checkpoint_every=6))
-    a = load_file(str(straight / "step-00000012.safetensors"))
-    b = load_file(str(broken / "step-00000012.safetensors"))
+    _assert_same_checkpoints(straight / "step-00000012.safetensors", broken / "step-00000012.safetensors")
+
+
+def test_resume_follows_the_learning_rate_schedule(prepared, tmp_path):
+    schedule = {"steps": 8, "checkpoint_every": 4, "lr_schedule": "cosine", "warmup_steps": 2, "min_lr": 1e-5}
+    train_autoencoder(_config(prepared, tmp_path / "straight", **schedule))
+    # the cosine decay spans `steps`, so this run keeps the whole config and loses its last checkpoint
+    train_autoencoder(_config(prepared, tmp_path / "broken", **schedule))
+    (tmp_path / "broken" / "step-00000008.safetensors").unlink()
+    train_autoencoder(_config(prepared, tmp_path / "broken", **schedule))
+    _assert_same_checkpoints(tmp_path / "straight" / "step-00000008.safetensors",
+                             tmp_path / "broken" / "step-00000008.safetensors")
+    rates = [r["lr"] for r in _records(tmp_path / "straight") if "lr" in r]
+    assert rates[:2] == pytest.approx([5e-4, 1e-3]) and rates[-1] < rates[2]
+
+
+def _assert_same_checkpoints(path_a, path_b):
+    a, b = load_file(str(path_a)), load_file(str(path_b))
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key

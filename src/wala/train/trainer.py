@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 4            # per rank
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # or "cosine": decays from lr to min_lr over `steps` (after warmup)
+    warmup_steps: int = 0          # linear ramp from 0 to lr
+    min_lr: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     log_every: int = 10
@@ -49,6 +53,22 @@ class TrainConfig:
     bf16: bool = True              # autocast to bfloat16 on CUDA (ignored on CPU)
     workers: int = 0               # data-loading processes per rank
     fsdp: bool = False             # under torchrun: shard weights, gradients and Adam state (FSDP2) instead of DDP
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of optimizer step `step` (0-based): a pure function of the step, so a resumed
+    run follows the same schedule as one that never stopped."""
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise WalaError(f"unknown lr_schedule '{cfg.lr_schedule}' (known: {', '.join(LR_SCHEDULES)})")
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
 StepFn = Callable[[nn.Module, object, torch.Generator], tuple[torch.Tensor, dict, object]]
@@ -118,6 +138,7 @@ class Trainer:
             fsdp.shard(model, self.shard_units(model))
             fsdp.shard(ema.model, self.shard_units(ema.model))
         load = fsdp.load_full_state if sharded else (lambda m, state: m.load_state_dict(state))
+        learning_rate(cfg, 0)  # an unknown schedule fails before any work
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         generator = torch.Generator().manual_seed(cfg.seed + 7919)
         step = epoch = offset = 0
@@ -156,6 +177,8 @@ class Trainer:
                     loss, logs, aux = self.step_fn(trained, x, generator)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg, step)
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimizer.step()
                 ema.update(model)
@@ -165,7 +188,8 @@ class Trainer:
                 offset += cfg.batch_size
                 seen += cfg.batch_size * dist.world
                 grad_norm = fsdp.gathered({"norm": grad_norm})["norm"]
-                logs = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm), **logs}
+                logs = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm),
+                        "lr": optimizer.param_groups[0]["lr"], **logs}
                 if dist.main and (step % cfg.log_every == 0 or step == cfg.steps):
                     logs["shapes_per_s"] = seen / (time.perf_counter() - started)
                     self._log(logs)
