@@ -103,7 +103,8 @@ def cmd_eval_ae(args) -> None:
     model = load_autoencoder(args.checkpoint)
     dataset = WaveletTreeDataset(args.data)
     picked = range(min(args.limit, len(dataset))) if args.limit else None
-    result = evaluate_autoencoder(model, dataset, picked, surface=not args.no_surface, points=args.points)
+    result = evaluate_autoencoder(model, dataset, picked, surface=not args.no_surface, points=args.points,
+                                  quantize=not args.no_quantize)
     print(format_evaluation(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -304,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data")
     p.add_argument("--limit", type=int, default=0, help="first N samples only")
     p.add_argument("--no-surface", action="store_true", help="skip CD/F-score")
+    p.add_argument("--no-quantize", action="store_true",
+                   help="decode the continuous latent (the quantizer's cost is the gap to a normal run)")
     p.add_argument("--points", type=int, default=30_000)
     p.add_argument("--json")
     p.set_defaults(run=cmd_eval_ae)

@@ -94,8 +94,16 @@ def test_eval_ae_prints_the_per_dataset_table(prepared, tmp_path, capsys):
     out = capsys.readouterr().out
     for name in ("procedural-chair", "procedural-mug", "procedural-table", "D-IoU", "FSCORE"):
         assert name in out
+    assert "codebook: " in out and "decoded without quantizing" not in out
     result = json.loads((tmp_path / "e.json").read_text())
-    assert len(result["samples"]) == 12 and 0 <= result["overall"]["iou"] <= 1
+    overall = result["overall"]
+    assert len(result["samples"]) == 12 and 0 <= overall["iou"] <= 1
+    assert 1 <= overall["perplexity"] <= overall["codes_used"] <= overall["codebook_size"]
+    # the continuous latent decodes to something else than its codes (the quantizer's share of the error)
+    assert main(["eval-ae", str(ckpt), str(prepared), "--no-surface", "--no-quantize", "--json", str(tmp_path / "c.json")]) == 0
+    assert "decoded without quantizing" in capsys.readouterr().out
+    continuous = json.loads((tmp_path / "c.json").read_text())["overall"]
+    assert continuous["quantized"] is False and continuous["mse"] != overall["mse"]
 
 
 def test_two_process_torchrun_keeps_ranks_in_sync(prepared, tmp_path):

@@ -103,10 +103,10 @@ class WaveletVQVAE(nn.Module):
         """(B, 64, M, M, M) → pre-quantization latent (B, 4, m, m, m)."""
         return self.encoder(x)
 
-    def decode(self, z: torch.Tensor, size: int = 46) -> torch.Tensor:
-        """Latent (pre- or post-quantization) → packed tree (B, 64, size³); quantizes first."""
-        quantized = self.quantizer(z).quantized
-        return self.decoder(quantized, self.sizes(size))
+    def decode(self, z: torch.Tensor, size: int = 46, quantize: bool = True) -> torch.Tensor:
+        """Latent (pre- or post-quantization) → packed tree (B, 64, size³); quantizes first unless
+        `quantize` is False (a diagnostic: what the decoder makes of the continuous latent)."""
+        return self.decoder(self.quantizer(z).quantized if quantize else z, self.sizes(size))
 
     def forward(self, x: torch.Tensor):
         """Returns (reconstruction, quantizer output) for training."""

@@ -8,6 +8,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def perplexity(counts: torch.Tensor) -> torch.Tensor:
+    """exp(entropy) of a code histogram: the effective number of codes in use."""
+    p = counts.double() / counts.sum().clamp(min=1)
+    return torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum())
+
+
 @dataclass
 class QuantizerOutput:
     quantized: torch.Tensor   # (B, C, ...) codebook vectors, gradients pass straight through to z
@@ -18,9 +24,7 @@ class QuantizerOutput:
 
     @property
     def perplexity(self) -> torch.Tensor:
-        """exp(entropy) of the batch's code histogram: the effective number of codes in use."""
-        p = self.counts.float() / self.counts.sum().clamp(min=1)
-        return torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum())
+        return perplexity(self.counts)
 
     @property
     def usage(self) -> torch.Tensor:

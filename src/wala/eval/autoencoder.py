@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wala.autoencoder.quantizer import perplexity
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
 from wala.eval.metrics import dataset_average, iou, nan_mean, surface_metrics, tsdf_mse
@@ -19,16 +20,23 @@ from wala.wavelet.tree import tree_to_tsdf
 
 @torch.no_grad()
 def evaluate_autoencoder(model, dataset, indices=None, surface: bool = False, points: int = 30_000,
-                         batch_size: int = 4, device: torch.device | str = "cpu") -> dict:
-    """{"overall": {...}, "per_dataset": {name: {...}}, "samples": [...]} for the chosen samples."""
+                         batch_size: int = 4, device: torch.device | str = "cpu", quantize: bool = True) -> dict:
+    """{"overall": {...}, "per_dataset": {name: {...}}, "samples": [...]} for the chosen samples.
+
+    overall also holds the codebook's use over all of them: `codes_used` (distinct codes) and
+    `perplexity`. quantize=False decodes the continuous latent instead: the gap between the two
+    runs is what the quantizer costs."""
     model.eval()
     config = RepresentationConfig(resolution=dataset.resolution)
     indices = list(range(len(dataset))) if indices is None else list(indices)
     samples = []
+    counts = torch.zeros(model.quantizer.codebook.num_embeddings, dtype=torch.long)
     for start in range(0, len(indices), batch_size):
         chunk = indices[start: start + batch_size]
         x = torch.stack([dataset[i][0] for i in chunk]).to(device)
-        recon = model.decode(model.encode(x), x.shape[-1]).float()
+        z = model.encode(x)
+        counts += model.quantizer(z).counts.cpu()
+        recon = model.decode(z, x.shape[-1], quantize=quantize).float()
         truth = tree_to_tsdf(unpack_wavelet_tree(x.float(), dataset.resolution), config).cpu().numpy()
         pred = tree_to_tsdf(unpack_wavelet_tree(recon, dataset.resolution), config).cpu().numpy()
         for i, t, p in zip(chunk, truth, pred):
@@ -40,7 +48,10 @@ def evaluate_autoencoder(model, dataset, indices=None, surface: bool = False, po
                 except WalaError:
                     row.update(cd=float("inf"), fscore=0.0)
             samples.append(row)
-    return summarize(samples, ["iou", "mse"] + (["cd", "fscore"] if surface else []))
+    result = summarize(samples, ["iou", "mse"] + (["cd", "fscore"] if surface else []))
+    result["overall"].update(quantized=quantize, codes_used=int((counts > 0).sum()), codebook_size=len(counts),
+                             perplexity=float(perplexity(counts)))
+    return result
 
 
 def summarize(samples: list[dict], metrics: list[str]) -> dict:
@@ -67,4 +78,7 @@ def format_evaluation(result: dict) -> str:
     o = result["overall"]
     lines.append(f"{'all':28s} {len(result['samples']):5d} " + " ".join(f"{o[m]:10.5f}" for m in metrics))
     lines.append(f"D-IoU {o['d_iou']:.5f}   D-MSE {o['d_mse']:.6f}")
+    if "codes_used" in o:
+        lines.append(f"codebook: {o['codes_used']} of {o['codebook_size']} codes used, perplexity {o['perplexity']:.1f}"
+                     + ("" if o["quantized"] else "; decoded without quantizing"))
     return "\n".join(lines)
