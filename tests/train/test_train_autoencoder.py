@@ -41,8 +41,8 @@ def test_learning_rate_schedules():
     assert learning_rate(cosine, 12) == pytest.approx(1e-5)            # and ends at min_lr
     assert rates[7] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))       # halfway through the decay
     assert {learning_rate(TrainConfig(lr=3e-4), s) for s in (0, 5, 999)} == {3e-4}
-    with pytest.raises(WalaError, match="unknown lr_schedule 'step'"):
-        learning_rate(TrainConfig(lr_schedule="step"), 0)
+    with pytest.raises(WalaError, match="unknown lr_schedule 'step'"):  # refused with the config, before any work
+        load_config(AutoencoderTrainConfig, TINY, ["train.lr_schedule=step"])
 
 
 def test_resume_after_a_kill_gives_the_uninterrupted_weights(prepared, tmp_path):

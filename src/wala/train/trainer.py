@@ -28,6 +28,9 @@ from wala.train.checkpoint import (checkpoint_name, latest_checkpoint, load_chec
 from wala.train.ema import EMA
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data: str = ""                 # a folder written by `wala prep`
@@ -54,15 +57,14 @@ class TrainConfig:
     workers: int = 0               # data-loading processes per rank
     fsdp: bool = False             # under torchrun: shard weights, gradients and Adam state (FSDP2) instead of DDP
 
-
-LR_SCHEDULES = ("constant", "cosine")
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise WalaError(f"unknown lr_schedule '{self.lr_schedule}' (known: {', '.join(LR_SCHEDULES)})")
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """The learning rate of optimizer step `step` (0-based): a pure function of the step, so a resumed
     run follows the same schedule as one that never stopped."""
-    if cfg.lr_schedule not in LR_SCHEDULES:
-        raise WalaError(f"unknown lr_schedule '{cfg.lr_schedule}' (known: {', '.join(LR_SCHEDULES)})")
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.lr_schedule == "constant":
@@ -138,7 +140,6 @@ class Trainer:
             fsdp.shard(model, self.shard_units(model))
             fsdp.shard(ema.model, self.shard_units(ema.model))
         load = fsdp.load_full_state if sharded else (lambda m, state: m.load_state_dict(state))
-        learning_rate(cfg, 0)  # an unknown schedule fails before any work
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         generator = torch.Generator().manual_seed(cfg.seed + 7919)
         step = epoch = offset = 0
