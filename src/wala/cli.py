@@ -138,54 +138,89 @@ def cmd_train_diffusion(args) -> None:
     print(json.dumps(logs))
 
 
+def resolve_device(name: str) -> str:
+    """`auto` → cuda, then mps, then cpu."""
+    import torch
+
+    if name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise WalaError("--device cuda: no CUDA device is available")
+        if name == "mps" and not torch.backends.mps.is_available():
+            raise WalaError("--device mps: no Apple GPU is available")
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
 def cmd_generate(args) -> None:
-    from wala.diffusion.sampling import RECOMMENDED
-    from wala.io.conditions import load_point_cloud, load_voxels, normalize_points
-    from wala.io.mesh import save_mesh
+    import numpy as np
+
+    from wala.io.conditions import normalize_points
+    from wala.io.mesh import save_mesh, write_atomic
     from wala.pipeline import ShapeGenerator
     from wala.sdf.extract import tsdf_to_mesh
 
-    generator = ShapeGenerator.load(args.checkpoint, args.autoencoder, args.device)
+    generator = ShapeGenerator.load(args.model, resolve_device(args.device))
+    kind = generator.model.kind
     given = "pointcloud" if args.pointcloud else "voxel" if args.voxel else "none"
-    if given != generator.condition:
-        wanted = {"pointcloud": "--pointcloud FILE", "voxel": "--voxel FILE", "none": "--unconditional"}[generator.condition]
-        raise WalaError(f"{args.checkpoint} is a '{generator.condition}' generator: give {wanted}")
-    points = load_point_cloud(args.pointcloud) if args.pointcloud else None
-    voxels = load_voxels(args.voxel, generator.diffusion.config.condition.voxel_size) if args.voxel else None
-    steps, guidance = RECOMMENDED[given]
+    if given != kind.name:
+        raise WalaError(f"{args.model} is a '{kind.name}' model: give {kind.flag}" + (" FILE" if kind.conditional else ""))
+    if args.samples < 1:
+        raise WalaError("--samples must be at least 1")
+    source = args.pointcloud or args.voxel
+    array = kind.read(source, generator.condition_config) if kind.conditional else None
+    condition = generator.condition_tensor(**({"points": array} if given == "pointcloud" else {"voxels": array}
+                                              if given == "voxel" else {}), normalize=args.normalize)
+    steps, guidance = generator.defaults()
+    steps, guidance = args.steps or steps, guidance if args.scale is None else args.scale
     start = time.perf_counter()
-    tsdfs = generator.generate_tsdf(generator.condition_tensor(points, voxels), samples=args.samples,
-                                    steps=args.steps or steps, seed=args.seed, sampler=args.sampler,
-                                    guidance=args.guidance if args.guidance is not None else guidance)
-    elapsed = time.perf_counter() - start
-    back = normalize_points(points)[1] if points is not None and args.original_frame else None
+    latents = generator.generate_latents(condition, args.samples, steps, guidance, args.seed)
+    back = normalize_points(array)[1] if given == "pointcloud" and args.normalize and args.original_frame else None
+    out = Path(args.output)
     written = 0
-    for i, tsdf in enumerate(tsdfs):
-        try:
-            mesh = tsdf_to_mesh(tsdf)
-        except WalaError as exc:  # one empty sample is reported; the others are still written
-            print(f"sample {args.seed + i}: {exc}", file=sys.stderr)
-            continue
-        if back is not None:
-            mesh.vertices = back.to_world(mesh.vertices)
-        path = Path(args.output) / f"sample_{args.seed + i:04d}.{args.format}"
-        save_mesh(mesh, path)
+    for i, latent in enumerate(latents):
+        tsdf = generator.model.decode(latent[None])[0].cpu().numpy()
+        path = out / f"sample_{args.seed + i:04d}.{args.format}"
+        if args.format == "npz":
+            buffer = __import__("io").BytesIO()
+            np.savez(buffer, latent=latent.float().cpu().numpy(), tsdf=tsdf)
+            write_atomic(path, buffer.getvalue())
+        else:
+            try:
+                mesh = tsdf_to_mesh(tsdf)
+            except WalaError as exc:  # one empty sample is reported; the others are still written
+                print(f"sample {args.seed + i}: {exc}", file=sys.stderr)
+                continue
+            if back is not None:
+                mesh.vertices = back.to_world(mesh.vertices)
+            save_mesh(mesh, path)
         print(path)
         written += 1
-    print(f"{written} of {len(tsdfs)} shapes in {elapsed:.2f}s ({elapsed / len(tsdfs):.2f}s per shape)", file=sys.stderr)
+    elapsed = time.perf_counter() - start
+    print(f"{written} of {len(latents)} shapes in {elapsed:.2f}s ({elapsed / len(latents):.2f}s per shape; "
+          f"{steps} steps, guidance {guidance:g})", file=sys.stderr)
     if not written:
         raise WalaError("no sample has a surface (the generator or its autoencoder is undertrained, "
                         "or the condition is far from the training data)")
 
 
+def cmd_convert(args) -> None:
+    from wala.checkpoints import load_generator, save_model
+    from wala.diffusion.model import count_parameters
+
+    model = load_generator(args.model)
+    save_model(model, args.output, getattr(model, "source", "wala"))
+    print(f"wrote {args.output} ({model.kind.name} generator, {count_parameters(model) / 1e6:.1f}M parameters)")
+
+
 def cmd_eval_gen(args) -> None:
     from wala.data.shards import WaveletTreeDataset
-    from wala.diffusion.sampling import RECOMMENDED
     from wala.eval.generation import evaluate_generation, format_generation
     from wala.pipeline import ShapeGenerator
 
-    generator = ShapeGenerator.load(args.checkpoint, args.autoencoder, args.device)
-    steps, guidance = RECOMMENDED[generator.condition]
+    generator = ShapeGenerator.load(args.checkpoint, resolve_device(args.device))
+    steps, guidance = generator.defaults()
     reference = WaveletTreeDataset(args.reference) if args.reference else None
     results = evaluate_generation(generator, WaveletTreeDataset(args.data), reference, args.limit,
                                   args.steps or steps, args.guidance if args.guidance is not None else guidance,
@@ -221,15 +256,17 @@ def cmd_eval(args) -> None:
 
 
 def cmd_bench(args) -> None:
-    from wala.diffusion.sampling import RECOMMENDED
+    from wala.conditions import condition_kind
     from wala.eval.bench import UpsamplingBaseline, run_benchmark
     from wala.pipeline import ShapeGenerator
 
     if args.checkpoint.startswith("baseline:"):
         generator = UpsamplingBaseline(args.checkpoint.split(":", 1)[1], args.condition, args.resolution)
+        kind = condition_kind(args.condition)
+        steps, guidance = kind.steps, kind.guidance
     else:
-        generator = ShapeGenerator.load(args.checkpoint, args.autoencoder, args.device)
-    steps, guidance = RECOMMENDED.get(args.condition, (8, 1.3))
+        generator = ShapeGenerator.load(args.checkpoint, resolve_device(args.device))
+        steps, guidance = generator.defaults()
     result = run_benchmark(args.condition, generator, args.reference, args.output, args.steps or steps,
                            args.guidance if args.guidance is not None else guidance, args.seed, args.limit,
                            args.resolution, args.points, progress=_bar(args.quiet, "bench"))
@@ -316,26 +353,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=100")
     p.set_defaults(run=cmd_train_diffusion)
 
-    def generator_options(p):
-        p.add_argument("checkpoint", help="a train-diffusion checkpoint")
-        p.add_argument("--autoencoder", help="VQ-VAE checkpoint (default: the one it was trained with)")
-        p.add_argument("--steps", type=int, help="sampling steps (default: the condition's recommended)")
-        p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: recommended)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--device", default="cpu")
+    def generator_options(p, what="checkpoint"):
+        p.add_argument(what, help="a model: a released WaLa directory (checkpoint.ckpt + args.json), "
+                                  "a `wala convert` directory, or a train-diffusion checkpoint")
+        p.add_argument("--steps", "--diffusion_rescale_timestep", dest="steps", type=int,
+                       help="sampling steps (default: the condition's recommended)")
+        p.add_argument("--scale", "--guidance", dest="scale", type=float,
+                       help="classifier-free guidance scale (default: the condition's; for released point-cloud "
+                            "and voxel models 3.0, what their run.py really uses)")
+        p.add_argument("--seed", type=int, default=0, help="sample i uses seed + i (seed 42 = run.py's default)")
+        p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
 
-    p = sub.add_parser("generate", help="condition → meshes with a trained generator")
-    generator_options(p)
+    p = sub.add_parser("generate", help="condition → meshes (or latents and TSDFs) with a generator")
+    generator_options(p, "model")
     given = p.add_mutually_exclusive_group(required=True)
-    given.add_argument("--pointcloud", metavar="FILE", help="PLY/XYZ/NPY/NPZ/H5 (points key)")
-    given.add_argument("--voxel", metavar="FILE", help="16³ occupancy: NPY/NPZ/H5/binvox/JSON (occupancy key)")
+    given.add_argument("--pointcloud", metavar="FILE", help="H5DF/H5/PLY/XYZ/NPY/NPZ (points key)")
+    given.add_argument("--voxel", "--voxel_files", dest="voxel", metavar="FILE",
+                       help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox")
     given.add_argument("--unconditional", action="store_true")
     p.add_argument("-o", "--output", required=True, help="folder")
     p.add_argument("--samples", type=int, default=1)
-    p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddpm")
-    p.add_argument("--format", choices=("obj", "ply", "stl", "off", "glb"), default="obj")
-    p.add_argument("--original-frame", action="store_true", help="map meshes back to the point cloud's frame")
+    p.add_argument("--format", "--output_format", dest="format", choices=("obj", "ply", "stl", "off", "glb", "npz"),
+                   default="obj", help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)")
+    p.add_argument("--normalize", action="store_true",
+                   help="map the point cloud into the ±0.9 cube first (released models take points as given)")
+    p.add_argument("--original-frame", action="store_true", help="with --normalize: meshes back in the cloud's frame")
     p.set_defaults(run=cmd_generate)
+
+    p = sub.add_parser("convert", help="a model directory → our pickle-free directory (config.json + model.safetensors)")
+    p.add_argument("model", help="a released WaLa directory, or any model wala reads")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(run=cmd_convert)
 
     p = sub.add_parser("eval-gen", help="IoU/CD/F-score of generated vs true shapes, beside nearest/trilinear upsampling and retrieval")
     generator_options(p)

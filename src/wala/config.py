@@ -28,56 +28,113 @@ class RepresentationConfig:
     mode: str = "zero"
     kept_detail_levels: int = 2    # D0 and D1 kept, D2 dropped
     importance_ratio: float = 1 / 32  # |c| > subband max × ratio is "important"
-    d1_pad_at_end: bool = True     # D1 76→92 zero padding side (inferred: packing needs 2×46)
 
 
 @dataclasses.dataclass(frozen=True)
 class AutoencoderConfig:
-    """The wavelet VQ-VAE. Defaults are the paper's: 12,872,004 parameters."""
+    """The wavelet VQ-VAE. Defaults are the released model's: 12,872,004 parameters."""
 
     in_channels: int = 64            # the packed wavelet tree
     width: int = 128
-    latent_channels: int = 4
-    blocks: tuple[int, ...] = (2, 2, 3)  # ResBlocks at 46³, 23³, 12³ (decoder mirrors)
+    latent_channels: int = 4         # e_dim
+    blocks: tuple[int, ...] = (2, 2, 2)  # ResBlocks at 46³, 23³, 12³ (+ res_out / res_in; decoder mirrors)
     groups: int = 32                 # GroupNorm groups
-    codebook_size: int = 1024
+    codebook_size: int = 1024        # n_e
     commitment: float = 0.25         # β
-    dead_code_steps: int = 200       # a code unused this many steps is restarted (0: never)
+    dead_code_steps: int = 200       # training: a code unused this many steps is restarted (0: never)
+
+    def __post_init__(self):
+        if len(self.blocks) != 3:
+            raise WalaError(f"AutoencoderConfig.blocks needs 3 stages (46³, 23³, 12³), got {list(self.blocks)}")
 
 
 @dataclasses.dataclass(frozen=True)
 class ConditionConfig:
-    """What the denoiser is conditioned on, and how the condition is encoded into tokens."""
+    """What the generator is conditioned on and how the condition becomes tokens (B, L, width).
+    `kind` names an entry of wala.conditions.CONDITIONS."""
 
-    kind: str = "none"               # "none" (unconditional), "pointcloud" or "voxel"
-    points: int = 2500               # pointcloud: points drawn per shape per training step
-    tokens: int = 256                # pointcloud: learned inducing queries = condition tokens
-    pointnet: tuple[int, ...] = (64, 256, 1024)  # pointcloud: hidden widths of the per-point MLP
-    voxel_size: int = 16             # voxel: grid side; pooled once to (size/2)³ tokens
-    voxel_channels: int = 128        # voxel: conv width of the encoder's ResBlocks
-    drop: float = 0.1                # training: probability a shape's condition is zeroed (for CFG)
+    kind: str = "pointcloud"         # "none" (unconditional), "pointcloud", "voxel"
+    width: int = 1152                # token width D (official pc_output_dim / voxel_context_dim)
+    tokens: int = 256                # pointcloud: learned inducing queries (num_inds)
+    encoder: str = "large"           # pointcloud: "large" (PointNet_Large) or "simple" (PointNet_Simple)
+    encoder_width: int = 1024        # pointcloud: per-point feature width (pc_dims)
+    voxel_size: int = 16             # voxel: grid side, pooled once to (size/2)³ tokens
+    mapping_layers: int = 1          # [Linear(D, D), SiLU] layers applied to the tokens
+    camera_index: bool = False       # add a learned camera row per view (image conditions)
+    training_views: tuple[int, ...] = ()  # multi-view: the views the model was trained on, in order
+    max_views: int = 55              # camera rows when training_views is empty
+    drop: float = 0.1                # training: probability a condition is zeroed (dp_cond); 0: no guidance
+    points: int = 2500               # pointcloud training: points drawn per shape per step
+
+
+@dataclasses.dataclass(frozen=True)
+class DenoiserConfig:
+    """The latent denoiser. Defaults are the released ~1B U-ViT (OFFICIAL.md §4.3)."""
+
+    arch: str = "uvit"               # "uvit" (Latent_UVIT) or "dit" (latent_dit)
+    latent_channels: int = 4
+    latent_size: int = 12            # grid_size: G of the (e, G, G, G) latent
+    patch: int = 1                   # att_patch_size
+    width: int = 1152                # att_hidden_size
+    depth: int = 32                  # transformer_num_blocks
+    heads: int = 16
+    cross: bool = True               # cross_dit blocks (cross-attention to the condition) or plain dit
+    time_condition: bool = True      # add_condition_time_ch: a projection of the condition joins t
+    registers: int = 4               # transformer_add_num_register
+    res_width: int = 128             # U-ViT: unet_model_channels
+    res_blocks: int = 3              # U-ViT: ResBlocks before and after the attention stack
+    res_condition: int = 0           # U-ViT: add_condition_res_ch (0: none)
+    skip_ratio: int = 0              # U-ViT: learnable_skip_r (0: plain averaged skip)
+    fixed_position: bool = False     # U-ViT: with_fix_pos (sin-cos table instead of a learned one)
+    groups: int = 32                 # GroupNorm groups in the ResBlocks
+    checkpointing: bool = False      # gradient checkpointing of the attention blocks (large models)
+
+    def __post_init__(self):
+        if self.arch not in ("uvit", "dit"):
+            raise WalaError(f"unknown denoiser '{self.arch}' (known: uvit, dit)")
+        if self.latent_size % self.patch:
+            raise WalaError(f"latent size {self.latent_size} is not a multiple of the patch {self.patch}")
+        if self.width % self.heads:
+            raise WalaError(f"width {self.width} is not a multiple of heads {self.heads}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """The Gaussian diffusion (OFFICIAL.md §6)."""
+
+    betas: str = "cosine"            # "cosine" or "linear"
+    timesteps: int = 1000
+    scale_ratio: float = 1.0         # linear betas: scaled by 1000/T × ratio
+    prediction: str = "x0"           # "x0" (START_X), "eps" (EPSILON) or "previous" (PREVIOUS_X)
+    variance: str = "fixed_small"    # "fixed_small" or "fixed_large"
+
+    def __post_init__(self):
+        for name, value, known in (("betas", self.betas, ("cosine", "linear")),
+                                   ("prediction", self.prediction, ("x0", "eps", "previous")),
+                                   ("variance", self.variance, ("fixed_small", "fixed_large"))):
+            if value not in known:
+                raise WalaError(f"unknown schedule {name} '{value}' (known: {', '.join(known)})")
 
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionConfig:
-    """The latent denoiser. Defaults are the paper's largest: U-ViT, 1152 wide, 32 blocks, 16 heads."""
+    """A generator: condition encoder + denoiser + schedule, in the latent space of its autoencoder
+    (carried inside the model, so a generator file is self-contained)."""
 
-    arch: str = "uvit"               # "uvit" or "dit"
-    latent_channels: int = 4
-    latent_size: int = 12            # m of the (4, m, m, m) latent
-    width: int = 1152                # attention hidden size
-    depth: int = 32                  # attention blocks
-    heads: int = 16
-    mlp_ratio: float = 4.0
-    res_width: int = 256             # U-ViT: conv width of the ResBlocks around the attention stack
-    res_blocks: int = 2              # U-ViT: ResBlocks before and after the attention stack
-    groups: int = 32                 # GroupNorm groups in the ResBlocks
-    timesteps: int = 1000            # cosine schedule, x0 prediction
-    latent: str = "pre"              # train on "pre"- or "post"-quantization latents
-    latent_mean: tuple[float, ...] = ()  # per channel, measured on the training latents
-    latent_std: tuple[float, ...] = ()
-    checkpointing: bool = False      # gradient checkpointing of the attention blocks (large models)
+    denoiser: DenoiserConfig = dataclasses.field(default_factory=DenoiserConfig)
     condition: ConditionConfig = dataclasses.field(default_factory=ConditionConfig)
+    schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
+    autoencoder: AutoencoderConfig = dataclasses.field(default_factory=AutoencoderConfig)
+    resolution: int = 256            # TSDF grid the autoencoder's trees come from
+    latent: str = "pre"              # train on "pre"- or "post"-quantization latents
+    latent_mean: tuple[float, ...] = ()  # per channel; empty = identity (the released models)
+    latent_std: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        if self.latent not in ("pre", "post"):
+            raise WalaError(f"latent must be 'pre' or 'post', got '{self.latent}'")
+        if self.condition.kind == "none" and self.denoiser.cross:
+            raise WalaError("an unconditional generator needs plain blocks: set denoiser.cross to false")
 
 
 def to_dict(config: Any) -> dict:

@@ -50,38 +50,53 @@ def tree_to_mesh(tree: WaveletTree, config: RepresentationConfig = Representatio
 
 
 class ShapeGenerator:
-    """Condition → meshes: a trained generator and the VQ-VAE whose latent space it samples.
+    """Condition → TSDFs and meshes with a generator (released, converted, or trained here).
 
-        gen = wp.ShapeGenerator.load("runs/pc/step-00010000.safetensors")
-        meshes = gen.generate(points=wala.io.conditions.load_point_cloud("scan.ply"), samples=4, seed=0)
+        gen = wp.ShapeGenerator.load("ADSKAILab/WaLa-PC-1B")     # a downloaded model directory
+        meshes = gen.generate(points=wala.io.conditions.load_point_cloud("scan.h5df"), seed=42)
     """
 
-    def __init__(self, diffusion, autoencoder, resolution: int, device: torch.device | str = "cpu"):
-        self.diffusion, self.autoencoder, self.resolution = diffusion, autoencoder, resolution
-        self.device = torch.device(device)
+    def __init__(self, model, device: torch.device | str = "cpu"):
+        self.model, self.device = model, torch.device(device)
 
     @classmethod
-    def load(cls, checkpoint: str | Path, autoencoder: str | Path | None = None,
-             device: torch.device | str = "cpu") -> "ShapeGenerator":
-        """`autoencoder` defaults to the checkpoint the generator was trained with."""
-        from wala.train.autoencoder import load_autoencoder
-        from wala.train.diffusion import load_diffusion
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "ShapeGenerator":
+        from wala.diffusion.model import LatentDiffusion
 
-        diffusion, config = load_diffusion(checkpoint, device)
-        return cls(diffusion, load_autoencoder(autoencoder or config["autoencoder"], device), config["resolution"], device)
+        return cls(LatentDiffusion.from_pretrained(path, device), device)
 
     @property
     def condition(self) -> str:
-        return self.diffusion.config.condition.kind
+        return self.model.kind.name
 
     @property
     def condition_config(self):
-        """The generator's ConditionConfig (kind, training point count, voxel size)."""
-        return self.diffusion.config.condition
+        return self.model.config.condition
 
-    def condition_tensor(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None) -> torch.Tensor | None:
-        """The model's condition input from world-frame points (normalized here) or an occupancy grid."""
-        from wala.io.conditions import check_point_cloud, check_voxels, normalize_points
+    @property
+    def autoencoder(self):
+        return self.model.autoencoder
+
+    @property
+    def resolution(self) -> int:
+        return self.model.config.resolution
+
+    @property
+    def official(self) -> bool:
+        return getattr(self.model, "source", "") == "official"
+
+    def defaults(self) -> tuple[int, float]:
+        """(steps, guidance) when none are given: the condition's recommended ones; for a released
+        model the guidance its run.py really applies (3.0 for point cloud and voxel, OFFICIAL.md §6)."""
+        kind = self.model.kind
+        guidance = kind.official_guidance if self.official and kind.official_guidance else kind.guidance
+        return kind.steps, guidance
+
+    def condition_tensor(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None,
+                         normalize: bool = False) -> torch.Tensor | None:
+        """The model input for a condition array; `normalize` maps world-frame points into the ±0.9
+        cube first (the released models take points as given)."""
+        from wala.io.conditions import check_point_cloud, normalize_points
 
         given = {"pointcloud": points, "voxel": voxels}
         for kind, value in given.items():
@@ -89,35 +104,29 @@ class ShapeGenerator:
                 raise WalaError(f"this generator is conditioned on '{self.condition}', not on a {kind}")
         if self.condition == "none":
             return None
-        value = given[self.condition]
+        value = given.get(self.condition)
         if value is None:
             raise WalaError(f"this generator needs a {self.condition} condition")
-        if self.condition == "pointcloud":
-            normalized, _ = normalize_points(check_point_cloud(value), RepresentationConfig().normalize_bound)
-            return torch.from_numpy(normalized)[None].to(self.device)
-        size = self.diffusion.config.condition.voxel_size
-        return torch.from_numpy(check_voxels(voxels, size)).float()[None].to(self.device)
+        if self.condition == "pointcloud" and normalize:
+            value, _ = normalize_points(check_point_cloud(value), RepresentationConfig().normalize_bound)
+        return self.model.kind.to_input(value, self.condition_config).to(self.device)
 
     @torch.no_grad()
-    def generate_tsdf(self, condition: torch.Tensor | None = None, samples: int = 1, steps: int = 8,
-                      guidance: float = 1.3, seed: int = 0, sampler: str = "ddpm") -> np.ndarray:
-        """(samples, N, N, N) TSDFs sampled for one condition (already a model input, batch of one)."""
-        from wala.diffusion.sampling import guided, sample
-        from wala.wavelet.packing import packed_size, unpack_wavelet_tree
+    def generate_latents(self, condition: torch.Tensor | None = None, samples: int = 1, steps: int | None = None,
+                         guidance: float | None = None, seed: int = 0) -> torch.Tensor:
+        default_steps, default_guidance = self.defaults()
+        return self.model.sample_latents(condition, steps or default_steps,
+                                         default_guidance if guidance is None else guidance, seed, samples)
 
-        model, c = self.diffusion, self.diffusion.config
-        tokens = model.encode_condition(condition)
-        if tokens is not None:
-            tokens = tokens.expand(samples, -1, -1)
-        generator = torch.Generator(self.device).manual_seed(seed)
-        noise = torch.randn((samples, c.latent_channels, *[c.latent_size] * 3), generator=generator, device=self.device)
-        x = sample(guided(model.denoiser, tokens, guidance), noise, model.alphas_cumprod, steps, sampler, generator)
-        packed = self.autoencoder.decode(model.denormalize(x), packed_size(self.resolution))
-        tree = unpack_wavelet_tree(packed.float(), self.resolution)
-        return tree_to_tsdf(tree, RepresentationConfig(resolution=self.resolution)).cpu().numpy()
+    @torch.no_grad()
+    def generate_tsdf(self, condition: torch.Tensor | None = None, samples: int = 1, steps: int | None = None,
+                      guidance: float | None = None, seed: int = 0) -> np.ndarray:
+        """(samples, N, N, N) TSDFs for one condition (a model input, batch of one); sample i uses seed + i."""
+        latents = self.generate_latents(condition, samples, steps, guidance, seed)
+        return np.stack([self.model.decode(z[None])[0].cpu().numpy() for z in latents])
 
     def generate(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None, **options) -> list[trimesh.Trimesh]:
-        """Meshes (normalized frame) for a condition; options as `generate_tsdf`. A sample whose TSDF
-        never crosses zero has no surface and raises."""
+        """Meshes for a condition; options as `generate_tsdf`. A sample whose TSDF never crosses
+        zero has no surface and raises."""
         tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels), **options)
         return [tsdf_to_mesh(t) for t in tsdfs]

@@ -25,7 +25,7 @@ def test_46_cube_tree_becomes_a_4x12_cube_latent_and_back():
 def test_decode_quantizes_first():
     model = WaveletVQVAE(TINY)
     z = torch.randn(1, 4, 6, 6, 6)
-    snapped = model.quantizer(z).quantized
+    snapped = model.quantize(z).quantized
     torch.testing.assert_close(model.decode(z, 22), model.decode(snapped, 22))
 
 
@@ -38,7 +38,7 @@ def test_quantizer_passes_gradients_straight_through_and_reports_usage():
     assert out.counts.sum() == 54 and 0 < out.usage <= 1 and 1 <= out.perplexity <= 8
     # every output is a codebook row
     rows = out.quantized.detach().movedim(1, -1).reshape(-1, 4)
-    assert torch.cdist(rows, q.codebook.weight, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.max() < 1e-6
+    assert torch.cdist(rows, q.embedding.weight, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.max() < 1e-6
 
 
 def test_dead_codes_restart_at_encoder_outputs():
@@ -47,6 +47,6 @@ def test_dead_codes_restart_at_encoder_outputs():
     counts = q(z).counts
     assert q.restart_dead_codes(z, counts, patience=1) == (counts == 0).sum()
     rows = z.movedim(1, -1).reshape(-1, 4)
-    restarted = q.codebook.weight[counts == 0]
+    restarted = q.embedding.weight[counts == 0]
     assert torch.cdist(restarted, rows, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.max() < 1e-6
     assert q(z).usage > 1 / 8

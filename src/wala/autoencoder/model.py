@@ -1,9 +1,12 @@
-"""The wavelet VQ-VAE: (B, 64, 46, 46, 46) packed wavelet tree ⇄ (B, 4, 12, 12, 12) latent.
+"""The wavelet VQ-VAE of the released WaLa models: (B, 64, 46, 46, 46) packed wavelet tree ⇄
+(B, 4, 12, 12, 12) latent.
 
-Conv3d ResBlocks (GroupNorm + SiLU, second conv zero-initialized) with two average-pool
-downsamplings 46 → 23 → 12; the decoder mirrors them with trilinear ×2 upsampling cropped to the
-encoder's sizes. `encode` gives the pre-quantization latent the diffusion model is trained on;
-`decode` quantizes it first ("pre-quant decoding").
+Module and parameter names are the official ones (`encoder.res_1.in_norm`, `quantize.embedding`,
+…), so a released checkpoint loads by name. Encoder: conv → ResBlocks at 46³ → AvgPool3d(3, 2, 1)
+→ 23³ → ResBlocks → pool → 12³ → ResBlocks + `res_out` → GN, SiLU, conv to e_dim. Decoder: conv →
+`res_in` → ResBlocks at 12³ → trilinear ×2 cropped to the encoder's size (24 → 23) → … → 46³ → GN,
+SiLU, conv to 64. `blocks` (ResBlocks per stage) is 2 in the released model; ours may use fewer.
+There is no latent scaling: the denoiser samples the pre-quantization latent directly.
 """
 from __future__ import annotations
 
@@ -15,30 +18,46 @@ from wala.autoencoder.quantizer import VectorQuantizer
 from wala.config import AutoencoderConfig
 
 
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32 whatever the input dtype (bf16 statistics drift)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float()).to(x.dtype)
+
+
 def conv3(cin: int, cout: int) -> nn.Conv3d:
     return nn.Conv3d(cin, cout, kernel_size=3, padding=1)
 
 
 class ResBlock(nn.Module):
-    def __init__(self, width: int, groups: int):
+    """h = conv(SiLU(GN(x))); h = conv(SiLU(GN(h))); x + h. The second conv starts at zero (the
+    block starts as the identity); a change of width goes through a 3×3×3 skip conv."""
+
+    def __init__(self, cin: int, cout: int | None = None, groups: int = 32):
         super().__init__()
-        self.norm1 = nn.GroupNorm(groups, width)
-        self.conv1 = conv3(width, width)
-        self.norm2 = nn.GroupNorm(groups, width)
-        self.conv2 = conv3(width, width)
-        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
-        nn.init.zeros_(self.conv2.bias)
+        cout = cout or cin
+        self.in_norm = GroupNorm32(groups, cin)
+        self.in_conv = conv3(cin, cout)
+        self.out_layers = nn.Sequential(GroupNorm32(groups, cout), nn.SiLU(), nn.Dropout(0.0), conv3(cout, cout))
+        nn.init.zeros_(self.out_layers[3].weight)
+        nn.init.zeros_(self.out_layers[3].bias)
+        self.skip_connection = conv3(cin, cout) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        return x + self.conv2(F.silu(self.norm2(h)))
+        h = self.in_conv(F.silu(self.in_norm(x)))
+        return self.skip_connection(x) + self.out_layers(h)
 
 
-def _blocks(count: int, width: int, groups: int) -> nn.Sequential:
-    return nn.Sequential(*(ResBlock(width, groups) for _ in range(count)))
+def _stage_names(stage: int, count: int) -> list[str]:
+    """Official block names of a stage: res_2, res_2_1, res_2_2, …"""
+    return [f"res_{stage}" + (f"_{j}" if j else "") for j in range(count)]
 
 
-def downsampled_sizes(size: int, levels: int) -> list[int]:
+def _output_conv(width: int, out: int, groups: int) -> nn.Sequential:
+    return nn.Sequential(GroupNorm32(groups, width), nn.SiLU(), conv3(width, out))
+
+
+def downsampled_sizes(size: int, levels: int = 2) -> list[int]:
     """Spatial sizes after each AvgPool3d(3, 2, 1): 46 → [46, 23, 12]."""
     sizes = [size]
     for _ in range(levels):
@@ -49,39 +68,46 @@ def downsampled_sizes(size: int, levels: int) -> list[int]:
 class Encoder(nn.Module):
     def __init__(self, c: AutoencoderConfig):
         super().__init__()
-        self.conv_in = conv3(c.in_channels, c.width)
-        self.stages = nn.ModuleList(_blocks(n, c.width, c.groups) for n in c.blocks)
-        self.norm_out = nn.GroupNorm(c.groups, c.width)
-        self.conv_out = conv3(c.width, c.latent_channels)
+        self.stages = [_stage_names(s, n) for s, n in zip((1, 2, 3), c.blocks)]
+        self.in_conv = conv3(c.in_channels, c.width)
+        for names in self.stages:
+            for name in names:
+                self.add_module(name, ResBlock(c.width, groups=c.groups))
+        self.res_out = ResBlock(c.width, groups=c.groups)
+        self.out_conv = _output_conv(c.width, c.latent_channels, c.groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv_in(x)
-        for i, stage in enumerate(self.stages):
-            if i > 0:
+        h = self.in_conv(x)
+        for i, names in enumerate(self.stages):
+            if i:
                 h = F.avg_pool3d(h, kernel_size=3, stride=2, padding=1)
-            h = stage(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+            for name in names:
+                h = getattr(self, name)(h)
+        return self.out_conv(self.res_out(h))
 
 
 class Decoder(nn.Module):
     def __init__(self, c: AutoencoderConfig):
         super().__init__()
-        self.conv_in = conv3(c.latent_channels, c.width)
-        self.stages = nn.ModuleList(_blocks(n, c.width, c.groups) for n in reversed(c.blocks))
-        self.norm_out = nn.GroupNorm(c.groups, c.width)
-        self.conv_out = conv3(c.width, c.in_channels)
+        self.stages = [_stage_names(s, n) for s, n in zip((1, 2, 3), c.blocks)]
+        self.in_conv = conv3(c.latent_channels, c.width)
+        self.res_in = ResBlock(c.width, groups=c.groups)
+        for names in self.stages:
+            for name in names:
+                self.add_module(name, ResBlock(c.width, groups=c.groups))
+        self.out_conv = _output_conv(c.width, c.in_channels, c.groups)
 
     def forward(self, z: torch.Tensor, sizes: list[int]) -> torch.Tensor:
-        """`sizes`: the encoder's spatial sizes, finest first (e.g. [46, 23, 12])."""
-        h = self.conv_in(z)
-        targets = sizes[::-1]
-        for i, stage in enumerate(self.stages):
-            if i > 0:
+        """`sizes`: the encoder's spatial sizes, coarsest first (e.g. [12, 23, 46])."""
+        h = self.res_in(self.in_conv(z))
+        for i, names in enumerate(self.stages):
+            if i:
                 h = F.interpolate(h, scale_factor=2, mode="trilinear", align_corners=False)
-                t = targets[i]
-                h = h[:, :, :t, :t, :t]  # 12 → 24 → crop to 23
-            h = stage(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+                t = sizes[i]
+                h = h[:, :, :t, :t, :t]  # 12 → 24 → crop the last index to 23
+            for name in names:
+                h = getattr(self, name)(h)
+        return self.out_conv(h)
 
 
 class WaveletVQVAE(nn.Module):
@@ -89,12 +115,13 @@ class WaveletVQVAE(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)
-        self.quantizer = VectorQuantizer(config.codebook_size, config.latent_channels, config.commitment)
+        self.quantize = VectorQuantizer(config.codebook_size, config.latent_channels, config.commitment)
         self.decoder = Decoder(config)
 
-    def sizes(self, size: int) -> list[int]:
+    @staticmethod
+    def sizes(size: int) -> list[int]:
         """Spatial sizes through the encoder for a packed tree of `size`³: 46 → [46, 23, 12]."""
-        return downsampled_sizes(size, len(self.config.blocks) - 1)
+        return downsampled_sizes(size)
 
     def latent_size(self, size: int) -> int:
         return self.sizes(size)[-1]
@@ -106,13 +133,12 @@ class WaveletVQVAE(nn.Module):
     def decode(self, z: torch.Tensor, size: int = 46, quantize: bool = True) -> torch.Tensor:
         """Latent (pre- or post-quantization) → packed tree (B, 64, size³); quantizes first unless
         `quantize` is False (a diagnostic: what the decoder makes of the continuous latent)."""
-        return self.decoder(self.quantizer(z).quantized if quantize else z, self.sizes(size))
+        return self.decoder(self.quantize(z).quantized if quantize else z, self.sizes(size)[::-1])
 
     def forward(self, x: torch.Tensor):
         """Returns (reconstruction, quantizer output) for training."""
-        z = self.encoder(x)
-        q = self.quantizer(z)
-        return self.decoder(q.quantized, self.sizes(x.shape[-1])), q
+        q = self.quantize(self.encoder(x))
+        return self.decoder(q.quantized, self.sizes(x.shape[-1])[::-1]), q
 
 
 def count_parameters(model: nn.Module) -> int:

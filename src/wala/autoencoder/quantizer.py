@@ -36,15 +36,17 @@ class VectorQuantizer(nn.Module):
     def __init__(self, codebook_size: int = 1024, dim: int = 4, commitment: float = 0.25):
         super().__init__()
         self.commitment = commitment
-        self.codebook = nn.Embedding(codebook_size, dim)
-        nn.init.uniform_(self.codebook.weight, -1.0 / codebook_size, 1.0 / codebook_size)
+        self.embedding = nn.Embedding(codebook_size, dim)  # the official name (quantize.embedding.weight)
+        nn.init.uniform_(self.embedding.weight, -1.0 / codebook_size, 1.0 / codebook_size)
+        # training state only (dead-code restarts); absent from released checkpoints
         self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
 
     def forward(self, z: torch.Tensor) -> QuantizerOutput:
-        """z: (B, C, ...) with C = the code dimension."""
+        """z: (B, C, ...) with C = the code dimension. Distances |z|² + |e|² − 2 z·e, first minimum
+        on ties, as the official quantizer (so released models pick the same codes)."""
         flat = z.movedim(1, -1).reshape(-1, z.shape[1]).float()
-        codes = self.codebook.weight.float()
-        dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codes.T + codes.pow(2).sum(1)[None]
+        codes = self.embedding.weight.float()
+        dist = flat.pow(2).sum(1, keepdim=True) + codes.pow(2).sum(1)[None] - 2 * flat @ codes.T
         indices = dist.argmin(dim=1)
         chosen = codes[indices]
         loss = F.mse_loss(chosen, flat.detach()) + self.commitment * F.mse_loss(flat, chosen.detach())
@@ -67,6 +69,6 @@ class VectorQuantizer(nn.Module):
             return 0
         flat = z.detach().movedim(1, -1).reshape(-1, z.shape[1])
         pick = torch.randint(len(flat), (len(dead),), generator=generator, device="cpu").to(flat.device)
-        self.codebook.weight[dead] = flat[pick].to(self.codebook.weight.dtype)
+        self.embedding.weight[dead] = flat[pick].to(self.embedding.weight.dtype)
         self.steps_unused[dead] = 0
         return len(dead)

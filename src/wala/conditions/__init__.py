@@ -1,25 +1,21 @@
-"""Condition encoders: a condition (point cloud, voxel grid, …) → tokens (B, L, D) for cross-attention."""
+"""Conditions: one `ConditionKind` per condition (its file, its encoder, its training data, its
+sampling defaults), found by name in `CONDITIONS`. A new condition is one new module registered here."""
 from __future__ import annotations
 
-import torch.nn as nn
-
-from wala.conditions.pointcloud import PointCloudEncoder
-from wala.conditions.voxel import VoxelEncoder
-from wala.config import ConditionConfig
+from wala.conditions.base import ConditionKind
+from wala.conditions.pointcloud import POINTCLOUD
+from wala.conditions.voxel import VOXEL
 from wala.errors import WalaError
 
-CONDITIONS = ("none", "pointcloud", "voxel")
+UNCONDITIONAL = ConditionKind(name="none", flag="--unconditional", steps=1000, guidance=1.0)
+
+CONDITIONS: dict[str, ConditionKind] = {kind.name: kind for kind in (UNCONDITIONAL, POINTCLOUD, VOXEL)}
 
 
-def build_condition_encoder(config: ConditionConfig, width: int) -> nn.Module | None:
-    """The encoder for `config.kind` producing `width`-dimensional tokens; None when unconditional."""
-    if config.kind == "none":
-        return None
-    if config.kind == "pointcloud":
-        return PointCloudEncoder(width, config.tokens, hidden=config.pointnet)
-    if config.kind == "voxel":
-        return VoxelEncoder(width, config.voxel_channels, size=config.voxel_size)
-    raise WalaError(f"unknown condition '{config.kind}' (known: {', '.join(CONDITIONS)})")
+def condition_kind(name: str) -> ConditionKind:
+    if name not in CONDITIONS:
+        raise WalaError(f"unknown condition '{name}' (known: {', '.join(CONDITIONS)})")
+    return CONDITIONS[name]
 
 
-__all__ = ["CONDITIONS", "PointCloudEncoder", "VoxelEncoder", "build_condition_encoder"]
+__all__ = ["CONDITIONS", "ConditionKind", "UNCONDITIONAL", "condition_kind"]

@@ -1,37 +1,103 @@
-"""Point cloud → condition tokens: PointNet per point, Set-Transformer pooling, MLP.
+"""Point cloud → condition tokens, the released encoders (OFFICIAL.md §4.2), official names.
 
-Per point a shared MLP (3 → 64 → 256 → 1024 → D, LayerNorm + SiLU); then K learned inducing
-queries attend over all points (pooling by multihead attention, Lee et al. 2019), so any number of
-points in gives K tokens out; a residual MLP finishes. Trained on 2,500 points; 25k work as well.
+PointNet_Large: per point Linear 3→64→256→1024→pc_dims, each LayerNorm + SiLU; set-attention pooling:
+`tokens` learned queries attend over all points (16 heads, q/k LayerNorm), LayerNorm, MLP ×4 →
+width; 4 pre-LN transformer blocks. Any number of points in, `tokens` out, order-invariant.
+PointNet_Simple: ReLU, pooling without bias or MLP, three Linear(+LN, ReLU) layers after.
+Points are used as given (the released models expect the ±0.9 normalization cube).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from wala.conditions.base import ConditionKind
+from wala.config import ConditionConfig
+from wala.diffusion.layers import CrossAttention, Mlp, PlainBlock
+
+HEADS = 16  # the official trainer fixes it; widths must be multiples of 16
 
 
-def _mlp(widths: list[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(widths) - 2:
-            layers += [nn.LayerNorm(b), nn.SiLU()]
-    return nn.Sequential(*layers)
+class SetPooling(nn.Module):
+    """Induced set attention: I (1, tokens, D) queries over the points; [LN + MLP to `out`]."""
 
-
-class PointCloudEncoder(nn.Module):
-    def __init__(self, width: int, tokens: int = 256, heads: int = 8, hidden: tuple[int, ...] = (64, 256, 1024)):
+    def __init__(self, width: int, tokens: int, out: int | None, bias: bool):
         super().__init__()
-        self.pointnet = _mlp([3, *hidden, width])
-        self.queries = nn.Parameter(torch.randn(tokens, width) * 0.02)
-        self.attend = nn.MultiheadAttention(width, heads, batch_first=True)
-        self.norm1 = nn.LayerNorm(width)
-        self.ff = _mlp([width, 4 * width, width])
-        self.norm2 = nn.LayerNorm(width)
+        self.I = nn.Parameter(nn.init.xavier_uniform_(torch.empty(1, tokens, width)))
+        self.mab0 = CrossAttention(width, width, HEADS, qkv_bias=bias)
+        if out is not None:
+            self.norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+            self.mlp = Mlp(width, 4 * width, out)
+        self.project = out is not None
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        h = self.mab0(self.I.expand(len(features), -1, -1), features)
+        return self.mlp(self.norm(h)) if self.project else h
+
+
+class PointNetEncoder(nn.Module):
+    def __init__(self, c: ConditionConfig):
+        super().__init__()
+        self.large = c.encoder == "large"
+        widths = [3, 64, 256, 1024, c.encoder_width]
+        for i in range(1, 5):
+            setattr(self, f"linear{i}", nn.Linear(widths[i - 1], widths[i]))
+            setattr(self, f"ln{i}", nn.LayerNorm(widths[i]))
+        if self.large:
+            self.pooling = SetPooling(c.encoder_width, c.tokens, c.width, bias=True)
+            self.t_blocks = nn.ModuleList(PlainBlock(c.width, HEADS) for _ in range(4))
+        else:
+            self.pooling = SetPooling(c.encoder_width, c.tokens, None, bias=False)
+            self.linear_f1 = nn.Linear(c.encoder_width, c.width)
+            self.linear_f2 = nn.Linear(c.width, c.width)
+            self.linear_f3 = nn.Linear(c.width, c.width)
+            self.ln_f1 = nn.LayerNorm(c.width)
+            self.ln_f2 = nn.LayerNorm(c.width)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
-        """(B, P, 3) normalized points → (B, tokens, width)."""
-        features = self.pointnet(points)
-        queries = self.queries.expand(len(points), -1, -1)
-        pooled = self.norm1(queries + self.attend(queries, features, features, need_weights=False)[0])
-        return self.norm2(pooled + self.ff(pooled))
+        """(B, P, 3) → (B, tokens, width)."""
+        act = F.silu if self.large else F.relu
+        x = points
+        for i in range(1, 5):
+            x = act(getattr(self, f"ln{i}")(getattr(self, f"linear{i}")(x)))
+        x = self.pooling(x)
+        if self.large:
+            for block in self.t_blocks:
+                x = block(x)
+            return x
+        x = F.relu(self.ln_f1(self.linear_f1(x)))
+        return self.linear_f3(F.relu(self.ln_f2(self.linear_f2(x))))
+
+
+def _read(path: str, c: ConditionConfig) -> np.ndarray:
+    from wala.io.conditions import load_point_cloud
+
+    return load_point_cloud(path)
+
+
+def _to_input(points: np.ndarray, c: ConditionConfig) -> torch.Tensor:
+    from wala.io.conditions import check_point_cloud
+
+    return torch.from_numpy(np.ascontiguousarray(check_point_cloud(points), dtype=np.float32))[None]
+
+
+def _derive(mesh, tsdf: np.ndarray, seed: int) -> np.ndarray:
+    from wala.conditions.derive import surface_samples
+
+    return surface_samples(mesh, seed=seed)
+
+
+def _training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """`c.points` random stored points per shape (the first ones without a generator)."""
+    if generator is None:
+        return stored[:, :c.points]
+    pick = torch.rand(stored.shape[:2], generator=generator).argsort(dim=1)[:, :c.points].to(stored.device)
+    return torch.gather(stored, 1, pick[..., None].expand(-1, -1, 3))
+
+
+POINTCLOUD = ConditionKind(
+    name="pointcloud", flag="--pointcloud", steps=8, guidance=1.3, official_guidance=3.0, array="points",
+    encoder=PointNetEncoder, tokens=lambda c: c.tokens, read=_read, to_input=_to_input, derive=_derive,
+    training_input=_training_input)

@@ -1,27 +1,58 @@
-"""Voxel grid (16³ occupancy) → 512 condition tokens: conv ResBlocks, one 2× pooling, position embedding."""
+"""16³ occupancy → (size/2)³ condition tokens: the released voxel encoder (Encoder_Down_2), official names.
+
+conv 1→64 → ResBlock 64→128 (3×3×3 skip conv) → 2 ResBlocks → AvgPool3d(3, 2, 1) (borders divide
+by 27) → 3 ResBlocks → GN, SiLU, conv → width; tokens x-major (i·64 + j·8 + k). Input 0/1 as given.
+"""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from wala.autoencoder.model import ResBlock, conv3
+from wala.autoencoder.model import ResBlock, _output_conv, conv3
+from wala.conditions.base import ConditionKind
+from wala.config import ConditionConfig
+
+HIDDEN = 128  # fixed in the released encoder
 
 
 class VoxelEncoder(nn.Module):
-    def __init__(self, width: int, channels: int = 128, blocks: int = 2, size: int = 16, groups: int = 32):
+    def __init__(self, c: ConditionConfig, groups: int = 32):
         super().__init__()
-        groups = min(groups, channels)
-        self.conv_in = conv3(1, channels)
-        self.before = nn.Sequential(*(ResBlock(channels, groups) for _ in range(blocks)))
-        self.after = nn.Sequential(*(ResBlock(channels, groups) for _ in range(blocks)))
-        self.norm = nn.GroupNorm(groups, channels)
-        self.proj = nn.Linear(channels, width)
-        self.position = nn.Parameter(torch.randn((size // 2) ** 3, width) * 0.02)
+        self.in_conv = conv3(1, 64)
+        self.res_1 = ResBlock(64, HIDDEN, groups)
+        for i in range(2, 7):
+            self.add_module(f"res_{i}", ResBlock(HIDDEN, groups=groups))
+        self.out_conv = _output_conv(HIDDEN, c.width, groups)
 
     def forward(self, occupancy: torch.Tensor) -> torch.Tensor:
-        """(B, 16, 16, 16) occupancy in {0, 1} → (B, 512, width)."""
-        h = self.before(self.conv_in(occupancy[:, None].float() * 2 - 1))
-        h = self.after(F.avg_pool3d(h, 2))                     # 16³ → 8³
-        tokens = F.silu(self.norm(h)).flatten(2).transpose(1, 2)  # (B, 512, channels)
-        return self.proj(tokens) + self.position
+        """(B, 1, 16, 16, 16) occupancy in {0, 1} → (B, 512, width)."""
+        h = self.res_3(self.res_2(self.res_1(self.in_conv(occupancy))))
+        h = F.avg_pool3d(h, kernel_size=3, stride=2, padding=1)
+        h = self.out_conv(self.res_6(self.res_5(self.res_4(h))))
+        return h.flatten(2).transpose(1, 2)
+
+
+def _read(path: str, c: ConditionConfig) -> np.ndarray:
+    from wala.io.conditions import load_voxels
+
+    return load_voxels(path, c.voxel_size)
+
+
+def _to_input(grid: np.ndarray, c: ConditionConfig) -> torch.Tensor:
+    from wala.io.conditions import check_voxels
+
+    return torch.from_numpy(check_voxels(grid, c.voxel_size).astype(np.float32))[None, None]
+
+
+def _derive(mesh, tsdf: np.ndarray, seed: int) -> np.ndarray:
+    from wala.conditions.derive import occupancy_grid
+
+    return occupancy_grid(tsdf)
+
+
+VOXEL = ConditionKind(
+    name="voxel", flag="--voxel", steps=5, guidance=1.5, official_guidance=3.0, array="occupancy",
+    encoder=VoxelEncoder, tokens=lambda c: (c.voxel_size // 2) ** 3, read=_read, to_input=_to_input,
+    derive=_derive, training_input=lambda stored, c, g: stored[:, None].float())

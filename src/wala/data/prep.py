@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from wala.conditions.derive import DEFAULT_STORED_POINTS, occupancy_grid, surface_samples
-from wala.config import RepresentationConfig
+from wala.conditions.derive import DEFAULT_STORED_POINTS
+from wala.config import RepresentationConfig, to_dict
 from wala.data.shards import finished_shards, write_shard
 from wala.errors import WalaError
 from wala.io.mesh import MESH_FORMATS
+from wala.sdf.grid import GRID_CONVENTION
 
 PROCEDURAL = "procedural:"
 
@@ -97,8 +98,11 @@ def encode_item(item: Item, config: RepresentationConfig) -> dict[str, np.ndarra
     else:
         encoded = encode_mesh_file(item.source, config)
         tsdf, tree, surface = encoded.tsdf, encoded.tree, encoded.mesh
-    points = surface_samples(surface, seed=zlib.crc32(item.key.encode()))
-    return {**tree.to_arrays(), "points": points, "occupancy": occupancy_grid(tsdf)}
+    from wala.conditions import CONDITIONS
+
+    seed = zlib.crc32(item.key.encode())
+    derived = {kind.array: kind.derive(surface, tsdf, seed) for kind in CONDITIONS.values() if kind.array}
+    return {**tree.to_arrays(), **derived}
 
 
 def _prep_shard(job) -> tuple[int, int, list[dict]]:
@@ -125,7 +129,8 @@ def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig
     folder.mkdir(parents=True, exist_ok=True)
     items = collect_items(sources)
     manifest = folder / "prep.json"
-    settings = {"resolution": config.resolution, "truncation": config.truncation, "shard_size": shard_size,
+    # the whole representation (grid convention included) is part of the data's identity
+    settings = {"representation": to_dict(config), "grid": GRID_CONVENTION, "shard_size": shard_size,
                 "items": len(items), "stored_points": DEFAULT_STORED_POINTS}
     if manifest.exists() and json.loads(manifest.read_text()) != settings:
         raise WalaError(f"{folder} was prepared with other settings ({manifest}); use a new folder")

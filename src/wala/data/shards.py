@@ -22,6 +22,7 @@ import torch
 
 from wala.errors import WalaError
 from wala.io.mesh import write_atomic
+from wala.sdf.grid import GRID_CONVENTION
 from wala.wavelet.packing import pack_wavelet_tree
 from wala.wavelet.tree import WaveletTree
 
@@ -67,6 +68,10 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
         indexes = sorted(self.folder.glob("shard-*.index.json"))
         if not indexes:
             raise WalaError(f"no prepared shards in {self.folder} (run `wala prep` first)")
+        manifest = self.folder / "prep.json"
+        if manifest.exists() and json.loads(manifest.read_text()).get("grid") != GRID_CONVENTION:
+            raise WalaError(f"{self.folder} was prepared on the old cell-centred grid; prepare it again "
+                            f"(wala now samples TSDFs corner-aligned, as the released models)")
         self.records: list[dict] = []
         for path in indexes:
             try:

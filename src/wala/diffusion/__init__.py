@@ -1,5 +1,3 @@
-"""Latent diffusion: U-ViT / DiT denoisers, the cosine schedule, samplers and guidance."""
-from wala.diffusion.model import ARCHITECTURES, LatentDiffusion
-from wala.diffusion.sampling import SAMPLERS, combine_guidance, guided, sample
-
-__all__ = ["ARCHITECTURES", "LatentDiffusion", "SAMPLERS", "combine_guidance", "guided", "sample"]
+"""Latent diffusion: the released U-ViT / DiT denoisers (`denoisers`), the Gaussian diffusion
+(`gaussian`: schedule, objective, sampler, guidance) and the generator that joins them with a
+condition encoder and its autoencoder (`model.LatentDiffusion`)."""

@@ -1,94 +1,167 @@
-"""The latent denoisers, both predicting x0 from (x_t, t, condition tokens).
+"""The released WaLa denoisers, predicting (per the schedule's parametrization) from (x_t, t,
+processed condition tokens), with the official parameter names.
 
-U-ViT (the paper's): conv_in → ResBlocks → tokens (one per latent cell, no further downsampling)
-→ adaLN-Zero attention blocks with cross-attention → back to the grid → ResBlocks fed a skip from
-the first ResBlocks → zero-init conv_out. DiT (the ablation baseline): patchify the latent
-directly, the same attention blocks, a linear unpatchify.
+U-ViT (`Latent_UVIT`): conv_in → ResBlocks (outputs kept) → p³ patches (LN + Linear) + position
+table + registers at the end → adaLN-Zero blocks (cross-attention to the condition) → registers
+dropped → LN + Linear back to patches → ResBlocks fed the kept outputs LIFO → GN, SiLU, conv.
+DiT (`latent_dit`): conv patch embedding + fixed 3-D sin-cos table → the same blocks → adaLN final
+layer → unpatchify. Both: time embedding (+ a global projection of the condition, which drives
+every adaLN; the ResBlocks get the time embedding alone), context MLP before cross-attention.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from wala.config import DiffusionConfig
-from wala.diffusion.layers import FinalLayer, ModulatedResBlock, TimestepEmbedding, TransformerBlock
+from wala.autoencoder.model import GroupNorm32
+from wala.config import DenoiserConfig
+from wala.diffusion.layers import DiTBlock, GlobalProjection, ModulatedResBlock, TimestepEmbedder, modulate
+
+
+def sincos_table_3d(width: int, size: int) -> np.ndarray:
+    """(size³, width) fixed position table of the official DiT: thirds for (axis 1, axis 0, axis 2)
+    positions of the token grid, each [sin | cos] of position × 10000^(−k/(width/6))."""
+    if width % 6:
+        raise ValueError(f"a 3-D sin-cos table needs a width divisible by 6, got {width}")
+    a, b, c = np.meshgrid(*[np.arange(size, dtype=np.float32)] * 3, indexing="ij")
+    omega = 1.0 / 10000 ** (np.arange(width // 6, dtype=np.float64) / (width / 6))
+
+    def one(pos):
+        out = pos.reshape(-1).astype(np.float64)[:, None] * omega[None]
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+
+    return np.concatenate([one(b), one(a), one(c)], axis=1)
 
 
 class _Denoiser(nn.Module):
-    """What both share: timestep + pooled-condition embedding and the attention stack."""
+    """What both share: time embedding, condition projections, the block stack, registers."""
 
-    def __init__(self, c: DiffusionConfig, tokens: int):
-        super().__init__()
+    def _init_shared(self, c: DenoiserConfig, context_width: int | None):
         self.config = c
-        cross = c.condition.kind != "none"
-        self.time = TimestepEmbedding(c.width)
-        self.pooled = nn.Linear(c.width, c.width) if cross else None
-        self.position = nn.Parameter(torch.randn(tokens, c.width) * 0.02)
-        self.blocks = nn.ModuleList(TransformerBlock(c.width, c.heads, c.mlp_ratio, cross) for _ in range(c.depth))
+        self.t_embedder = TimestepEmbedder(c.width)
+        if context_width is not None and c.res_condition:
+            self.res_cond_proj_layer = GlobalProjection(context_width, c.res_condition, c.width)
+        self.conditional = context_width is not None
+        if self.conditional:
+            self.context_mlp = (nn.Sequential(nn.Linear(context_width, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
+                                if c.cross else nn.Identity())
+            if c.time_condition:
+                self.global_proj = GlobalProjection(context_width, c.width, c.width)
 
-    def embed(self, t: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        emb = self.time(t)
-        if self.pooled is not None and context is not None:
-            emb = emb + self.pooled(context.mean(dim=1))
-        return emb
+    def _embeddings(self, t: torch.Tensor, context: torch.Tensor | None):
+        """(time embedding, adaLN input, context for cross-attention, res-cond vector)."""
+        time = self.t_embedder(t)
+        if not self.conditional:
+            return time, time, None, None
+        res = self.res_cond_proj_layer(context) if hasattr(self, "res_cond_proj_layer") else None
+        ada = time + self.global_proj(context) if hasattr(self, "global_proj") else time
+        return time, ada, self.context_mlp(context), res
 
-    def attend(self, tokens: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        tokens = tokens + self.position
+    def _attend(self, tokens: torch.Tensor, ada: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        registers = self.config.registers
+        if registers:
+            tokens = torch.cat([tokens, self.register_emb.expand(len(tokens), -1, -1).to(tokens.dtype)], dim=1)
         for block in self.blocks:
             if self.config.checkpointing and self.training:
-                tokens = checkpoint(block, tokens, emb, context, use_reentrant=False)
+                tokens = checkpoint(block, tokens, ada, context, use_reentrant=False)
             else:
-                tokens = block(tokens, emb, context)
-        return tokens
+                tokens = block(tokens, ada, context)
+        return tokens[:, :-registers] if registers else tokens
+
+    def _make_blocks(self, c: DenoiserConfig, tokens: int):
+        if c.registers:
+            self.register_emb = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, c.registers, c.width), 0.0, 0.01))
+        self.blocks = nn.ModuleList(DiTBlock(c.width, c.heads, cross=c.cross and self.conditional) for _ in range(c.depth))
 
 
-class UViT(_Denoiser):
-    def __init__(self, c: DiffusionConfig):
-        super().__init__(c, c.latent_size ** 3)
-        r = c.res_width
-        self.conv_in = nn.Conv3d(c.latent_channels, r, 3, padding=1)
-        self.down = nn.ModuleList(ModulatedResBlock(r, c.width, c.groups) for _ in range(c.res_blocks))
-        self.norm_in = nn.LayerNorm(r)
-        self.proj_in = nn.Linear(r, c.width)
-        self.final = FinalLayer(c.width, r, zero=False)
-        self.merge = nn.Conv3d(2 * r, r, 1)
-        self.up = nn.ModuleList(ModulatedResBlock(r, c.width, c.groups) for _ in range(c.res_blocks))
-        self.norm_out = nn.GroupNorm(min(c.groups, r), r)
-        self.conv_out = nn.Conv3d(r, c.latent_channels, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+class LatentUViT(_Denoiser):
+    def __init__(self, c: DenoiserConfig, context_width: int | None):
+        super().__init__()
+        self._init_shared(c, context_width)
+        m, p, n = c.res_width, c.patch, c.latent_size // c.patch
+        res = c.res_condition if self.conditional else 0
+        self.conv_in = nn.Conv3d(c.latent_channels, m, 3, padding=1)
+        self.input_blocks = nn.ModuleList(ModulatedResBlock(m, c.width, c.groups, res_condition=res)
+                                          for _ in range(c.res_blocks))
+        # index 0 of each Sequential is the (parameter-free) rearrange of the official code
+        self.to_patch_att_embedding_input = nn.Sequential(nn.Identity(), nn.LayerNorm(p ** 3 * m), nn.Linear(p ** 3 * m, c.width))
+        if c.fixed_position:
+            self.pos_emb = nn.Parameter(torch.from_numpy(sincos_table_3d(c.width, n)).float()[None], requires_grad=False)
+        else:
+            self.pos_emb = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, n ** 3, c.width), 0.0, 0.01))
+        self._make_blocks(c, n ** 3)
+        self.to_patch_att_embedding_output = nn.Sequential(nn.LayerNorm(c.width), nn.Linear(c.width, p ** 3 * m))
+        self.output_blocks = nn.ModuleList(
+            ModulatedResBlock(m, c.width, c.groups, skip=True, skip_ratio=c.skip_ratio, res_condition=res)
+            for _ in range(c.res_blocks))
+        self.out = nn.Sequential(GroupNorm32(c.groups, m), nn.SiLU(), nn.Conv3d(m, c.latent_channels, 3, padding=1))
+        nn.init.zeros_(self.out[2].weight)
+        nn.init.zeros_(self.out[2].bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 4, m, m, m) x_t, (B,) t, (B, L, D) condition tokens or None → x0 (B, 4, m, m, m)."""
-        emb = self.embed(t, context)
+        """(B, e, G, G, G) x_t, (B,) original timestep indices, (B, L, Dc) processed condition."""
+        time, ada, local, res = self._embeddings(t, context)
         h = self.conv_in(x)
-        for block in self.down:
-            h = block(h, emb)
-        skip = h
-        B, R, m = h.shape[0], h.shape[1], h.shape[-1]
-        tokens = self.proj_in(self.norm_in(h.flatten(2).transpose(1, 2)))  # (B, m³, C)
-        tokens = self.final(self.attend(tokens, emb, context), emb)        # (B, m³, R)
-        h = self.merge(torch.cat([tokens.transpose(1, 2).reshape(B, R, m, m, m), skip], dim=1))
-        for block in self.up:
-            h = block(h, emb)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        kept = []
+        for block in self.input_blocks:
+            h = block(h, time, res=res)
+            kept.append(h)
+        B, M, G = h.shape[0], h.shape[1], h.shape[-1]
+        p, n = self.config.patch, G // self.config.patch
+        # (B, M, n·p, n·p, n·p) → (B, n³ tokens in (h, w, l) order, p³·M features in (p1, p2, p3, c) order)
+        tokens = h.reshape(B, M, n, p, n, p, n, p).permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(B, n ** 3, p ** 3 * M)
+        tokens = self.to_patch_att_embedding_input(tokens) + self.pos_emb
+        tokens = self.to_patch_att_embedding_output(self._attend(tokens, ada, local))
+        h = tokens.reshape(B, n, n, n, p, p, p, M).permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(B, M, G, G, G)
+        for block in self.output_blocks:
+            h = block(h, time, skip=kept.pop(), res=res)
+        return self.out(h)
+
+
+class FinalLayer(nn.Module):
+    def __init__(self, width: int, out: int):
+        super().__init__()
+        self.norm_final = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(width, out)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        for layer in (self.linear, self.adaLN_modulation[1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift, scale = self.adaLN_modulation(c).chunk(2, dim=1)
+        return self.linear(modulate(self.norm_final(x), shift, scale))
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, channels: int, width: int, patch: int):
+        super().__init__()
+        self.proj = nn.Conv3d(channels, width, patch, stride=patch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)  # (B, n³, width), tokens in (h, w, l) order
 
 
 class DiT(_Denoiser):
-    def __init__(self, c: DiffusionConfig, patch: int = 1):
-        if c.latent_size % patch:
-            raise ValueError(f"latent size {c.latent_size} is not a multiple of the patch {patch}")
-        super().__init__(c, (c.latent_size // patch) ** 3)
-        self.patch = patch
-        self.patchify = nn.Conv3d(c.latent_channels, c.width, patch, stride=patch)
-        self.final = FinalLayer(c.width, c.latent_channels * patch ** 3)
+    def __init__(self, c: DenoiserConfig, context_width: int | None):
+        super().__init__()
+        n = c.latent_size // c.patch
+        self.x_embedder = PatchEmbed(c.latent_channels, c.width, c.patch)
+        self._init_shared(c, context_width)
+        self.pos_embed = nn.Parameter(torch.from_numpy(sincos_table_3d(c.width, n)).float()[None], requires_grad=False)
+        self._make_blocks(c, n ** 3)
+        self.final_layer = FinalLayer(c.width, c.patch ** 3 * c.latent_channels)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.embed(t, context)
-        B, p, n = x.shape[0], self.patch, x.shape[-1] // self.patch
-        tokens = self.patchify(x).flatten(2).transpose(1, 2)               # (B, n³, C)
-        out = self.final(self.attend(tokens, emb, context), emb)           # (B, n³, 4·p³)
-        out = out.reshape(B, n, n, n, -1, p, p, p).permute(0, 4, 1, 5, 2, 6, 3, 7)
-        return out.reshape(B, -1, n * p, n * p, n * p)
+        _, ada, local, _ = self._embeddings(t, context)
+        tokens = self.final_layer(self._attend(self.x_embedder(x) + self.pos_embed, ada, local), ada)
+        B, p, e = x.shape[0], self.config.patch, self.config.latent_channels
+        n = x.shape[-1] // p
+        out = tokens.reshape(B, n, n, n, p, p, p, e).permute(0, 7, 1, 4, 2, 5, 3, 6)  # features (p1, p2, p3, c)
+        return out.reshape(B, e, n * p, n * p, n * p)
+
+
+DENOISERS = {"uvit": LatentUViT, "dit": DiT}

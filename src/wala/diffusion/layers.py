@@ -1,5 +1,6 @@
-"""Building blocks shared by the U-ViT and DiT denoisers: timestep embedding, attention with
-qk-norm, adaLN-Zero transformer blocks with cross-attention, and scale-shift ResBlocks."""
+"""Building blocks of the released WaLa denoisers, with the official parameter names: timestep
+embedding, timm-style attention with per-head LayerNorm on q and k, cross-attention, adaLN-Zero
+blocks, the condition projection that joins the time embedding, and the U-ViT's conv ResBlock."""
 from __future__ import annotations
 
 import math
@@ -8,20 +9,24 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from wala.autoencoder.model import GroupNorm32
+
 
 def timestep_features(t: torch.Tensor, dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal features of (B,) timesteps → (B, dim)."""
+    """Sinusoidal features of (B,) integer timesteps (original 0…T−1 indices) → (B, dim), cos first."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    angles = t.float()[:, None] * freqs[None]
-    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half).to(t.device)
+    angles = t[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
-class TimestepEmbedding(nn.Module):
+class TimestepEmbedder(nn.Module):
     def __init__(self, width: int, features: int = 256):
         super().__init__()
         self.features = features
         self.mlp = nn.Sequential(nn.Linear(features, width), nn.SiLU(), nn.Linear(width, width))
+        nn.init.normal_(self.mlp[0].weight, std=0.02)
+        nn.init.normal_(self.mlp[2].weight, std=0.02)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         return self.mlp(timestep_features(t, self.features))
@@ -29,93 +34,158 @@ class TimestepEmbedding(nn.Module):
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """adaLN: (B, L, C) tokens, (B, C) shift and scale."""
-    return x * (1 + scale[:, None]) + shift[:, None]
+    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    B, L, C = x.shape
+    return x.reshape(B, L, heads, C // heads).transpose(1, 2)  # (B, heads, L, C/heads)
 
 
 class Attention(nn.Module):
-    """Multi-head attention with qk-norm (RMSNorm per head); self-attention when `context` is None."""
+    """Self-attention as timm's `Attention(qkv_bias, qk_norm=True)`: qkv (3C, C), q/k LayerNorm per head."""
 
-    def __init__(self, width: int, heads: int, context_width: int | None = None):
+    def __init__(self, width: int, heads: int, qkv_bias: bool = True):
         super().__init__()
         self.heads = heads
-        self.q = nn.Linear(width, width)
-        self.kv = nn.Linear(context_width or width, 2 * width)
-        self.q_norm = nn.RMSNorm(width // heads)
-        self.k_norm = nn.RMSNorm(width // heads)
-        self.out = nn.Linear(width, width)
+        self.qkv = nn.Linear(width, 3 * width, bias=qkv_bias)
+        self.q_norm = nn.LayerNorm(width // heads)
+        self.k_norm = nn.LayerNorm(width // heads)
+        self.proj = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, L, C = x.shape
-        source = x if context is None else context
-        q = self.q(x).reshape(B, L, self.heads, -1).transpose(1, 2)            # (B, H, L, C/H)
-        k, v = self.kv(source).reshape(B, source.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(x).reshape(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
         h = F.scaled_dot_product_attention(self.q_norm(q), self.k_norm(k), v)
-        return self.out(h.transpose(1, 2).reshape(B, L, C))
+        return self.proj(h.transpose(1, 2).reshape(B, L, C))
 
 
-class TransformerBlock(nn.Module):
-    """adaLN-Zero self-attention, cross-attention to the condition tokens, MLP (GELU-tanh).
-    The modulation and the cross-attention output start at zero: a new block is the identity."""
+class CrossAttention(nn.Module):
+    """Queries from x (B, L, C), keys and values from a context (B, Lc, Cc): q (C, C), kv (2C, Cc)
+    split as [k | v], q/k LayerNorm per head. Also the point encoder's set-attention pooling."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0, cross: bool = True):
+    def __init__(self, width: int, context_width: int, heads: int, qkv_bias: bool = True):
         super().__init__()
-        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.heads = heads
+        self.q = nn.Linear(width, width, bias=qkv_bias)
+        self.kv = nn.Linear(context_width, 2 * width, bias=qkv_bias)
+        self.q_norm = nn.LayerNorm(width // heads)
+        self.k_norm = nn.LayerNorm(width // heads)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        B, L, C = x.shape
+        q = _heads(self.q(x), self.heads)
+        k, v = self.kv(context).reshape(B, context.shape[1], 2, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        h = F.scaled_dot_product_attention(self.q_norm(q), self.k_norm(k), v)
+        return self.proj(h.transpose(1, 2).reshape(B, L, C))
+
+
+class Mlp(nn.Module):
+    def __init__(self, width: int, hidden: int, out: int | None = None):
+        super().__init__()
+        self.fc1 = nn.Linear(width, hidden)
+        self.act = nn.GELU(approximate="tanh")
+        self.fc2 = nn.Linear(hidden, out or width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def _layer_norm0(width: int) -> nn.LayerNorm:
+    return nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+
+
+class DiTBlock(nn.Module):
+    """adaLN-Zero block: x += g1·attn(mod(LN(x))); [cross: x += cross_attn(x, context), no norm, no
+    gate]; x += g2·mlp(mod(LN(x))). The modulation starts at zero: a new block is the identity."""
+
+    def __init__(self, width: int, heads: int, cross: bool, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.norm1 = _layer_norm0(width)
         self.attn = Attention(width, heads)
-        self.cross = Attention(width, heads) if cross else None
-        self.norm_cross = nn.LayerNorm(width, eps=1e-6) if cross else None
-        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
-        hidden = int(width * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
-        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
-        nn.init.zeros_(self.ada[1].weight)
-        nn.init.zeros_(self.ada[1].bias)
-        if cross:
-            nn.init.zeros_(self.cross.out.weight)
-            nn.init.zeros_(self.cross.out.bias)
+        self.norm2 = _layer_norm0(width)
+        self.mlp = Mlp(width, int(width * mlp_ratio))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        nn.init.zeros_(self.adaLN_modulation[1].weight)
+        nn.init.zeros_(self.adaLN_modulation[1].bias)
+        self.cross_attn = CrossAttention(width, width, heads) if cross else None
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(emb).chunk(6, dim=1)
-        x = x + gate1[:, None] * self.attn(modulate(self.norm1(x), shift1, scale1))
-        if self.cross is not None and context is not None:
-            x = x + self.cross(self.norm_cross(x), context)
-        return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
+    def forward(self, x: torch.Tensor, c: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=1)
+        x = x + gate1.unsqueeze(1) * self.attn(modulate(self.norm1(x), shift1, scale1))
+        if self.cross_attn is not None:
+            x = x + self.cross_attn(x, context)
+        return x + gate2.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
-class FinalLayer(nn.Module):
-    """adaLN-modulated LayerNorm and a linear map out of the token width."""
+class PlainBlock(nn.Module):
+    """Pre-LayerNorm transformer block without modulation (the point encoder's `t_blocks`)."""
 
-    def __init__(self, width: int, out: int, zero: bool = True):
+    def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0):
         super().__init__()
-        self.norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
-        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
-        self.linear = nn.Linear(width, out)
-        nn.init.zeros_(self.ada[1].weight)
-        nn.init.zeros_(self.ada[1].bias)
-        if zero:
-            nn.init.zeros_(self.linear.weight)
-            nn.init.zeros_(self.linear.bias)
+        self.norm1 = _layer_norm0(width)
+        self.attn = Attention(width, heads, qkv_bias=False)
+        self.norm2 = _layer_norm0(width)
+        self.mlp = Mlp(width, int(width * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        shift, scale = self.ada(emb).chunk(2, dim=1)
-        return self.linear(modulate(self.norm(x), shift, scale))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class GlobalProjection(nn.Module):
+    """Condition tokens (B, L, Dc) → one vector (B, out): Linear–LN–SiLU–Linear–LN–SiLU per token,
+    mean over tokens, Linear–SiLU–Linear. Joins the time embedding (and the ResBlocks' res-cond)."""
+
+    def __init__(self, context_width: int, out: int, hidden: int):
+        super().__init__()
+        self.proj_layer = nn.Sequential(nn.Linear(context_width, hidden), nn.LayerNorm(hidden), nn.SiLU(),
+                                        nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.SiLU())
+        self.mlp = nn.Sequential(nn.Linear(hidden, out), nn.SiLU(), nn.Linear(out, out))
+
+    def forward(self, context: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.proj_layer(context).mean(dim=1))
 
 
 class ModulatedResBlock(nn.Module):
-    """Conv3d ResBlock whose second norm is scale-shifted by the embedding (second conv zero-init)."""
+    """The U-ViT's conv ResBlock: GN → [+ skip] → SiLU → conv; GN scale-shifted by the time
+    embedding (scale first) [× a res-cond projection]; SiLU → zero-init conv; + x. Output blocks
+    take a skip from the matching input block: normalized, then gated by a squeeze-excitation
+    (`learnable_skip_r`) or averaged with h."""
 
-    def __init__(self, channels: int, emb_width: int, groups: int):
+    def __init__(self, channels: int, emb_width: int, groups: int = 32, skip: bool = False,
+                 skip_ratio: int = 0, res_condition: int = 0):
         super().__init__()
-        groups = min(groups, channels)
-        self.norm1 = nn.GroupNorm(groups, channels)
-        self.conv1 = nn.Conv3d(channels, channels, 3, padding=1)
-        self.norm2 = nn.GroupNorm(groups, channels)
-        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(emb_width, 2 * channels))
-        self.conv2 = nn.Conv3d(channels, channels, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        if skip:
+            self.skip_norm = GroupNorm32(groups, channels)
+            if skip_ratio:
+                self.skip_learn_f = nn.Sequential(nn.Linear(channels, channels // skip_ratio), nn.ReLU(),
+                                                  nn.Linear(channels // skip_ratio, channels), nn.Sigmoid())
+        self.skip, self.learned_skip = skip, bool(skip and skip_ratio)
+        self.in_norm = GroupNorm32(groups, channels)
+        self.in_conv = nn.Conv3d(channels, channels, 3, padding=1)
+        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_width, 2 * channels))
+        self.out_layers = nn.Sequential(GroupNorm32(groups, channels), nn.SiLU(), nn.Dropout(0.0),
+                                        nn.Conv3d(channels, channels, 3, padding=1))
+        nn.init.zeros_(self.out_layers[3].weight)
+        nn.init.zeros_(self.out_layers[3].bias)
+        if res_condition:
+            self.linear_res_emb = nn.Linear(res_condition, channels)
+        self.res_condition = bool(res_condition)
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.ada(emb)[:, :, None, None, None].chunk(2, dim=1)
-        h = self.norm2(h) * (1 + scale) + shift
-        return x + self.conv2(F.silu(h))
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, skip: torch.Tensor | None = None,
+                res: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.in_norm(x)
+        if self.skip:
+            s = self.skip_norm(skip)
+            if self.learned_skip:
+                h = h + self.skip_learn_f(s.mean(dim=(-3, -2, -1)))[..., None, None, None] * s
+            else:
+                h = (h + s) / math.sqrt(2)
+        h = self.in_conv(F.silu(h))
+        scale, shift = self.emb_layers(emb).to(h.dtype)[..., None, None, None].chunk(2, dim=1)
+        h = self.out_layers[0](h) * (1 + scale) + shift
+        if self.res_condition:
+            h = h * self.linear_res_emb(res)[..., None, None, None]
+        return x + self.out_layers[1:](h)

@@ -1,50 +1,99 @@
-"""The generator: condition encoder + latent denoiser, trained to predict x0 in the normalized
-latent space ((z − mean) / std per channel, statistics stored in the config)."""
+"""The generator: autoencoder + condition encoder + condition network + denoiser, laid out as the
+released WaLa checkpoints are (`autoencoder.`, `encoder.`, `network.{cond_mapping_network,
+cond_pos_emb, camera_emb, unet}`), so one class runs released models and our own.
+
+Sampling follows the official code draw for draw: with seed S, sample i draws from its own CPU
+generator seeded S + i (initial noise, then one draw per step including the last), so
+`samples=1, seed=S` gives the official seed-S shape on any device.
+"""
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
 import torch
 import torch.nn as nn
 
-from wala.conditions import build_condition_encoder
-from wala.config import DiffusionConfig
-from wala.diffusion.denoisers import DiT, UViT
-from wala.diffusion.schedule import cosine_alphas_cumprod
-from wala.errors import WalaError
+from wala.autoencoder.model import WaveletVQVAE
+from wala.conditions import condition_kind
+from wala.config import DiffusionConfig, RepresentationConfig
+from wala.diffusion import gaussian
+from wala.diffusion.denoisers import DENOISERS
 
-ARCHITECTURES = {"uvit": UViT, "dit": DiT}
+
+class ConditionNetwork(nn.Module):
+    """Condition tokens → what the denoiser attends to (`process_condition`): mapping layers, a
+    learned position table, a camera row per view; and the denoiser itself (`unet`)."""
+
+    def __init__(self, config: DiffusionConfig):
+        super().__init__()
+        c, kind = config.condition, condition_kind(config.condition.kind)
+        self.views = len(c.training_views)
+        width = c.width if kind.conditional else None
+        if kind.conditional:
+            self.cond_mapping_network = nn.ModuleList(nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU())
+                                                      for _ in range(c.mapping_layers))
+            self.cond_pos_emb = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, kind.tokens(c), c.width), 0.0, 0.02))
+            if c.camera_index or self.views:
+                self.camera_emb = nn.Embedding(self.views or c.max_views, c.width)
+        self.unet = DENOISERS[config.denoiser.arch](config.denoiser, width)
+
+    def process_condition(self, tokens: torch.Tensor, view_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, D) or multi-view (B, V, L, D) encoder tokens → (B, L', D)."""
+        for layer in self.cond_mapping_network:
+            tokens = layer(tokens)
+        tokens = tokens + self.cond_pos_emb.reshape(*([1] * (tokens.dim() - 2)), *self.cond_pos_emb.shape[-2:])
+        if hasattr(self, "camera_emb"):
+            # rows by view order when the model names its training views, else by view id
+            rows = self.camera_emb.weight if self.views else self.camera_emb(view_ids)
+            while rows.dim() < tokens.dim():
+                rows = rows.unsqueeze(-2)
+            tokens = tokens + rows
+        return tokens.reshape(tokens.shape[0], -1, tokens.shape[-1])
 
 
 class LatentDiffusion(nn.Module):
     def __init__(self, config: DiffusionConfig = DiffusionConfig()):
         super().__init__()
-        if config.arch not in ARCHITECTURES:
-            raise WalaError(f"unknown denoiser '{config.arch}' (known: {', '.join(ARCHITECTURES)})")
-        if config.latent not in ("pre", "post"):
-            raise WalaError(f"latent must be 'pre' or 'post', got '{config.latent}'")
         self.config = config
-        self.condition = build_condition_encoder(config.condition, config.width)
-        self.denoiser = ARCHITECTURES[config.arch](config)
-        self.register_buffer("alphas_cumprod", cosine_alphas_cumprod(config.timesteps), persistent=False)
+        self.kind = condition_kind(config.condition.kind)
+        self.autoencoder = WaveletVQVAE(config.autoencoder)
+        self.encoder = self.kind.encoder(config.condition) if self.kind.conditional else None
+        self.network = ConditionNetwork(config)
 
     @property
     def conditional(self) -> bool:
-        return self.condition is not None
+        return self.kind.conditional
 
-    def encode_condition(self, condition: torch.Tensor | None) -> torch.Tensor | None:
-        """Points (B, P, 3) or occupancy (B, 16, 16, 16) → tokens (B, L, width); None stays None."""
-        if self.condition is None or condition is None:
-            return None
-        return self.condition(condition)
+    @property
+    def guided(self) -> bool:
+        """Classifier-free guidance at sampling: a condition, trained with dropout (dp_cond)."""
+        return self.conditional and self.config.condition.drop > 0
+
+    def trainable_parameters(self):
+        """Everything but the autoencoder, which a generator only reads."""
+        return [p for name, p in self.named_parameters() if not name.startswith("autoencoder.") and p.requires_grad]
+
+    def process(self, tokens: torch.Tensor | None, view_ids: torch.Tensor | None = None) -> torch.Tensor | None:
+        return None if tokens is None else self.network.process_condition(tokens, view_ids)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, condition: torch.Tensor | None = None,
                 keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Predicted x0 (B, 4, m, m, m) of the normalized latent from x_t, (B,) timestep indices and
-        the raw condition; `keep` (B,) bool zeroes the condition tokens where False (CFG training).
-        Samplers call `denoiser` on encoded tokens instead, to encode the condition once."""
-        tokens = self.encode_condition(condition)
+        """Training: the denoiser's output for x_t (B, e, G³) at original indices t (B,) given the raw
+        condition input; `keep` (B,) bool zeroes the encoder tokens where False (dp_cond dropout)."""
+        tokens = self.encoder(condition) if self.conditional else None
         if tokens is not None and keep is not None:
-            tokens = tokens * keep[:, None, None].to(tokens.dtype)
-        return self.denoiser(x_t, t, tokens)
+            tokens = tokens * keep.reshape(-1, *([1] * (tokens.dim() - 1))).to(tokens.dtype)
+        return self.network.unet(x_t, t, self.process(tokens))
+
+    # -- latent normalization (ours; the released models use the raw latent) ---------------------
+    def _stats(self, like: torch.Tensor):
+        c, e = self.config, self.config.denoiser.latent_channels
+        mean = torch.tensor(c.latent_mean or [0.0] * e, device=like.device, dtype=like.dtype).reshape(1, -1, 1, 1, 1)
+        std = torch.tensor(c.latent_std or [1.0] * e, device=like.device, dtype=like.dtype).reshape(1, -1, 1, 1, 1)
+        return mean, std
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats(z)
@@ -54,9 +103,65 @@ class LatentDiffusion(nn.Module):
         mean, std = self._stats(x)
         return x * std + mean
 
-    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        c = self.config
-        channels = c.latent_channels
-        mean = torch.tensor(c.latent_mean or [0.0] * channels, device=like.device, dtype=like.dtype)
-        std = torch.tensor(c.latent_std or [1.0] * channels, device=like.device, dtype=like.dtype)
-        return mean.reshape(1, -1, 1, 1, 1), std.reshape(1, -1, 1, 1, 1)
+    # -- sampling --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def condition_pair(self, condition: torch.Tensor | None, view_ids: torch.Tensor | None = None):
+        """(processed condition, processed zero condition or None) for a model input of batch one.
+        The zero half is the processed zeros (mapping + position + camera), not zero."""
+        if not self.conditional:
+            return None, None
+        tokens = self.encoder(condition)
+        if not self.guided:
+            return self.process(tokens, view_ids), None
+        both = self.process(torch.cat([torch.zeros_like(tokens), tokens]),
+                            None if view_ids is None else torch.cat([view_ids, view_ids]))
+        unconditional, conditional = both.chunk(2)
+        return conditional, unconditional
+
+    @torch.no_grad()
+    def sample_latents(self, condition: torch.Tensor | None = None, steps: int = 8, scale: float = 1.3,
+                       seed: int = 0, samples: int = 1, view_ids: torch.Tensor | None = None,
+                       on_step: Callable | None = None) -> torch.Tensor:
+        """(samples, e, G, G, G) final latents (the decoder's input) for one condition input."""
+        device = next(self.parameters()).device
+        d = self.config.denoiser
+        conditional, unconditional = self.condition_pair(condition, view_ids)
+        if conditional is not None:
+            conditional = conditional.expand(samples, -1, -1)
+            unconditional = None if unconditional is None else unconditional.expand(samples, -1, -1)
+        generators = [torch.Generator().manual_seed(seed + i) for i in range(samples)]
+        shape = (d.latent_channels, *[d.latent_size] * 3)
+        dtype = next(self.network.parameters()).dtype
+
+        def draws() -> torch.Tensor:  # drawn on the CPU, so every device gets the same numbers
+            return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device, dtype)
+
+        denoise = gaussian.guided(self.network.unet, conditional, unconditional, scale)
+        x = gaussian.sample(denoise, self.config.schedule, steps, draws, on_step)
+        return self.denormalize(x)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, e, G³) latents → (B, N, N, N) float32 TSDFs: quantize, decode, unpack, inverse DWT."""
+        from wala.wavelet.packing import packed_size, unpack_wavelet_tree
+        from wala.wavelet.tree import tree_to_tsdf
+
+        n = self.config.resolution
+        packed = self.autoencoder.decode(latents, packed_size(n)).float()
+        return tree_to_tsdf(unpack_wavelet_tree(packed, n), RepresentationConfig(resolution=n))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32) -> "LatentDiffusion":
+        """A released model directory (checkpoint.ckpt + args.json), a `wala convert` directory, or a
+        train-diffusion checkpoint (EMA weights)."""
+        from wala.checkpoints import load_generator
+
+        return load_generator(path).to(device=device, dtype=dtype).eval()
+
+    def replace_config(self, **changes) -> None:
+        self.config = dataclasses.replace(self.config, **changes)
+
+
+def count_parameters(module: nn.Module | None) -> int:
+    return 0 if module is None else sum(p.numel() for p in module.parameters())

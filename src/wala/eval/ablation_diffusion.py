@@ -16,7 +16,6 @@ from pathlib import Path
 
 from wala.config import load_config
 from wala.data.shards import WaveletTreeDataset
-from wala.diffusion.sampling import RECOMMENDED
 from wala.eval.generation import evaluate_generation
 from wala.pipeline import ShapeGenerator
 from wala.train.checkpoint import latest_checkpoint
@@ -38,7 +37,8 @@ def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, 
     for arch, width, depth, latent in rows:
         w, d = max(32, round(width * width_scale / 32) * 32), max(1, round(depth * depth_scale))
         name = f"{arch}_{w}x{d}_{latent}"
-        model = dataclasses.replace(base.model, arch=arch, width=w, depth=d, heads=w // 32, latent=latent)
+        denoiser = dataclasses.replace(base.model.denoiser, arch=arch, width=w, depth=d, heads=w // 32)
+        model = dataclasses.replace(base.model, denoiser=denoiser, latent=latent)
         train = dataclasses.replace(base.train, data=data, eval_data=eval_data, out=str(out / "runs" / name),
                                     steps=steps, checkpoint_every=steps, eval_every=0)
         logs_path = Path(train.out) / "metrics.jsonl"
@@ -46,11 +46,11 @@ def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, 
         train_diffusion(dataclasses.replace(base, model=model, train=train, autoencoder=autoencoder))
         evals = [json.loads(line)["eval"] for line in logs_path.read_text().splitlines() if '"eval"' in line]
         generator = ShapeGenerator.load(latest_checkpoint(Path(train.out)))
-        steps_, guidance = RECOMMENDED[generator.condition]
+        steps_, guidance = generator.defaults()
         scores = evaluate_generation(generator, held_out, None, eval_count, steps_, guidance, methods=("wala",))
         results.append({"arch": arch, "width": w, "depth": d, "latent": latent, "paper_width": width,
-                        "paper_depth": depth, "parameters": sum(p.numel() for p in generator.diffusion.parameters()),
-                        "x0_mse": evals[-1]["x0_mse"], **scores["wala"]["overall"]})
+                        "paper_depth": depth, "parameters": sum(p.numel() for p in generator.model.network.parameters()),
+                        "x0_mse": evals[-1]["mse"], **scores["wala"]["overall"]})
         (out / "ablation_diffusion.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 

@@ -30,12 +30,12 @@ def evaluate_autoencoder(model, dataset, indices=None, surface: bool = False, po
     config = RepresentationConfig(resolution=dataset.resolution)
     indices = list(range(len(dataset))) if indices is None else list(indices)
     samples = []
-    counts = torch.zeros(model.quantizer.codebook.num_embeddings, dtype=torch.long)
+    counts = torch.zeros(model.quantize.embedding.num_embeddings, dtype=torch.long)
     for start in range(0, len(indices), batch_size):
         chunk = indices[start: start + batch_size]
         x = torch.stack([dataset[i][0] for i in chunk]).to(device)
         z = model.encode(x)
-        counts += model.quantizer(z).counts.cpu()
+        counts += model.quantize(z).counts.cpu()
         recon = model.decode(z, x.shape[-1], quantize=quantize).float()
         truth = tree_to_tsdf(unpack_wavelet_tree(x.float(), dataset.resolution), config).cpu().numpy()
         pred = tree_to_tsdf(unpack_wavelet_tree(recon, dataset.resolution), config).cpu().numpy()

@@ -109,7 +109,7 @@ def evaluate_generation(generator, held_out, reference=None, count: int = 0, ste
         raise WalaError("generation is scored against a condition; this generator is unconditional")
     config = RepresentationConfig(resolution=held_out.resolution)
     key = "points" if kind == "pointcloud" else "occupancy"
-    used_points = generator.diffusion.config.condition.points
+    used_points = generator.condition_config.points
     retrieval = Retrieval(reference, kind) if "retrieval" in methods and reference is not None else None
     rows: dict[str, list[dict]] = {m: [] for m in methods if m != "retrieval" or retrieval is not None}
     for i in range(min(count, len(held_out)) if count else len(held_out)):

@@ -1,8 +1,8 @@
 """Condition files at wala's boundary: point clouds and voxel grids.
 
 Point clouds: PLY, XYZ/TXT (x y z [nx ny nz …] per line), NPY, NPZ and HDF5 (`points` key),
-(P, 3) or wider (extra columns such as normals are dropped). Voxel grids: NPY, NPZ and HDF5
-(`occupancy` key), binvox, JSON ({"occupancy": nested lists}); axes (x, y, z) as wala's TSDF grid,
+(P, 3) or wider (extra columns such as normals are dropped); `.h5df` is HDF5 as the official examples name it. Voxel grids: NPY, NPZ and HDF5
+(`occupancy` key), binvox, JSON (nested 0/1 lists, or the official {"resolution", "occupancy": indices}); axes (x, y, z) as wala's TSDF grid,
 values 0/1. Readers reject bad input with a one-line `WalaError`.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from wala.errors import WalaError, one_line
 from wala.io.mesh import Normalization, bbox_normalization, checked_path
 
-POINT_CLOUD_FORMATS = (".ply", ".xyz", ".txt", ".npy", ".npz", ".h5", ".hdf5")
+POINT_CLOUD_FORMATS = (".ply", ".xyz", ".txt", ".npy", ".npz", ".h5", ".hdf5", ".h5df")  # .h5df: the official examples
 VOXEL_FORMATS = (".npy", ".npz", ".h5", ".hdf5", ".binvox", ".json")
 
 
@@ -94,7 +94,7 @@ def load_voxels(path: str | os.PathLike, size: int = 16) -> np.ndarray:
             data = json.loads(path.read_text())
             if not isinstance(data, dict) or "occupancy" not in data:
                 raise WalaError(f"{path} must hold an object with an 'occupancy' key")
-            grid = np.asarray(data["occupancy"])
+            grid = _json_grid(data, size, path)
         else:
             grid = _keyed_array(path, suffix, "occupancy")
     except WalaError:
@@ -102,6 +102,23 @@ def load_voxels(path: str | os.PathLike, size: int = 16) -> np.ndarray:
     except Exception as exc:
         raise WalaError(f"cannot read voxels {path}: {one_line(exc)}") from exc
     return check_voxels(grid, size, str(path))
+
+
+def _json_grid(data: dict, size: int, path: Path) -> np.ndarray:
+    """A nested (size³) 0/1 list, or the official format: {"resolution": R, "occupancy": [[i, j, k], …]}
+    (axes i, j, k as listed; colours ignored). Unlike the official reader, an index outside the
+    grid is an error, not silently dropped or wrapped."""
+    if "resolution" not in data:
+        return np.asarray(data["occupancy"])
+    resolution = data["resolution"]
+    if resolution != size:
+        raise WalaError(f"{path} is a {resolution}³ grid; this model takes {size}³")
+    indices = np.asarray(data["occupancy"], dtype=np.int64).reshape(-1, 3) if data["occupancy"] else np.zeros((0, 3), np.int64)
+    if len(indices) and (indices.min() < 0 or indices.max() >= size):
+        raise WalaError(f"{path} lists an occupied index outside 0..{size - 1}")
+    grid = np.zeros((size,) * 3, dtype=bool)
+    grid[tuple(indices.T)] = True
+    return grid
 
 
 def check_voxels(grid, size: int = 16, name: str = "voxel grid") -> np.ndarray:

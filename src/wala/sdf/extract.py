@@ -1,17 +1,22 @@
-"""TSDF grid → triangle mesh by marching cubes, in world coordinates with outward normals."""
+"""TSDF grid → triangle mesh by marching cubes, in world coordinates with outward normals.
+
+PyMCubes, as the released WaLa code uses it: level 0, vertex (i, j, k) → world through the grid
+convention (wala.sdf.grid), every face's vertex order reversed so normals point out of the negative
+(inside) region. The same TSDF gives the official vertex and face arrays exactly.
+"""
 from __future__ import annotations
 
+import mcubes
 import numpy as np
 import trimesh
-from skimage.measure import marching_cubes
 
 from wala.errors import WalaError
-from wala.sdf.grid import voxel_size
+from wala.sdf.grid import index_to_world
 
 
 def tsdf_to_mesh(tsdf: np.ndarray, level: float = 0.0) -> trimesh.Trimesh:
     """Extracts the `level` isosurface of an (N, N, N) TSDF (negative inside) sampled on the
-    wala grid; faces are wound so normals point out of the negative region."""
+    wala grid."""
     grid = np.asarray(tsdf, dtype=np.float32)
     if grid.ndim != 3 or len(set(grid.shape)) != 1:
         raise WalaError(f"TSDF must be a cubic (N, N, N) grid, got shape {grid.shape}")
@@ -19,9 +24,5 @@ def tsdf_to_mesh(tsdf: np.ndarray, level: float = 0.0) -> trimesh.Trimesh:
         raise WalaError("TSDF holds NaN or infinite values")
     if not (grid.min() < level < grid.max()):
         raise WalaError("TSDF has no surface: it never crosses the zero level (empty or full grid)")
-    h = voxel_size(grid.shape[0])
-    # with values growing outwards, skimage's "descent" winding gives outward normals (positive
-    # volume); tests/sdf/test_extract.py holds this
-    vertices, faces, _, _ = marching_cubes(grid, level=level, spacing=(h, h, h), gradient_direction="descent")
-    vertices = vertices + (h / 2 - 1.0)  # cell-center grid: index i sits at -1 + (i + 0.5)·h
-    return trimesh.Trimesh(vertices, faces, process=False)
+    vertices, faces = mcubes.marching_cubes(grid, level)
+    return trimesh.Trimesh(index_to_world(vertices, grid.shape[0]), faces[:, ::-1].astype(np.int64), process=False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -17,6 +18,16 @@ from wala.train.checkpoint import load_checkpoint, load_weights
 from wala.train.trainer import TrainConfig, Trainer
 
 KIND = "autoencoder"
+
+
+def _kind(path) -> str | None:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("wala")
+    except (SafetensorError, OSError):
+        return None  # load_checkpoint names the problem
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,10 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
     eval_set = WaveletTreeDataset(config.train.eval_data) if config.train.eval_data else dataset
     torch.manual_seed(config.train.seed)  # same initial weights on every rank
     model = WaveletVQVAE(config.model)
+    if config.train.init_from and Path(config.train.init_from).is_dir():
+        # fine-tuning the autoencoder of a generator directory (a released WaLa model): its architecture
+        model = load_autoencoder(config.train.init_from)
+        config = dataclasses.replace(config, model=model.config, train=dataclasses.replace(config.train, init_from=""))
     resolution = dataset.resolution
 
     def step(m, x, generator):
@@ -48,8 +63,8 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
 
     def after_step(m, q, generator, dist):
         counts = D.all_reduce_sum(q.counts.clone(), dist)
-        restarted = m.quantizer.restart_dead_codes(q.inputs, counts, config.model.dead_code_steps, generator)
-        D.broadcast(m.quantizer.codebook.weight.data, dist)
+        restarted = m.quantize.restart_dead_codes(q.inputs, counts, config.model.dead_code_steps, generator)
+        D.broadcast(m.quantize.embedding.weight.data, dist)
         return {"restarted_codes": restarted}
 
     def evaluate(ema_model):
@@ -61,7 +76,12 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
 
 
 def load_autoencoder(path, device: str | torch.device = "cpu", weights: str = "ema") -> WaveletVQVAE:
-    """A trained VQ-VAE from a checkpoint (EMA weights by default)."""
+    """A trained VQ-VAE from a train-ae checkpoint (EMA weights by default), or the autoencoder a
+    generator carries (a released WaLa directory, a converted one, a train-diffusion checkpoint)."""
+    if Path(path).is_dir() or (Path(path).is_file() and _kind(path) != KIND):
+        from wala.checkpoints import load_generator
+
+        return load_generator(path).autoencoder.to(device).eval()
     config, _, tensors = load_checkpoint(path, KIND)
     model = WaveletVQVAE(from_dict(AutoencoderConfig, config["model"]))
     load_weights(model, tensors, weights, path)

@@ -140,7 +140,8 @@ class Trainer:
             fsdp.shard(model, self.shard_units(model))
             fsdp.shard(ema.model, self.shard_units(ema.model))
         load = fsdp.load_full_state if sharded else (lambda m, state: m.load_state_dict(state))
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        trainable = [p for p in model.parameters() if p.requires_grad]  # frozen parts (a generator's autoencoder) stay out
+        optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
         generator = torch.Generator().manual_seed(cfg.seed + 7919)
         step = epoch = offset = 0
         resume = latest_checkpoint(self.out) if self.out.exists() else None
@@ -180,7 +181,7 @@ class Trainer:
                 loss.backward()
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(cfg, step)
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
                 optimizer.step()
                 ema.update(model)
                 if self.after_step is not None:

@@ -1,0 +1,262 @@
+"""Loading generators: released WaLa directories, `wala convert` directories and our training
+checkpoints, into one class (wala.diffusion.model.LatentDiffusion).
+
+A released directory holds `args.json` and `checkpoint.ckpt` (a Lightning pickle). The pickle is
+read by a restricted unpickler: tensors and plain containers are rebuilt; classes of the training
+stack (Lightning, omegaconf, argparse, the official `src.*` modules) become inert placeholders
+(only `state_dict` is used); any other global — `os.system`, `builtins.eval`, … — is refused and
+named, so no code in the file ever runs. As the official loader: the raw `state_dict` (not EMA),
+`autoencoder._orig_mod.` renamed. Unlike it, loading is strict: every parameter must be filled and
+every tensor used, or a known constant (the wavelet filter buffers, checked against bior6.8).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import types
+from pathlib import Path
+
+import numpy as np
+import pywt
+import torch
+
+from wala.config import (AutoencoderConfig, ConditionConfig, DenoiserConfig, DiffusionConfig, ScheduleConfig,
+                         from_dict, to_dict)
+from wala.errors import WalaError, one_line
+
+OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
+OURS_FILES = ("config.json", "model.safetensors")
+TRAINING_STACK = ("lightning", "pytorch_lightning", "lightning_fabric", "lightning_utilities", "omegaconf",
+                  "argparse", "src", "build3d")
+DATA_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "defaultdict"), ("builtins", "set"),
+                ("builtins", "frozenset"), ("builtins", "slice"), ("builtins", "complex"), ("datetime", "datetime"),
+                ("datetime", "timedelta")}
+OURS_ONLY = {"autoencoder.quantize.steps_unused"}  # training state of our quantizer
+
+
+# -- restricted unpickling ----------------------------------------------------------------------
+class Inert:
+    """A stand-in for a training-stack class: keeps whatever it is given, does nothing."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, value):
+        pass
+
+
+def _allowed_globals() -> dict[str, object]:
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    return _get_allowed_globals()
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        allowed = _allowed_globals()
+        key = f"{module}.{name}"
+        if key in allowed:
+            return allowed[key]
+        if (module, name) in DATA_GLOBALS or (module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        if module.split(".")[0] in TRAINING_STACK:
+            return type(name, (Inert,), {"__module__": f"wala.inert.{module}"})
+        raise pickle.UnpicklingError(f"refused global {key}")
+
+
+restricted_pickle = types.ModuleType("wala_restricted_pickle")
+restricted_pickle.Unpickler = RestrictedUnpickler
+restricted_pickle.__name__ = "wala_restricted_pickle"
+restricted_pickle.load = lambda f, **kw: RestrictedUnpickler(f, **kw).load()
+
+
+def read_official_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """The raw `state_dict` of a released checkpoint.ckpt, read without running any of its code."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False, pickle_module=restricted_pickle)
+    except pickle.UnpicklingError as exc:
+        if "refused global" in str(exc):
+            raise WalaError(f"{path}: the checkpoint would run code ({str(exc).split('refused global ')[-1]}); "
+                            f"refused, nothing was run") from exc
+        raise WalaError(f"corrupt checkpoint {path}: {one_line(exc)}") from exc
+    except Exception as exc:
+        raise WalaError(f"corrupt checkpoint {path}: {one_line(exc)}") from exc
+    state = payload.get("state_dict") if isinstance(payload, dict) else None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise WalaError(f"{path} holds no 'state_dict' of tensors (not a WaLa checkpoint?)")
+    return {k.replace("autoencoder._orig_mod.", "autoencoder.", 1): v for k, v in state.items()}
+
+
+# -- args.json → config -------------------------------------------------------------------------
+def read_args(path: str | Path) -> dict:
+    try:
+        args = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WalaError(f"cannot read {path}: {one_line(exc)}") from exc
+    if not isinstance(args, dict):
+        raise WalaError(f"{path} must hold a JSON object")
+    return args
+
+
+def config_from_args(args: dict) -> DiffusionConfig:
+    """The DiffusionConfig of a released model's args.json (absent keys read as None, as the
+    official DotDict does). OFFICIAL.md §3 lists what each key means."""
+    a = lambda key, default=None: default if args.get(key) is None else args[key]
+    if a("use_image_conditions") or a("use_depth_conditions") or a("use_multiple_views_grids"):
+        raise WalaError("image, sketch, depth and multi-view models are not supported yet (point cloud, "
+                        "voxel and unconditional models are)")
+    if a("use_pointcloud_conditions"):
+        kind, width = "pointcloud", a("pc_output_dim")
+    elif a("use_voxel_conditions"):
+        kind, width = "voxel", a("voxel_context_dim")
+    else:
+        kind, width = "none", 1
+    if a("max_depth", 3) - a("max_training_level", 2) != 1 or a("wavelet", "bior6.8") != "bior6.8" \
+            or a("padding_mode", "zero") != "zero":
+        raise WalaError("only 3-level bior6.8 (mode zero) wavelet trees with 2 kept levels are supported")
+    if a("dp_cond_type") is not None:
+        raise WalaError(f"dp_cond_type {a('dp_cond_type')!r} cannot run in the official code either")
+    if a("normalize_latent") is not None or a("decoder_num_tran", 0) or a("encoder_num_tran", 0):
+        raise WalaError("autoencoders with l2-normalized codes or transformer layers are not supported")
+    condition = ConditionConfig(
+        kind=kind, width=width, tokens=a("num_inds", 256),
+        encoder="simple" if a("pc_encoder_type") == "PointNet_Simple" else "large",
+        encoder_width=a("pc_dims", 1024), voxel_size=a("voxel_resolution", 16),
+        mapping_layers=a("cond_num_mapping_layers", 0), camera_index=bool(a("use_camera_index")),
+        training_views=tuple(a("training_views", ())), max_views=a("max_images_num", 55),
+        drop=0.0 if a("dp_cond") is None else float(a("dp_cond")))
+    denoiser = DenoiserConfig(
+        arch="dit" if a("network_type") == "latent_dit" else "uvit", latent_channels=a("e_dim", 4),
+        latent_size=a("grid_size", 12), patch=a("att_patch_size", 1), width=a("att_hidden_size"),
+        depth=a("transformer_num_blocks"), heads=a("transformer_num_heads"), cross=a("dit_block_type") == "cross_dit",
+        time_condition=bool(a("add_condition_time_ch")), registers=a("transformer_add_num_register", 0),
+        res_width=a("unet_model_channels", 128), res_blocks=(a("unet_num_res_blocks", [3]) or [3])[0],
+        res_condition=a("add_condition_res_ch", 0), skip_ratio=a("learnable_skip_r", 0),
+        fixed_position=a("with_fix_pos") is not None)
+    mean_type = {"START_X": "x0", "EPSILON": "eps", "PREVIOUS_X": "previous"}
+    var_type = {"FIXED_SMALL": "fixed_small", "FIXED_LARGE": "fixed_large"}
+    if a("diffusion_model_mean_type", "START_X") not in mean_type or a("diffusion_model_var_type", "FIXED_SMALL") not in var_type:
+        raise WalaError(f"unsupported diffusion types {a('diffusion_model_mean_type')} / {a('diffusion_model_var_type')}")
+    schedule = ScheduleConfig(betas=a("diffusion_beta_schedule", "cosine"), timesteps=a("diffusion_step", 1000),
+                              scale_ratio=float(a("diffusion_scale_ratio", 1.0)),
+                              prediction=mean_type[a("diffusion_model_mean_type", "START_X")],
+                              variance=var_type[a("diffusion_model_var_type", "FIXED_SMALL")])
+    autoencoder = AutoencoderConfig(latent_channels=a("e_dim", 4), codebook_size=a("n_e", 1024))
+    return DiffusionConfig(denoiser=denoiser, condition=condition, schedule=schedule, autoencoder=autoencoder,
+                           resolution=a("resolution", 256))
+
+
+# -- state dicts ---------------------------------------------------------------------------------
+def _check_wavelet_buffer(key: str, value: torch.Tensor) -> bool:
+    """True when `key` is one of the official wavelet filter buffers holding bior6.8's taps."""
+    name = key.rsplit(".", 1)[-1]
+    if not (key.split(".")[-2] in ("dwt_sparse_composer", "dwt_inverse_3d") and name[:2] in ("h0", "h1", "g0", "g1")):
+        return False
+    dec_lo, dec_hi, rec_lo, rec_hi = (np.asarray(f) for f in pywt.Wavelet("bior6.8").filter_bank)
+    expected = {"h0": dec_lo[::-1], "h1": dec_hi[::-1], "g0": rec_lo, "g1": rec_hi}[name[:2]]
+    taps = value.detach().double().flatten().numpy()
+    if taps.shape != expected.shape or not np.allclose(taps, expected, atol=1e-6):
+        raise WalaError(f"wavelet filter buffer {key} does not hold bior6.8's taps")
+    return True
+
+
+def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source) -> None:
+    """Fills every parameter and buffer of `model` from `state` (constants excepted), using every
+    tensor of `state`; else one line naming the first mismatched key."""
+    expected = {k: v for k, v in model.state_dict().items() if k not in OURS_ONLY}
+    used = {k: v for k, v in state.items() if not _check_wavelet_buffer(k, v)}
+    for key in used:
+        if key not in expected:
+            raise WalaError(f"{source}: unexpected key {key} (the args do not describe this checkpoint)")
+        if tuple(used[key].shape) != tuple(expected[key].shape):
+            raise WalaError(f"{source}: {key} has shape {tuple(used[key].shape)}, the args give {tuple(expected[key].shape)}")
+    missing = [k for k in expected if k not in used]
+    if missing:
+        raise WalaError(f"{source}: missing key {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    fresh = {k: torch.zeros_like(v, device="cpu") for k, v in model.state_dict().items() if k in OURS_ONLY}
+    model.load_state_dict({**fresh, **used})
+
+
+def load_official(directory: str | Path):
+    """A released model directory → LatentDiffusion with its raw (non-EMA) weights."""
+    from wala.diffusion.model import LatentDiffusion
+
+    directory = Path(directory)
+    config = config_from_args(read_args(directory / "args.json"))
+    state = read_official_checkpoint(directory / "checkpoint.ckpt")
+    with torch.device("meta"):
+        model = LatentDiffusion(config)
+    model = model.to_empty(device="cpu")
+    load_state_strictly(model, {k: v.contiguous() for k, v in state.items()}, directory / "checkpoint.ckpt")
+    model.source = "official"
+    return model
+
+
+def save_model(model, directory: str | Path, source: str) -> Path:
+    """Our model directory: config.json + model.safetensors, each written atomically."""
+    from safetensors.torch import save_file
+
+    from wala.io.mesh import write_atomic
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k not in OURS_ONLY}
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"wala": "generator", "source": source})
+        os.replace(tmp, directory / "model.safetensors")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    write_atomic(directory / "config.json",
+                 (json.dumps({"wala": "generator", "source": source, "model": to_dict(model.config)}, indent=2) + "\n").encode())
+    return directory
+
+
+def load_ours(directory: str | Path):
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from wala.diffusion.model import LatentDiffusion
+
+    directory = Path(directory)
+    info = read_args(directory / "config.json")
+    if info.get("wala") != "generator" or "model" not in info:
+        raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
+    model = LatentDiffusion(from_dict(DiffusionConfig, info["model"]))
+    try:
+        state = load_file(str(directory / "model.safetensors"))  # memory-mapped
+    except (SafetensorError, OSError) as exc:
+        raise WalaError(f"corrupt model file {directory / 'model.safetensors'}: {one_line(exc)}") from exc
+    load_state_strictly(model, state, directory / "model.safetensors")
+    model.source = info.get("source", "wala")
+    return model
+
+
+def load_generator(path: str | Path):
+    """Any generator wala reads: a released directory, our directory, a train-diffusion checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        if all((path / f).is_file() for f in OFFICIAL_FILES):
+            return load_official(path)
+        if all((path / f).is_file() for f in OURS_FILES):
+            return load_ours(path)
+        raise WalaError(f"{path} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} "
+                        f"or {' + '.join(OURS_FILES)})")
+    if not path.exists():
+        raise WalaError(f"model not found: {path}")
+    from wala.train.diffusion import load_diffusion
+
+    return load_diffusion(path)[0]

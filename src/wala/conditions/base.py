@@ -1,0 +1,33 @@
+"""What a condition is to wala: one record per kind, so nothing else branches on its name."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from wala.config import ConditionConfig
+
+
+@dataclass(frozen=True)
+class ConditionKind:
+    name: str                       # the ConditionConfig.kind value
+    flag: str                       # how `wala generate` takes it
+    steps: int                      # recommended sampling steps (the official README's)
+    guidance: float                 # recommended guidance scale
+    array: str | None = None        # its array in prepared data (`wala prep`)
+    # the encoder: ConditionConfig → module mapping a model input (B, …) to tokens (B, L, width)
+    encoder: Callable[[ConditionConfig], nn.Module] | None = None
+    tokens: Callable[[ConditionConfig], int] | None = None          # L, for the position table
+    read: Callable[[str, ConditionConfig], np.ndarray] | None = None  # a user's file → checked array
+    to_input: Callable[[np.ndarray, ConditionConfig], torch.Tensor] | None = None  # array → (1, …) model input
+    derive: Callable[[Any, np.ndarray, int], np.ndarray] | None = None  # (normalized mesh, TSDF, seed) → stored array
+    # training: a batch of stored arrays (B, …) → model input, with random choices from the generator
+    training_input: Callable[[torch.Tensor, ConditionConfig, torch.Generator | None], torch.Tensor] | None = None
+    official_guidance: float | None = None  # what the official run.py really uses, when it ignores --scale
+
+    @property
+    def conditional(self) -> bool:
+        return self.encoder is not None
