@@ -2,60 +2,29 @@ import dataclasses
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from wala.config import ConditionConfig, DiffusionConfig
-from wala.diffusion import LatentDiffusion, combine_guidance, guided, sample
-from wala.diffusion.schedule import add_noise
+from wala.config import AutoencoderConfig, ConditionConfig, DenoiserConfig, DiffusionConfig, ScheduleConfig
+from wala.diffusion import gaussian
+from wala.diffusion.model import LatentDiffusion, count_parameters
+
+TINY_AE = AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=32)
 
 
 def tiny(arch="uvit", kind="pointcloud", **changes) -> DiffusionConfig:
-    condition = ConditionConfig(kind=kind, points=64, tokens=8, voxel_channels=8)
-    return DiffusionConfig(arch=arch, latent_size=4, width=32, depth=2, heads=2, res_width=16, res_blocks=1,
-                           groups=4, condition=condition, **changes)
+    condition = ConditionConfig(kind=kind, width=32, encoder_width=32, tokens=8, points=64)
+    denoiser = DenoiserConfig(arch=arch, latent_size=4, width=32, depth=2, heads=2, registers=2, res_width=16,
+                              res_blocks=1, groups=4, patch=2 if arch == "dit" else 1, cross=kind != "none",
+                              res_condition=8 if kind != "none" else 0, skip_ratio=4)
+    return DiffusionConfig(denoiser=dataclasses.replace(denoiser, **changes), condition=condition, autoencoder=TINY_AE,
+                           resolution=64)
 
 
 def condition_for(kind, batch=2):
     if kind == "pointcloud":
         return torch.rand(batch, 100, 3) * 1.8 - 0.9
     if kind == "voxel":
-        return (torch.rand(batch, 16, 16, 16) > 0.7).float()
+        return (torch.rand(batch, 1, 16, 16, 16) > 0.7).float()
     return None
-
-
-def count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-@pytest.mark.parametrize("arch", ["uvit", "dit"])
-@pytest.mark.parametrize("kind", ["pointcloud", "voxel", "none"])
-def test_denoisers_map_latents_to_latents_and_start_at_zero(arch, kind):
-    model = LatentDiffusion(tiny(arch, kind))
-    x, t = torch.randn(2, 4, 4, 4, 4), torch.tensor([3, 900])
-    out = model(x, t, condition_for(kind))
-    assert out.shape == x.shape
-    assert torch.count_nonzero(out) == 0  # zero-initialized output layer: a new model predicts x0 = 0
-
-
-def test_the_paper_size_denoiser_counts_956m_parameters():
-    with torch.device("meta"):
-        paper = LatentDiffusion(DiffusionConfig(condition=ConditionConfig(kind="pointcloud")))
-        dit = LatentDiffusion(DiffusionConfig(arch="dit", condition=ConditionConfig(kind="pointcloud")))
-        narrow = LatentDiffusion(DiffusionConfig(width=384, heads=6, condition=ConditionConfig(kind="pointcloud")))
-    assert abs(count(paper.denoiser) - 956e6) / 956e6 < 0.02
-    assert abs(count(dit.denoiser) - 956e6) / 956e6 < 0.02
-    assert count(narrow.denoiser) < count(paper.denoiser) / 7  # attention weights scale with width²
-
-
-def test_same_seed_same_model_and_prediction():
-    torch.manual_seed(3)
-    a = LatentDiffusion(tiny())
-    torch.manual_seed(3)
-    b = LatentDiffusion(tiny())
-    for p in list(a.parameters()) + list(b.parameters()):  # leave the zero init so outputs are non-trivial
-        p.data.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
-    x, t, c = torch.randn(2, 4, 4, 4, 4), torch.tensor([10, 500]), condition_for("pointcloud")
-    assert torch.equal(a(x, t, c), b(x, t, c))
 
 
 def _perturbed(model):
@@ -65,63 +34,80 @@ def _perturbed(model):
     return model.eval()
 
 
+@pytest.mark.parametrize("arch", ["uvit", "dit"])
+@pytest.mark.parametrize("kind", ["pointcloud", "voxel", "none"])
+def test_denoisers_map_latents_to_latents_and_start_at_zero(arch, kind):
+    model = LatentDiffusion(tiny(arch, kind))
+    x, t = torch.randn(2, 4, 4, 4, 4), torch.tensor([3, 900])
+    out = model(x, t, condition_for(kind))
+    assert out.shape == x.shape
+    assert torch.count_nonzero(out) == 0  # zero-initialized output layer
+
+
+def test_the_released_size_denoiser_counts_954m_parameters():
+    with torch.device("meta"):
+        paper = LatentDiffusion(DiffusionConfig())
+        narrow = LatentDiffusion(DiffusionConfig(denoiser=DenoiserConfig(width=384, heads=6)))
+    assert count_parameters(paper.network.unet) == 954_005_380  # full_size_keys.json's inferred U-ViT
+    assert count_parameters(paper.autoencoder) == 12_872_004
+    assert count_parameters(narrow.network.unet) < count_parameters(paper.network.unet) / 7
+
+
 def test_guidance_scale_one_is_the_conditional_prediction_and_zero_the_unconditional():
     model = _perturbed(LatentDiffusion(tiny()))
-    x, t = torch.randn(2, 4, 4, 4, 4), torch.tensor([100, 700])
-    tokens = model.encode_condition(condition_for("pointcloud"))
+    x, t = torch.randn(1, 4, 4, 4, 4), torch.tensor([100])
     with torch.no_grad():
-        conditional = model.denoiser(x, t, tokens)
-        unconditional = model.denoiser(x, t, torch.zeros_like(tokens))
+        cond, zero = model.condition_pair(condition_for("pointcloud", 1))
+        assert not torch.allclose(zero, torch.zeros_like(zero))  # processed zeros: mapping + positions
+        conditional = model.network.unet(x, t, cond)
+        unconditional = model.network.unet(x, t, zero)
         assert not torch.allclose(conditional, unconditional)
-        assert torch.allclose(guided(model.denoiser, tokens, 1.0)(x, t), conditional)
-        assert torch.allclose(guided(model.denoiser, tokens, 0.0)(x, t), unconditional, atol=1e-6)
-        assert torch.allclose(combine_guidance(conditional, unconditional, 1.0), conditional)
-        strong = guided(model.denoiser, tokens, 2.5)(x, t)
+        assert torch.allclose(gaussian.guided(model.network.unet, cond, zero, 1.0)(x, t), conditional, atol=1e-6)
+        assert torch.allclose(gaussian.guided(model.network.unet, cond, zero, 0.0)(x, t), unconditional, atol=1e-6)
+        strong = gaussian.guided(model.network.unet, cond, zero, 2.5)(x, t)
         assert torch.allclose(strong, unconditional + 2.5 * (conditional - unconditional), atol=1e-5)
 
 
-def test_condition_dropout_is_the_zero_condition():
+def test_condition_dropout_is_the_processed_zero_condition():
     model = _perturbed(LatentDiffusion(tiny()))
     x, t, c = torch.randn(2, 4, 4, 4, 4), torch.tensor([100, 700]), condition_for("pointcloud")
     with torch.no_grad():
         dropped = model(x, t, c, keep=torch.tensor([True, False]))
-        tokens = model.encode_condition(c)
-        assert torch.allclose(dropped[0], model.denoiser(x, t, tokens)[0])
-        assert torch.allclose(dropped[1], model.denoiser(x, t, torch.zeros_like(tokens))[1])
+        tokens = model.encoder(c)
+        assert torch.allclose(dropped[0], model.network.unet(x, t, model.process(tokens))[0], atol=1e-6)
+        assert torch.allclose(dropped[1], model.network.unet(x, t, model.process(torch.zeros_like(tokens)))[1], atol=1e-6)
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
-    torch.manual_seed(0)
     plain = _perturbed(LatentDiffusion(tiny())).train()
-    checked = LatentDiffusion(dataclasses.replace(tiny(), checkpointing=True)).train()
+    checked = LatentDiffusion(tiny(checkpointing=True)).train()
     checked.load_state_dict(plain.state_dict())
     x, t, c = torch.randn(2, 4, 4, 4, 4), torch.tensor([100, 700]), condition_for("pointcloud")
     for m in (plain, checked):
         m(x, t, c).square().mean().backward()
     for (name, a), b in zip(plain.named_parameters(), checked.parameters()):
-        assert torch.allclose(a.grad, b.grad, atol=1e-6), name
+        if a.grad is not None:
+            assert torch.allclose(a.grad, b.grad, atol=1e-6), name
 
 
-def test_a_tiny_model_overfits_four_latents_and_samples_them_back_by_condition():
+@pytest.mark.parametrize("prediction", ["x0", "eps"])
+def test_a_tiny_model_overfits_four_latents_and_samples_them_back_by_condition(prediction):
     torch.manual_seed(0)
-    model = LatentDiffusion(dataclasses.replace(tiny(), width=64, depth=2, heads=4))
+    config = dataclasses.replace(tiny(width=64, heads=4), schedule=ScheduleConfig(prediction=prediction),
+                                 condition=dataclasses.replace(tiny().condition, drop=0.0))
+    model = LatentDiffusion(config)
     latents = torch.randn(4, 4, 4, 4, 4)
     clouds = torch.stack([torch.rand(100, 3) * 0.4 + torch.tensor(o) for o in
                           ([-0.9, -0.9, -0.9], [0.5, -0.9, -0.9], [-0.9, 0.5, -0.9], [-0.9, -0.9, 0.5])])
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        t = torch.randint(1000, (4,), generator=g)
-        x_t = add_noise(latents, t, torch.randn(latents.shape, generator=g), model.alphas_cumprod)
-        loss = F.mse_loss(model(x_t, t, clouds), latents)
+    for _ in range(250):
+        loss = gaussian.diffusion_loss(model, config.schedule, latents, clouds, g)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     model.eval()
-    with torch.no_grad():
-        tokens = model.encode_condition(clouds)
-        out = sample(guided(model.denoiser, tokens, 1.0), torch.randn(4, 4, 4, 4, 4, generator=g),
-                     model.alphas_cumprod, 10, "ddpm", g)
+    out = torch.cat([model.sample_latents(clouds[i:i + 1], steps=10, seed=i) for i in range(4)])
     errors = ((out[:, None] - latents[None]) ** 2).mean(dim=(2, 3, 4, 5))  # (sample, latent)
     assert torch.equal(errors.argmin(dim=1), torch.arange(4))  # each condition brings back its own latent
-    assert errors.diagonal().max() < 0.2  # latents have variance 1
+    assert errors.diagonal().max() < 0.3  # latents have variance 1

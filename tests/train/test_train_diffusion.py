@@ -8,6 +8,7 @@ from safetensors.torch import load_file
 from wala.cli import main
 from wala.config import load_config
 from wala.errors import WalaError
+from wala.diffusion.model import LatentDiffusion
 from wala.pipeline import ShapeGenerator
 from wala.train.diffusion import DiffusionTrainConfig, load_diffusion, train_diffusion
 
@@ -44,30 +45,31 @@ def test_latents_are_cached_and_their_statistics_travel_with_the_checkpoint(trai
     latents = load_file(str(trained / "latents-train.safetensors"))["latents"]
     assert latents.shape == (12, 4, 6, 6, 6)  # 64³ TSDFs → 64×22³ trees → 4×6³ latents
     model, config = load_diffusion(trained / "step-00000006.safetensors")
-    assert config["resolution"] == 64 and model.config.latent_size == 6
+    assert model.config.resolution == 64 and model.config.denoiser.latent_size == 6
     normalized = model.normalize(latents)
     assert torch.allclose(normalized.mean(dim=(0, 2, 3, 4)), torch.zeros(4), atol=1e-4)
     assert torch.allclose(normalized.std(dim=(0, 2, 3, 4)), torch.ones(4), atol=1e-4)
     assert torch.allclose(model.denormalize(normalized), latents, atol=1e-5)
     records = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
-    assert "x0_mse" in records[-1]["eval"]
+    assert "mse" in records[-1]["eval"]
 
 
 def test_generation_is_seeded(trained):
     generator = ShapeGenerator.load(trained / "step-00000006.safetensors")
     points = np.random.default_rng(0).random((3000, 3)) * 2 - 1
     condition = generator.condition_tensor(points=points)
-    a = generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=7)
-    b = generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=7)
-    c = generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=8)
-    assert a.shape == (2, 64, 64, 64)
+    assert generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=7).shape == (2, 64, 64, 64)
+    # latents, not TSDFs: an undertrained model's nearby latents snap to the same codes
+    a, b, c = (generator.generate_latents(condition, samples=2, steps=4, guidance=1.5, seed=s).numpy() for s in (7, 7, 8))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert not np.array_equal(a[0], a[1])  # a batch holds different samples
+    assert np.array_equal(a[1], c[0])  # sample i is the seed + i draw, whatever the batch
 
 
 @pytest.mark.parametrize("kind", ["voxel", "none"])
 def test_voxel_and_unconditional_generators_train(prepared, tiny_autoencoder, tmp_path, kind):
-    train_diffusion(_config(prepared, tiny_autoencoder, tmp_path, f"model.condition.kind={kind}", steps=2))
+    blocks = f"model.denoiser.cross={'false' if kind == 'none' else 'true'}"  # no condition: plain blocks
+    train_diffusion(_config(prepared, tiny_autoencoder, tmp_path, f"model.condition.kind={kind}", blocks, steps=2))
     generator = ShapeGenerator.load(tmp_path / "step-00000002.safetensors")
     assert generator.condition == kind
     grid = np.zeros((16, 16, 16), dtype=bool)
@@ -85,19 +87,19 @@ def test_bad_conditions_and_checkpoints_end_in_one_line_and_status_2(trained, tm
         (["--pointcloud", str(tmp_path / "nan.npy")], "NaN"),
         (["--pointcloud", str(tmp_path / "missing.ply")], "not found"),
         (["--pointcloud", str(tmp_path / "bad.pcd")], "unknown point cloud format"),
-        (["--voxel", str(tmp_path / "grid.npy")], "is a 'pointcloud' generator"),
-        (["--unconditional"], "is a 'pointcloud' generator"),
+        (["--voxel", str(tmp_path / "grid.npy")], "is a 'pointcloud' model"),
+        (["--unconditional"], "is a 'pointcloud' model"),
     ]
     for args, message in cases:
         assert main(["generate", checkpoint, *args, "-o", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("wala: error:") and message in err and err.count("\n") == 1, err
     assert main(["generate", str(tmp_path / "none.safetensors"), "--unconditional", "-o", str(tmp_path)]) == 2
-    assert "checkpoint not found" in capsys.readouterr().err
+    assert "model not found" in capsys.readouterr().err
 
 
 def test_a_missing_autoencoder_is_a_clear_error(prepared, tmp_path):
-    with pytest.raises(WalaError, match="autoencoder checkpoint not found"):
+    with pytest.raises(WalaError, match="checkpoint not found"):
         train_diffusion(_config(prepared, tmp_path / "nope.safetensors", tmp_path))
 
 
@@ -136,17 +138,18 @@ def test_generate_writes_each_sample_with_a_surface_and_reports_the_rest(trained
 
     sphere = (grid_points(64).norm(dim=-1) - 0.5).clamp(-0.1, 0.1).numpy()
     empty = np.full_like(sphere, 0.1)
-    monkeypatch.setattr(ShapeGenerator, "generate_tsdf", lambda self, *a, **k: np.stack([sphere, empty]))
+    made = iter([sphere, empty])
+    monkeypatch.setattr(LatentDiffusion, "decode", lambda self, z: torch.from_numpy(next(made))[None])
     cloud = np.random.default_rng(0).random((500, 3)) * 10 + 100  # far from the normalized frame
     np.save(tmp_path / "cloud.npy", cloud)
     args = ["generate", str(trained / "step-00000006.safetensors"), "--pointcloud", str(tmp_path / "cloud.npy"),
             "-o", str(tmp_path / "out"), "--samples", "2", "--seed", "3"]
-    assert main([*args, "--original-frame"]) == 0
+    assert main([*args, "--normalize", "--original-frame"]) == 0
     err = capsys.readouterr().err
     assert "sample 4: TSDF has no surface" in err and "1 of 2 shapes" in err
     mesh = trimesh.load(tmp_path / "out" / "sample_0003.obj")
     assert np.allclose(mesh.bounds.mean(axis=0), cloud.min(0) / 2 + cloud.max(0) / 2, atol=0.2)  # back in the cloud's frame
     assert not (tmp_path / "out" / "sample_0004.obj").exists()
-    monkeypatch.setattr(ShapeGenerator, "generate_tsdf", lambda self, *a, **k: np.stack([empty]))
+    monkeypatch.setattr(LatentDiffusion, "decode", lambda self, z: torch.from_numpy(empty)[None])
     assert main(args) == 2
     assert "no sample has a surface" in capsys.readouterr().err

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save as save_tensors
 
+from wala.conditions import condition_kind
 from wala.config import DiffusionConfig, from_dict
 from wala.data.shards import WaveletTreeDataset
 from wala.diffusion import gaussian
@@ -140,13 +141,15 @@ def _datasets(config: DiffusionTrainConfig, model: LatentDiffusion):
     return LatentDataset(shapes, model.normalize(latents), array), LatentDataset(eval_shapes, model.normalize(eval_latents), array)
 
 
-def denoising_loss(model: LatentDiffusion, batch: dict, config: DiffusionConfig, generator: torch.Generator) -> torch.Tensor:
-    """The schedule's objective, the condition dropped with probability `drop` (dp_cond)."""
+def denoising_loss(model, batch: dict, config: DiffusionConfig, generator: torch.Generator) -> torch.Tensor:
+    """The schedule's objective, the condition dropped with probability `drop` (dp_cond). `model`
+    may be wrapped (DDP), so the condition kind comes from the config."""
     x0 = batch["latent"]
     keep = (torch.rand(len(x0), generator=generator) >= config.condition.drop).to(x0.device)
+    kind = condition_kind(config.condition.kind)
     condition = None
-    if model.conditional:
-        condition = model.kind.training_input(batch["condition"], config.condition, generator)
+    if kind.conditional:
+        condition = kind.training_input(batch["condition"], config.condition, generator)
     return gaussian.diffusion_loss(lambda x, t, c: model(x, t, c, keep), config.schedule, x0, condition, generator)
 
 

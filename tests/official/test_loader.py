@@ -1,0 +1,134 @@
+"""Loading released model directories: strict key mapping, raw weights (not EMA), refusal of
+pickles that would run code, pickle-free conversion, and the full-size architectures."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from wala.checkpoints import OURS_ONLY, config_from_args, load_generator, load_official, read_official_checkpoint
+from wala.cli import main
+from wala.diffusion.model import LatentDiffusion
+from wala.errors import WalaError
+from wala.pipeline import ShapeGenerator
+
+
+def copy_model(folder, target, state=None, args=None):
+    target.mkdir()
+    checkpoint = torch.load(folder / "checkpoint.ckpt", map_location="cpu", weights_only=True)
+    if state is not None:
+        checkpoint["state_dict"] = state(checkpoint["state_dict"])
+    torch.save(checkpoint, target / "checkpoint.ckpt")
+    values = json.loads((folder / "args.json").read_text())
+    (target / "args.json").write_text(json.dumps(args(values) if args else values))
+    return target
+
+
+def test_the_raw_state_dict_is_used_not_the_ema(official):
+    folder = official("pc")[0]
+    model = load_official(folder)
+    raw = read_official_checkpoint(folder / "checkpoint.ckpt")
+    ema = torch.load(folder / "checkpoint.ckpt", map_location="cpu", weights_only=True)["state_dict_ema"]
+    key = "network.unet.blocks.0.attn.qkv.weight"
+    assert torch.equal(model.state_dict()[key], raw[key])
+    assert not torch.equal(raw[key], ema["module." + key])
+    assert "autoencoder.decoder.in_conv.weight" in raw  # the _orig_mod. prefix is gone
+
+
+def test_a_mismatched_key_is_named_in_one_line(official, tmp_path):
+    folder = official("vx16")[0]
+
+    def renamed(state):
+        state["network.unet.blocks.0.attn.qkv.wieght"] = state.pop("network.unet.blocks.0.attn.qkv.weight")
+        return state
+    with pytest.raises(WalaError, match="unexpected key network.unet.blocks.0.attn.qkv.wieght"):
+        load_official(copy_model(folder, tmp_path / "renamed", renamed))
+    with pytest.raises(WalaError, match="missing key network.cond_mapping_network.0.0.weight"):
+        load_official(copy_model(folder, tmp_path / "dropped", lambda s: {k: v for k, v in s.items()
+                                                                           if "cond_mapping" not in k}))
+    with pytest.raises(WalaError, match="unexpected key network.cond_mapping_network.0.0.weight"):
+        load_official(copy_model(folder, tmp_path / "args", args=lambda a: {**a, "cond_num_mapping_layers": 0}))
+
+    def wrong_filter(state):
+        state["dwt_inverse_3d.g0_dep"] = state["dwt_inverse_3d.g0_dep"] * 2
+        return state
+    with pytest.raises(WalaError, match="does not hold bior6.8"):
+        load_official(copy_model(folder, tmp_path / "filter", wrong_filter))
+
+
+def test_absent_args_read_as_none(official):
+    args = json.loads((official("pc")[0] / "args.json").read_text())
+    for key in ("add_condition_res_ch", "learnable_skip_r", "with_fix_pos", "dp_cond_type"):
+        args.pop(key)
+    config = config_from_args(args)
+    assert config.denoiser.res_condition == 0 and config.denoiser.skip_ratio == 0 and not config.denoiser.fixed_position
+
+
+class _RunsACommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_checkpoint_whose_pickle_would_run_a_command_is_refused_and_nothing_runs(official, tmp_path, capsys):
+    marker = tmp_path / "ran"
+    target = copy_model(official("pc")[0], tmp_path / "evil")
+    checkpoint = torch.load(target / "checkpoint.ckpt", map_location="cpu", weights_only=True)
+    checkpoint["hyper_parameters"] = _RunsACommand(marker)
+    torch.save(checkpoint, target / "checkpoint.ckpt")
+    assert main(["generate", str(target), "--pointcloud", str(target.parent / "x.h5df"), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "would run code (posix.system)" in err or "would run code (os.system)" in err, err
+    assert err.count("\n") == 1 and not marker.exists()
+
+
+def test_training_stack_objects_in_the_pickle_become_inert(official, tmp_path):
+    import argparse
+
+    target = copy_model(official("pc")[0], tmp_path / "lightning")
+    checkpoint = torch.load(target / "checkpoint.ckpt", map_location="cpu", weights_only=True)
+    checkpoint["hyper_parameters"] = {"args": argparse.Namespace(lr=1e-4, batch_size=8)}
+    checkpoint["callbacks"] = {"EMA": {"decay": np.float64(0.999)}}
+    torch.save(checkpoint, target / "checkpoint.ckpt")
+    assert load_official(target).kind.name == "pointcloud"
+
+
+def test_a_corrupt_or_missing_checkpoint_is_one_line(official, tmp_path, capsys):
+    target = copy_model(official("un")[0], tmp_path / "broken")
+    (target / "checkpoint.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(WalaError, match="corrupt checkpoint"):
+        load_generator(target)
+    (target / "checkpoint.ckpt").unlink()
+    with pytest.raises(WalaError, match="is not a model directory"):
+        load_generator(target)
+
+
+def test_convert_writes_a_pickle_free_directory_that_samples_the_same(official, tmp_path):
+    folder, E, meta = official("vx16")
+    assert main(["convert", str(folder), "-o", str(tmp_path / "vx16")]) == 0
+    assert sorted(os.listdir(tmp_path / "vx16")) == ["config.json", "model.safetensors"]
+    converted = ShapeGenerator.load(tmp_path / "vx16")
+    assert converted.official  # still a released model: its run.py defaults apply
+    latent = converted.model.sample_latents(torch.from_numpy(E["input_voxels"]), 5, 3.0, seed=meta["seed"])
+    assert float((latent - torch.from_numpy(E["latent"])).abs().max()) <= 1e-4
+
+
+def _full_size_args(official, kind, inferred):
+    args = json.loads((official(kind)[0] / "args.json").read_text())
+    args.update(inferred, cond_num_mapping_layers=1)  # the manifest's stated assumption
+    if kind == "un":
+        args.update(use_pointcloud_conditions=False)
+    return args
+
+
+@pytest.mark.parametrize("kind", ["pc", "vx16", "un"])
+def test_full_size_models_have_exactly_the_inferred_keys_and_shapes(official, kind):
+    manifest = json.loads((official(kind)[0].parent / "full_size_keys.json").read_text())["types"][kind]
+    with torch.device("meta"):
+        model = LatentDiffusion(config_from_args(_full_size_args(official, kind, manifest["args"])))
+    ours = {k: list(v.shape) for k, v in model.state_dict().items() if k not in OURS_ONLY}
+    theirs = {k: v for k, v in manifest["state_dict"].items() if "dwt_" not in k}  # filter constants
+    assert ours == theirs
