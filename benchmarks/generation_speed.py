@@ -1,97 +1,108 @@
-"""Condition → mesh wall time per shape, by stage: condition encoding + respaced sampling (with
-CFG), autoencoder decoding + IDWT, marching cubes.
+"""Condition → mesh wall time per shape and peak memory, by stage: condition encoding + respaced
+sampling (CFG batch of 2), autoencoder decoding + inverse DWT, marching cubes.
 
-    python benchmarks/generation_speed.py [--config tiny|small|paper] [--steps 8] [--device cuda]
+    python benchmarks/generation_speed.py [--config tiny|small|official] [--steps 8] [--device cuda]
+                                          [--dtype fp32|bf16] [--threads N] [--compile]
 
-Weights are random (the time does not depend on them); marching cubes runs on a procedural
-chair's TSDF at the config's resolution, since a random model's output need not have a surface.
-Configs: tiny = configs/diffusion_tiny.yaml + ae_tiny at 64³; small = configs/diffusion_pc_cpu.yaml
-+ ae_cpu128 at 128³; paper = the 956M U-ViT + the 12.9M VQ-VAE at 256³.
+`official` is the released point-cloud architecture at full size (the 954M U-ViT, PointNet_Large,
+the 12.9M VQ-VAE, 256³) with random weights: the time does not depend on them. A random model's
+TSDF need not cross zero, so marching cubes then runs on a procedural chair at the same size.
+Peak memory: the process's max RSS (CPU) or the CUDA allocator's peak.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import resource
 import time
 
 import torch
 
-from wala.autoencoder import WaveletVQVAE
-from wala.config import AutoencoderConfig, ConditionConfig, DiffusionConfig, RepresentationConfig, load_config
-from wala.diffusion import LatentDiffusion, guided, sample
+from wala.config import DiffusionConfig, load_config
+from wala.diffusion.model import LatentDiffusion, count_parameters
+from wala.errors import WalaError
 from wala.sdf.extract import tsdf_to_mesh
 from wala.sdf.families import family_tsdf
 from wala.train.autoencoder import AutoencoderTrainConfig
 from wala.train.diffusion import DiffusionTrainConfig
-from wala.wavelet import tree_to_tsdf
-from wala.wavelet.packing import packed_size, unpack_wavelet_tree
+from wala.wavelet.packing import packed_size
 
 
-def configs(name: str) -> tuple[DiffusionConfig, AutoencoderConfig, int]:
-    if name == "paper":
-        return DiffusionConfig(condition=ConditionConfig(kind="pointcloud")), AutoencoderConfig(), 256
+def config(name: str) -> DiffusionConfig:
+    if name == "official":
+        return DiffusionConfig()  # the released point-cloud model's architecture (OFFICIAL.md §4)
     diffusion_file, ae_file, resolution = {"tiny": ("configs/diffusion_tiny.yaml", "configs/ae_tiny.yaml", 64),
                                            "small": ("configs/diffusion_pc_cpu.yaml", "configs/ae_cpu128.yaml", 128)}[name]
     ae = load_config(AutoencoderTrainConfig, ae_file).model
-    latent = WaveletVQVAE(ae).latent_size(packed_size(resolution))
-    model = dataclasses.replace(load_config(DiffusionTrainConfig, diffusion_file).model, latent_size=latent)
-    return model, ae, resolution
+    model = load_config(DiffusionTrainConfig, diffusion_file).model
+    from wala.autoencoder.model import WaveletVQVAE
+    latent = WaveletVQVAE.sizes(packed_size(resolution))[-1]
+    return dataclasses.replace(model, autoencoder=ae, resolution=resolution,
+                               denoiser=dataclasses.replace(model.denoiser, latent_size=latent))
 
 
-def timed(fn, device: torch.device, repeat: int) -> tuple[float, object]:
-    out = fn()  # warm-up
+def peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeat):
-        out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeat, out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", choices=("tiny", "small", "paper"), default="tiny")
+    parser.add_argument("--config", choices=("tiny", "small", "official"), default="tiny")
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--guidance", type=float, default=1.3)
-    parser.add_argument("--points", type=int, default=2500)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=3.0)
+    parser.add_argument("--points", type=int, default=25_000, help="the released examples hold 25k points")
+    parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--bf16", action="store_true", help="autocast the diffusion model to bfloat16 (CUDA)")
+    parser.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="weights and activations")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
+    parser.add_argument("--json", help="append the result here (one JSON object per line)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    model_config, ae_config, resolution = configs(args.config)
-    model = LatentDiffusion(model_config).to(device).eval()
-    autoencoder = WaveletVQVAE(ae_config).to(device).eval()
-    with torch.no_grad():  # leave the zero init, so the sampled latents are not all zero
-        for p in model.parameters():
-            p.add_(0.01 * torch.randn_like(p))
-    points = torch.rand(1, args.points, 3, device=device) * 1.8 - 0.9
-    m, size = model_config.latent_size, packed_size(resolution)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16 and device.type == "cuda")
-
-    @torch.no_grad()
-    def generate_latent():
-        with autocast:
-            tokens = model.encode_condition(points)
-            noise = torch.randn(1, model_config.latent_channels, m, m, m, device=device)
-            return sample(guided(model.denoiser, tokens, args.guidance), noise, model.alphas_cumprod, args.steps).float()
-
-    @torch.no_grad()
-    def decode(z):
-        packed = autoencoder.decode(model.denormalize(z), size)
-        return tree_to_tsdf(unpack_wavelet_tree(packed, resolution), RepresentationConfig(resolution=resolution))
-
-    t_sample, z = timed(generate_latent, device, args.repeat)
-    t_decode, _ = timed(lambda: decode(z), device, args.repeat)
-    chair = family_tsdf("chair", 0, resolution)
-    t_mesh, _ = timed(lambda: tsdf_to_mesh(chair), torch.device("cpu"), args.repeat)
-    params = sum(p.numel() for p in model.parameters()) / 1e6
-    total = t_sample + t_decode + t_mesh
-    print(f"{args.config} ({params:.1f}M generator, {resolution}³) on {device}, {args.steps} steps, "
-          f"guidance {args.guidance}: sample {t_sample:.3f}s + decode {t_decode:.3f}s + mesh {t_mesh:.3f}s "
-          f"= {total:.3f}s per shape")
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    c = config(args.config)
+    start = time.perf_counter()
+    model = LatentDiffusion(c).to(device=device, dtype=dtype).eval()
+    built = time.perf_counter() - start
+    if args.compile:
+        model.network.unet = torch.compile(model.network.unet)
+    points = (torch.rand(1, args.points, 3) * 1.8 - 0.9).to(device, dtype)
+    stages = {"sample": [], "decode": [], "mesh": [], "total": []}
+    for _ in range(args.repeat + 1):  # the first run warms up
+        sync(device)
+        t0 = time.perf_counter()
+        latent = model.sample_latents(points, args.steps, args.scale, seed=0)
+        sync(device)
+        t1 = time.perf_counter()
+        tsdf = model.decode(latent)[0].float().cpu().numpy()
+        sync(device)
+        t2 = time.perf_counter()
+        try:
+            tsdf_to_mesh(tsdf)
+        except WalaError:  # random weights: no surface; time a real one of the same size
+            tsdf_to_mesh(family_tsdf("chair", 0, c.resolution))
+        t3 = time.perf_counter()
+        for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
+            stages[key].append(value)
+    mean = {k: sum(v[1:]) / len(v[1:]) for k, v in stages.items()}
+    result = {"config": args.config, "device": str(device), "dtype": args.dtype, "steps": args.steps,
+              "threads": torch.get_num_threads(), "compile": args.compile,
+              "parameters_m": round(count_parameters(model) / 1e6, 1), "build_s": round(built, 1),
+              **{f"{k}_s": round(v, 2) for k, v in mean.items()}, "peak_memory_gib": round(peak_memory_gib(device), 2)}
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":

@@ -223,7 +223,7 @@ def cmd_eval_gen(args) -> None:
     steps, guidance = generator.defaults()
     reference = WaveletTreeDataset(args.reference) if args.reference else None
     results = evaluate_generation(generator, WaveletTreeDataset(args.data), reference, args.limit,
-                                  args.steps or steps, args.guidance if args.guidance is not None else guidance,
+                                  args.steps or steps, guidance if args.scale is None else args.scale,
                                   args.seed, args.points, lfd=args.lfd)
     print(format_generation(results))
     if args.json:
@@ -268,7 +268,7 @@ def cmd_bench(args) -> None:
         generator = ShapeGenerator.load(args.checkpoint, resolve_device(args.device))
         steps, guidance = generator.defaults()
     result = run_benchmark(args.condition, generator, args.reference, args.output, args.steps or steps,
-                           args.guidance if args.guidance is not None else guidance, args.seed, args.limit,
+                           guidance if args.scale is None else args.scale, args.seed, args.limit,
                            args.resolution, args.points, progress=_bar(args.quiet, "bench"))
     _write_evaluation(result, None, None)
     print(f"generated meshes, conditions, eval.json and eval.csv in {args.output}")

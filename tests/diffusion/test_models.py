@@ -12,7 +12,7 @@ TINY_AE = AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=
 
 def tiny(arch="uvit", kind="pointcloud", **changes) -> DiffusionConfig:
     condition = ConditionConfig(kind=kind, width=32, encoder_width=32, tokens=8, points=64)
-    denoiser = DenoiserConfig(arch=arch, latent_size=4, width=32, depth=2, heads=2, registers=2, res_width=16,
+    denoiser = DenoiserConfig(arch=arch, latent_size=4, width=48 if arch == "dit" else 32, depth=2, heads=2, registers=2, res_width=16,
                               res_blocks=1, groups=4, patch=2 if arch == "dit" else 1, cross=kind != "none",
                               res_condition=8 if kind != "none" else 0, skip_ratio=4)
     return DiffusionConfig(denoiser=dataclasses.replace(denoiser, **changes), condition=condition, autoencoder=TINY_AE,
@@ -90,18 +90,17 @@ def test_gradient_checkpointing_gives_the_same_gradients():
             assert torch.allclose(a.grad, b.grad, atol=1e-6), name
 
 
-@pytest.mark.parametrize("prediction", ["x0", "eps"])
-def test_a_tiny_model_overfits_four_latents_and_samples_them_back_by_condition(prediction):
+def test_a_tiny_model_overfits_four_latents_and_samples_them_back_by_condition():
     torch.manual_seed(0)
-    config = dataclasses.replace(tiny(width=64, heads=4), schedule=ScheduleConfig(prediction=prediction),
-                                 condition=dataclasses.replace(tiny().condition, drop=0.0))
+    config = dataclasses.replace(tiny(width=64, heads=4), schedule=ScheduleConfig(),
+                                 condition=dataclasses.replace(tiny().condition, width=64, encoder_width=64, drop=0.0))
     model = LatentDiffusion(config)
     latents = torch.randn(4, 4, 4, 4, 4)
     clouds = torch.stack([torch.rand(100, 3) * 0.4 + torch.tensor(o) for o in
-                          ([-0.9, -0.9, -0.9], [0.5, -0.9, -0.9], [-0.9, 0.5, -0.9], [-0.9, -0.9, 0.5])])
-    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=3e-3)
+                          ([-0.9, -0.9, -0.9], [0.5, 0.5, -0.9], [0.5, -0.9, 0.5], [-0.9, 0.5, 0.5])])
+    optimizer = torch.optim.Adam(model.trainable_parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
-    for _ in range(250):
+    for _ in range(300):
         loss = gaussian.diffusion_loss(model, config.schedule, latents, clouds, g)
         optimizer.zero_grad()
         loss.backward()

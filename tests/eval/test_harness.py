@@ -116,7 +116,7 @@ def test_bench_derives_conditions_generates_and_scores(tiny_generator, folders, 
                            resolution=32, points=2000)
     assert [r["id"] for r in result["records"]] == ["a/s1", "a/s2"]
     points = np.load(tmp_path / "run" / "conditions" / "a" / "s1.npy")
-    assert points.shape == (generator.diffusion.config.condition.points, 3) and np.abs(points).max() <= 0.9 + 1e-5
+    assert points.shape == (generator.condition_config.points, 3) and np.abs(points).max() <= 0.9 + 1e-5
     for record in result["records"]:  # a 2-step model may give no surface: then it is a named failure
         generated = (tmp_path / "run" / "generated" / f"{record['id']}.obj").exists()
         assert generated == ("error" not in record)

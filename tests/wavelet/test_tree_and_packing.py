@@ -27,15 +27,17 @@ def test_pack_gives_64_channels_at_46_and_unpack_inverts_it(tree256):
     torch.testing.assert_close(pack_wavelet_tree(back), packed, rtol=0, atol=0)
 
 
-def test_channel_layout_is_c0_then_d1_blocks_then_d0(tree256):
+def test_channel_layout_is_the_official_one(tree256):
     packed = pack_wavelet_tree(tree256)
     d0, d1 = tree256.details
+    official = [3, 1, 5, 0, 4, 2, 6]  # official band b (daa, ada, dda, aad, dad, add, ddd) → our SUBBAND_KEYS index
     torch.testing.assert_close(packed[:, 0], tree256.coarse)
-    torch.testing.assert_close(packed[:, 57:], d0)
-    for dx, s, dy, dz, i, j, k in [(0, 0, 0, 0, 0, 0, 0), (1, 3, 0, 1, 5, 7, 9), (1, 6, 1, 1, 37, 2, 20)]:
-        assert packed[1, 1 + dx * 28 + s * 4 + dy * 2 + dz, i, j, k] == d1[1, s, 2 * i + dx, 2 * j + dy, 2 * k + dz]
-    # D1 76 → 92 padding sits at the end of each axis and is zero
-    assert packed[:, 1:57, -6:].abs().max() == 0
+    torch.testing.assert_close(packed[:, 57:], d0[:, official])
+    for dx, b, dy, dz, i, j, k in [(0, 0, 0, 0, 4, 4, 4), (1, 3, 0, 1, 5, 7, 9), (1, 6, 1, 1, 37, 12, 20)]:
+        # D1 padded by 8 on each side to 92: packed position 2X + dx holds D1 index 2X + dx − 8
+        value = d1[1, official[b], 2 * i + dx - 8, 2 * j + dy - 8, 2 * k + dz - 8]
+        assert packed[1, 1 + dx * 28 + b * 4 + dy * 2 + dz, i, j, k] == value
+    assert packed[:, 1:57, :4].abs().max() == 0 and packed[:, 1:57, -4:].abs().max() == 0  # the padding
 
 
 def test_unpack_rejects_wrong_shapes():

@@ -35,7 +35,8 @@ def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, 
     held_out = WaveletTreeDataset(eval_data)
     results = []
     for arch, width, depth, latent in rows:
-        w, d = max(32, round(width * width_scale / 32) * 32), max(1, round(depth * depth_scale))
+        unit = 96 if arch == "dit" else 32  # heads of 32; the DiT's 3-D sin-cos table also needs width % 6 == 0
+        w, d = max(unit, round(width * width_scale / unit) * unit), max(1, round(depth * depth_scale))
         name = f"{arch}_{w}x{d}_{latent}"
         denoiser = dataclasses.replace(base.model.denoiser, arch=arch, width=w, depth=d, heads=w // 32)
         model = dataclasses.replace(base.model, denoiser=denoiser, latent=latent)
