@@ -171,9 +171,11 @@ def _check_wavelet_buffer(key: str, value: torch.Tensor) -> bool:
     return True
 
 
-def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source) -> None:
+def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source, assign: bool = False) -> None:
     """Fills every parameter and buffer of `model` from `state` (constants excepted), using every
-    tensor of `state`; else one line naming the first mismatched key."""
+    tensor of `state`; else one line naming the first mismatched key. `assign` takes the tensors
+    themselves instead of copying (a model built on the meta device: one copy of a 4 GB model in
+    memory, not two)."""
     expected = {k: v for k, v in model.state_dict().items() if k not in OURS_ONLY}
     used = {k: v for k, v in state.items() if not _check_wavelet_buffer(k, v)}
     for key in used:
@@ -184,8 +186,15 @@ def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], 
     missing = [k for k in expected if k not in used]
     if missing:
         raise WalaError(f"{source}: missing key {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    fresh = {k: torch.zeros_like(v, device="cpu") for k, v in model.state_dict().items() if k in OURS_ONLY}
-    model.load_state_dict({**fresh, **used})
+    fresh = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in model.state_dict().items() if k in OURS_ONLY}
+    model.load_state_dict({**fresh, **used}, assign=assign)
+
+
+def _owned(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor if it owns its storage, else a copy: a pickle may store views into shared storages,
+    and parameters that share memory would corrupt each other when trained in place."""
+    whole = tensor.is_contiguous() and tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+    return tensor if whole else tensor.clone(memory_format=torch.contiguous_format)
 
 
 def load_official(directory: str | Path):
@@ -197,8 +206,7 @@ def load_official(directory: str | Path):
     state = read_official_checkpoint(directory / "checkpoint.ckpt")
     with torch.device("meta"):
         model = LatentDiffusion(config)
-    model = model.to_empty(device="cpu")
-    load_state_strictly(model, {k: v.contiguous() for k, v in state.items()}, directory / "checkpoint.ckpt")
+    load_state_strictly(model, {k: _owned(v) for k, v in state.items()}, directory / "checkpoint.ckpt", assign=True)
     model.source = "official"
     return model
 
@@ -235,12 +243,13 @@ def load_ours(directory: str | Path):
     info = read_args(directory / "config.json")
     if info.get("wala") != "generator" or "model" not in info:
         raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
-    model = LatentDiffusion(from_dict(DiffusionConfig, info["model"]))
+    with torch.device("meta"):
+        model = LatentDiffusion(from_dict(DiffusionConfig, info["model"]))
     try:
         state = load_file(str(directory / "model.safetensors"))  # memory-mapped
     except (SafetensorError, OSError) as exc:
         raise WalaError(f"corrupt model file {directory / 'model.safetensors'}: {one_line(exc)}") from exc
-    load_state_strictly(model, state, directory / "model.safetensors")
+    load_state_strictly(model, state, directory / "model.safetensors", assign=True)
     model.source = info.get("source", "wala")
     return model
 
@@ -257,6 +266,42 @@ def load_generator(path: str | Path):
                         f"or {' + '.join(OURS_FILES)})")
     if not path.exists():
         raise WalaError(f"model not found: {path}")
-    from wala.train.diffusion import load_diffusion
+    return load_trained(path, "diffusion")[0]
 
-    return load_diffusion(path)[0]
+
+def load_trained(path: str | Path, kind: str, weights: str = "ema"):
+    """A model from one of our training checkpoints (EMA weights by default) and its run config:
+    a generator (kind "diffusion") or a VQ-VAE ("autoencoder"). Imports no trainer."""
+    from wala.train.checkpoint import load_checkpoint, load_weights
+
+    config, _, tensors = load_checkpoint(path, kind)
+    if kind == "diffusion":
+        from wala.diffusion.model import LatentDiffusion
+
+        model = LatentDiffusion(from_dict(DiffusionConfig, config["model"]))
+        model.source = "wala"
+    else:
+        from wala.autoencoder.model import WaveletVQVAE
+
+        model = WaveletVQVAE(from_dict(AutoencoderConfig, config["model"]))
+    load_weights(model, tensors, weights, path)
+    return model.eval(), config
+
+
+def load_autoencoder(path: str | Path):
+    """A VQ-VAE from a train-ae checkpoint, or the autoencoder a generator carries (a released
+    directory, a converted one, a train-diffusion checkpoint)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if path.is_file():
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                kind = (f.metadata() or {}).get("wala")
+        except (SafetensorError, OSError):
+            kind = "autoencoder"  # let the checkpoint reader name the problem
+        if kind == "autoencoder":
+            return load_trained(path, kind)[0]
+    elif not path.is_dir():
+        raise WalaError(f"checkpoint not found: {path}")
+    return load_generator(path).autoencoder.eval()

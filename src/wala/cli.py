@@ -112,7 +112,7 @@ def cmd_eval_ae(args) -> None:
 
 def cmd_ablate(args) -> None:
     if args.what == "diffusion":
-        from wala.eval.ablation_diffusion import format_diffusion_ablation, run_diffusion_ablation
+        from wala.ablations.diffusion import format_diffusion_ablation, run_diffusion_ablation
 
         if not (args.autoencoder and args.data and args.eval_data):
             raise WalaError("ablate diffusion needs --autoencoder, --data and --eval-data")
@@ -121,7 +121,7 @@ def cmd_ablate(args) -> None:
                                       args.depth_scale, args.eval_count)
         print(format_diffusion_ablation(rows))
         return
-    from wala.eval.ablation import format_ae_ablation, run_ae_ablation
+    from wala.ablations.autoencoder import format_ae_ablation, run_ae_ablation
 
     sizes = tuple(int(n) for n in args.sizes.split(","))
     rows = run_ae_ablation(args.out or "runs/ablate_ae", args.config or "configs/ae_tiny.yaml", args.resolution,

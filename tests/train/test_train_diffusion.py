@@ -153,3 +153,57 @@ def test_generate_writes_each_sample_with_a_surface_and_reports_the_rest(trained
     monkeypatch.setattr(LatentDiffusion, "decode", lambda self, z: torch.from_numpy(empty)[None])
     assert main(args) == 2
     assert "no sample has a surface" in capsys.readouterr().err
+
+
+def test_a_trained_generator_carries_its_autoencoder_anywhere(trained, tiny_autoencoder, tmp_path, capsys):
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "generator.safetensors"
+    moved.parent.mkdir()
+    shutil.copyfile(trained / "step-00000006.safetensors", moved)
+    # no path to the autoencoder's own checkpoint is needed: its weights are inside
+    model = ShapeGenerator.load(moved).model
+    from wala.train.autoencoder import load_autoencoder
+    assert all(torch.equal(a, b) for a, b in zip(model.autoencoder.state_dict().values(),
+                                                 load_autoencoder(tiny_autoencoder).state_dict().values()))
+    np.save(tmp_path / "cloud.npy", np.random.default_rng(0).random((300, 3)) * 1.8 - 0.9)
+    assert main(["generate", str(moved), "--pointcloud", str(tmp_path / "cloud.npy"), "-o", str(tmp_path / "out"),
+                 "--format", "npz", "--steps", "2"]) == 0
+    assert np.load(tmp_path / "out" / "sample_0000.npz")["tsdf"].shape == (64, 64, 64)
+
+
+def test_convert_writes_our_directory_for_a_trained_generator_too(trained, tmp_path):
+    assert main(["convert", str(trained / "step-00000006.safetensors"), "-o", str(tmp_path / "model")]) == 0
+    a = ShapeGenerator.load(trained / "step-00000006.safetensors")
+    b = ShapeGenerator.load(tmp_path / "model")
+    condition = a.condition_tensor(points=np.random.default_rng(1).random((500, 3)) - 0.5)
+    assert torch.equal(a.generate_latents(condition, steps=3, seed=5), b.generate_latents(condition, steps=3, seed=5))
+
+
+@pytest.fixture(scope="module")
+def prepared256(tmp_path_factory):
+    from wala.config import RepresentationConfig
+    from wala.data import prepare
+
+    out = tmp_path_factory.mktemp("prepared256")
+    prepare(["procedural:mug,vase:1"], out, RepresentationConfig(resolution=256), progress=False)
+    return out
+
+
+def test_a_released_model_fine_tunes_on_our_data_and_keeps_its_conventions(prepared256, tmp_path):
+    from pathlib import Path
+
+    released = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official" / "pc"
+    out = tmp_path / "finetune"
+    config = load_config(DiffusionTrainConfig, None, [f"train.data={prepared256}", f"train.out={out}",
+                                                      f"train.init_from={released}", "train.steps=2",
+                                                      "train.batch_size=2", "train.eval_samples=2",
+                                                      "model.condition.points=512"])
+    train_diffusion(config)
+    tuned = ShapeGenerator.load(out / "step-00000002.safetensors").model
+    original = ShapeGenerator.load(released).model
+    assert tuned.config.denoiser == original.config.denoiser and tuned.config.latent_mean == ()  # raw latents
+    key = "network.unet.blocks.0.attn.qkv.weight"
+    assert not torch.equal(tuned.state_dict()[key], original.state_dict()[key])  # trained
+    assert torch.equal(tuned.state_dict()["autoencoder.decoder.in_conv.weight"],
+                       original.state_dict()["autoencoder.decoder.in_conv.weight"])  # the autoencoder is frozen

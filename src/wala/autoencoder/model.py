@@ -22,7 +22,8 @@ class GroupNorm32(nn.GroupNorm):
     """GroupNorm computed in float32 whatever the input dtype (bf16 statistics drift)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.float()).to(x.dtype)
+        weight, bias = (None, None) if self.weight is None else (self.weight.float(), self.bias.float())
+        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
 
 
 def conv3(cin: int, cout: int) -> nn.Conv3d:
@@ -134,6 +135,13 @@ class WaveletVQVAE(nn.Module):
         """Latent (pre- or post-quantization) → packed tree (B, 64, size³); quantizes first unless
         `quantize` is False (a diagnostic: what the decoder makes of the continuous latent)."""
         return self.decoder(self.quantize(z).quantized if quantize else z, self.sizes(size)[::-1])
+
+    @classmethod
+    def from_pretrained(cls, path, device: str | torch.device = "cpu") -> "WaveletVQVAE":
+        """A train-ae checkpoint (EMA weights), or the autoencoder inside any generator wala reads."""
+        from wala.checkpoints import load_autoencoder
+
+        return load_autoencoder(path).to(device)
 
     def forward(self, x: torch.Tensor):
         """Returns (reconstruction, quantizer output) for training."""

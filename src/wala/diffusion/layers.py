@@ -29,7 +29,7 @@ class TimestepEmbedder(nn.Module):
         nn.init.normal_(self.mlp[2].weight, std=0.02)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.mlp(timestep_features(t, self.features))
+        return self.mlp(timestep_features(t, self.features).to(self.mlp[0].weight.dtype))
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -8,11 +8,9 @@ generator seeded S + i (initial noise, then one draw per step including the last
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -134,9 +132,12 @@ class LatentDiffusion(nn.Module):
         dtype = next(self.network.parameters()).dtype
 
         def draws() -> torch.Tensor:  # drawn on the CPU, so every device gets the same numbers
-            return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device, dtype)
+            return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)
 
-        denoise = gaussian.guided(self.network.unet, conditional, unconditional, scale)
+        def unet(x, t, tokens):  # the chain stays float32 whatever the weights' dtype
+            return self.network.unet(x.to(dtype), t, tokens).float()
+
+        denoise = gaussian.guided(unet, conditional, unconditional, scale)
         x = gaussian.sample(denoise, self.config.schedule, steps, draws, on_step)
         return self.denormalize(x)
 
@@ -147,7 +148,8 @@ class LatentDiffusion(nn.Module):
         from wala.wavelet.tree import tree_to_tsdf
 
         n = self.config.resolution
-        packed = self.autoencoder.decode(latents, packed_size(n)).float()
+        dtype = next(self.autoencoder.parameters()).dtype
+        packed = self.autoencoder.decode(latents.to(dtype), packed_size(n)).float()
         return tree_to_tsdf(unpack_wavelet_tree(packed, n), RepresentationConfig(resolution=n))
 
     @classmethod
@@ -158,9 +160,6 @@ class LatentDiffusion(nn.Module):
         from wala.checkpoints import load_generator
 
         return load_generator(path).to(device=device, dtype=dtype).eval()
-
-    def replace_config(self, **changes) -> None:
-        self.config = dataclasses.replace(self.config, **changes)
 
 
 def count_parameters(module: nn.Module | None) -> int:

@@ -9,25 +9,14 @@ import torch
 
 from wala.autoencoder import WaveletVQVAE, reconstruction_loss
 from wala.autoencoder.loss import LOSSES
-from wala.config import AutoencoderConfig, from_dict
+from wala.config import AutoencoderConfig
 from wala.data.shards import WaveletTreeDataset
 from wala.errors import WalaError
 from wala.eval.autoencoder import evaluate_autoencoder
 from wala.train import distributed as D
-from wala.train.checkpoint import load_checkpoint, load_weights
 from wala.train.trainer import TrainConfig, Trainer
 
 KIND = "autoencoder"
-
-
-def _kind(path) -> str | None:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return (f.metadata() or {}).get("wala")
-    except (SafetensorError, OSError):
-        return None  # load_checkpoint names the problem
 
 
 @dataclass(frozen=True)
@@ -75,14 +64,8 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
     return Trainer(KIND, model, run_config, config.train, dataset, step, evaluate, after_step).run()
 
 
-def load_autoencoder(path, device: str | torch.device = "cpu", weights: str = "ema") -> WaveletVQVAE:
-    """A trained VQ-VAE from a train-ae checkpoint (EMA weights by default), or the autoencoder a
-    generator carries (a released WaLa directory, a converted one, a train-diffusion checkpoint)."""
-    if Path(path).is_dir() or (Path(path).is_file() and _kind(path) != KIND):
-        from wala.checkpoints import load_generator
+def load_autoencoder(path, device: str | torch.device = "cpu") -> WaveletVQVAE:
+    """A trained VQ-VAE (EMA weights), or the autoencoder a generator carries (wala.checkpoints)."""
+    from wala.checkpoints import load_autoencoder as load
 
-        return load_generator(path).autoencoder.to(device).eval()
-    config, _, tensors = load_checkpoint(path, KIND)
-    model = WaveletVQVAE(from_dict(AutoencoderConfig, config["model"]))
-    load_weights(model, tensors, weights, path)
-    return model.to(device).eval()
+    return load(path).to(device)

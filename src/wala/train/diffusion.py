@@ -22,13 +22,12 @@ from safetensors import safe_open
 from safetensors.torch import save as save_tensors
 
 from wala.conditions import condition_kind
-from wala.config import DiffusionConfig, from_dict
+from wala.config import DiffusionConfig
 from wala.data.shards import WaveletTreeDataset
 from wala.diffusion import gaussian
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
 from wala.io.mesh import write_atomic
-from wala.train.checkpoint import load_checkpoint, load_weights
 from wala.train.trainer import TrainConfig, Trainer
 
 KIND = "diffusion"
@@ -197,8 +196,7 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict:
 
 def load_diffusion(path, device: str | torch.device = "cpu", weights: str = "ema") -> tuple[LatentDiffusion, dict]:
     """A trained generator (EMA weights by default) and its run config."""
-    config, _, tensors = load_checkpoint(path, KIND)
-    model = LatentDiffusion(from_dict(DiffusionConfig, config["model"]))
-    load_weights(model, tensors, weights, path)
-    model.source = "wala"
-    return model.to(device).eval(), config
+    from wala.checkpoints import load_trained
+
+    model, config = load_trained(path, KIND, weights)
+    return model.to(device), config

@@ -1,4 +1,4 @@
-from wala.eval.ablation import format_ae_ablation, run_ae_ablation
+from wala.ablations.autoencoder import format_ae_ablation, run_ae_ablation
 
 
 def test_ae_ablation_runs_every_row_of_table_1(tmp_path):
