@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import resource
 import time
 
 import torch
+from results import report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.config import DiffusionConfig, load_config
 from wala.diffusion.model import LatentDiffusion, count_parameters
@@ -99,10 +99,7 @@ def main() -> None:
               "threads": torch.get_num_threads(), "compile": args.compile,
               "parameters_m": round(count_parameters(model) / 1e6, 1), "build_s": round(built, 1),
               **{f"{k}_s": round(v, 2) for k, v in mean.items()}, "peak_memory_gib": round(peak_memory_gib(device), 2)}
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

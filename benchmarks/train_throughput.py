@@ -12,10 +12,10 @@ achieved FLOP/s by `--peak-tflops` (dense bf16: H100/H200 SXM 989).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
+from results import report  # benchmarks/results.py (scripts run from their folder)
 from torch.utils.flop_counter import FlopCounterMode
 
 from wala.autoencoder import WaveletVQVAE, reconstruction_loss
@@ -86,10 +86,7 @@ def main() -> None:
               "mfu": round(flops / elapsed / (args.peak_tflops * 1e12), 4) if device.type == "cuda" else None}
     if device.type == "cuda":
         result["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "a") as f:
-            f.write(json.dumps(result) + "\n")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,14 @@ def prepared(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def prepared256(tmp_path_factory):
+    """2 procedural shapes at the released models' 256³."""
+    out = tmp_path_factory.mktemp("prepared256")
+    prepare(["procedural:mug,vase:1"], out, RepresentationConfig(resolution=256), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_autoencoder(prepared, tmp_path_factory):
     """A VQ-VAE checkpoint trained a few steps on `prepared` (its latents are what matter here)."""
     from wala.config import load_config

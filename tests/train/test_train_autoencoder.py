@@ -116,3 +116,18 @@ def test_two_process_torchrun_keeps_ranks_in_sync(prepared, tmp_path):
     records = _records(tmp_path)
     assert {"step": 4, "ranks_in_sync": True, "world": 2} in records
     assert (tmp_path / "step-00000004.safetensors").is_file()
+
+
+def test_the_autoencoder_of_a_released_model_fine_tunes_with_its_architecture(prepared256, tmp_path):
+    from pathlib import Path
+
+    released = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official" / "vx16"
+    config = load_config(AutoencoderTrainConfig, None, [f"train.data={prepared256}", f"train.out={tmp_path}",
+                                                        f"train.init_from={released}", "train.steps=1",
+                                                        "train.batch_size=1", "train.eval_samples=1"])
+    train_autoencoder(config)
+    tuned, original = load_autoencoder(tmp_path / "step-00000001.safetensors"), load_autoencoder(released)
+    assert tuned.config == original.config  # the released 12.9M architecture, whatever the run's model block said
+    key = "decoder.out_conv.2.weight"
+    assert not torch.equal(tuned.state_dict()[key], original.state_dict()[key])
+    assert torch.allclose(tuned.state_dict()[key], original.state_dict()[key], atol=1e-2)  # started from it

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from wala.pipeline import ShapeGenerator
 from wala.train.diffusion import DiffusionTrainConfig, load_diffusion, train_diffusion
 
 TINY = "configs/diffusion_tiny.yaml"
+OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official"
 
 
 def _config(data, autoencoder, out, *extra, **train):
@@ -180,20 +182,8 @@ def test_convert_writes_our_directory_for_a_trained_generator_too(trained, tmp_p
     assert torch.equal(a.generate_latents(condition, steps=3, seed=5), b.generate_latents(condition, steps=3, seed=5))
 
 
-@pytest.fixture(scope="module")
-def prepared256(tmp_path_factory):
-    from wala.config import RepresentationConfig
-    from wala.data import prepare
-
-    out = tmp_path_factory.mktemp("prepared256")
-    prepare(["procedural:mug,vase:1"], out, RepresentationConfig(resolution=256), progress=False)
-    return out
-
-
 def test_a_released_model_fine_tunes_on_our_data_and_keeps_its_conventions(prepared256, tmp_path):
-    from pathlib import Path
-
-    released = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official" / "pc"
+    released = OFFICIAL / "pc"
     out = tmp_path / "finetune"
     config = load_config(DiffusionTrainConfig, None, [f"train.data={prepared256}", f"train.out={out}",
                                                       f"train.init_from={released}", "train.steps=2",
