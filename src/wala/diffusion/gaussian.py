@@ -106,8 +106,8 @@ def sample(denoise: Denoiser, config: ScheduleConfig, steps: int, draws: Callabl
         out = denoise(x, t)
         x0 = predict_x0(config, chain, out, x, jj)
         mean = out if config.prediction == "previous" else _at(chain.coef_x0, jj, x) * x0 + _at(chain.coef_xt, jj, x) * x
-        noise = draws()
-        x = mean + (j != 0) * torch.exp(0.5 * _at(chain.log_variance, jj, x)) * noise if j else mean
+        noise = draws()  # drawn at j = 0 too, unused, as the official loop does
+        x = mean + torch.exp(0.5 * _at(chain.log_variance, jj, x)) * noise if j else mean
         if on_step is not None:
             on_step(j, Step(x, x0))
     return x

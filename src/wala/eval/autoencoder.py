@@ -6,7 +6,6 @@ IDWT. IoU/MSE are on the N³ grid; CD/F-score (optional, slower) compare marchin
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from wala.autoencoder.quantizer import perplexity
