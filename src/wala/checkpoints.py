@@ -54,6 +54,9 @@ class Inert:
     def append(self, value):
         pass
 
+    def extend(self, values):
+        pass
+
 
 def _allowed_globals() -> dict[str, object]:
     from torch._weights_only_unpickler import _get_allowed_globals

@@ -1,0 +1,88 @@
+"""`wala generate` and `wala convert`: the commands that run a generator (released, converted or ours)."""
+from __future__ import annotations
+
+import io
+import sys
+import time
+from pathlib import Path
+
+from wala.errors import WalaError
+
+
+def resolve_device(name: str) -> str:
+    """`auto` → cuda, then mps, then cpu."""
+    import torch
+
+    if name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise WalaError("--device cuda: no CUDA device is available")
+        if name == "mps" and not torch.backends.mps.is_available():
+            raise WalaError("--device mps: no Apple GPU is available")
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
+def cmd_generate(args) -> None:
+    import numpy as np
+
+    from wala.io.conditions import normalize_points
+    from wala.io.mesh import save_mesh, write_atomic
+    from wala.pipeline import ShapeGenerator
+    from wala.sdf.extract import tsdf_to_mesh
+
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    generator = ShapeGenerator.load(args.model, resolve_device(args.device), dtype)
+    kind = generator.model.kind
+    given = "pointcloud" if args.pointcloud else "voxel" if args.voxel else "none"
+    if given != kind.name:
+        raise WalaError(f"{args.model} is a '{kind.name}' model: give {kind.flag}" + (" FILE" if kind.conditional else ""))
+    if args.samples < 1:
+        raise WalaError("--samples must be at least 1")
+    source = args.pointcloud or args.voxel
+    array = kind.read(source, generator.condition_config) if kind.conditional else None
+    condition = generator.condition_tensor(**({"points": array} if given == "pointcloud" else {"voxels": array}
+                                              if given == "voxel" else {}), normalize=args.normalize)
+    steps, guidance = generator.defaults()
+    steps, guidance = args.steps or steps, guidance if args.scale is None else args.scale
+    start = time.perf_counter()
+    latents = generator.generate_latents(condition, args.samples, steps, guidance, args.seed)
+    back = normalize_points(array)[1] if given == "pointcloud" and args.normalize and args.original_frame else None
+    out = Path(args.output)
+    written = 0
+    for i, latent in enumerate(latents):
+        tsdf = generator.model.decode(latent[None])[0].cpu().numpy()
+        path = out / f"sample_{args.seed + i:04d}.{args.format}"
+        if args.format == "npz":
+            buffer = io.BytesIO()
+            np.savez(buffer, latent=latent.float().cpu().numpy(), tsdf=tsdf)
+            write_atomic(path, buffer.getvalue())
+        else:
+            try:
+                mesh = tsdf_to_mesh(tsdf)
+            except WalaError as exc:  # one empty sample is reported; the others are still written
+                print(f"sample {args.seed + i}: {exc}", file=sys.stderr)
+                continue
+            if back is not None:
+                mesh.vertices = back.to_world(mesh.vertices)
+            save_mesh(mesh, path)
+        print(path)
+        written += 1
+    elapsed = time.perf_counter() - start
+    print(f"{written} of {len(latents)} shapes in {elapsed:.2f}s ({elapsed / len(latents):.2f}s per shape; "
+          f"{steps} steps, guidance {guidance:g})", file=sys.stderr)
+    if not written:
+        raise WalaError("no sample has a surface (the generator or its autoencoder is undertrained, "
+                        "or the condition is far from the training data)")
+
+
+def cmd_convert(args) -> None:
+    from wala.checkpoints import load_generator, save_model
+    from wala.diffusion.model import count_parameters
+
+    model = load_generator(args.model)
+    save_model(model, args.output, getattr(model, "source", "wala"))
+    print(f"wrote {args.output} ({model.kind.name} generator, {count_parameters(model) / 1e6:.1f}M parameters)")
