@@ -9,6 +9,8 @@ from wala.checkpoints import load_official
 from wala.cli import main
 from wala.diffusion import gaussian
 from wala.sdf.extract import tsdf_to_mesh
+from wala.wavelet.dwt import SUBBAND_KEYS
+from wala.wavelet.packing import OFFICIAL_BANDS, unpack_wavelet_tree
 
 CONDITIONED = ["pc", "vx16"]
 
@@ -100,6 +102,11 @@ def test_codes_decoder_and_tsdf_from_the_recorded_latent(official, models, kind)
         decoded = model.autoencoder.decode(latent, 46)
         assert max_diff(decoded.flatten()[torch.from_numpy(E["decoded_sample_idx"])], E["decoded_sample_val"]) <= 1e-4
         assert max_diff(decoded[0, :, 23, 23, :], E["decoded_line"]) <= 1e-4  # seen ≤ 3.6e-7
+        bands = unpack_wavelet_tree(decoded, 256)
+        order = [SUBBAND_KEYS.index(k) for k in OFFICIAL_BANDS]
+        for i, level in ((1, 1), (2, 0)):  # official highs[i] (1, 1, 7, n, n, n): D1, then D0
+            ours = bands.details[level][0][order].flatten()[torch.from_numpy(E[f"highs{i}_sample_idx"])]
+            assert max_diff(ours, E[f"highs{i}_sample_val"]) <= 1e-4
         tsdf = model.decode(latent)[0].numpy()
     assert max_diff(tsdf.ravel()[E["sdf_sample_idx"]], E["sdf_sample_val"]) <= 1e-5  # seen 7.5e-8
     assert max_diff(tsdf[128, ::2, ::2], E["sdf_slice_x128_sub2"]) <= 1e-5
