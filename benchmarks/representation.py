@@ -3,8 +3,8 @@ marching cubes — side by side in one run, reported as ratios.
 
     python benchmarks/representation.py [--meshes a.off b.obj …] [--resolution 256] [--json out.json]
 
-mesh2sdf samples grid corners (-1 + i·h); we sample cell centres (-1 + (i + ½)·h), so mesh2sdf is
-given the mesh shifted by -h/2 and both grids then hold the same points. Watertight meshes go to
+mesh2sdf samples grid corners (-1 + i·h), as wala does (the released models' convention), so both
+grids hold the same points. Watertight meshes go to
 mesh2sdf as they are (ray-parity signs); meshes with holes go with fix=True, whose result is the
 SDF of the surface offset by `level`, so its sign is read from (value + level).
 """
@@ -47,8 +47,8 @@ def bench_tsdf(path: Path, n: int) -> dict:
     ours, t_ours = timed(lambda: mesh_to_tsdf(mesh, n))
     h = voxel_size(n)
     watertight = mesh.is_watertight
-    shifted = (np.asarray(mesh.vertices) - h / 2).astype(np.float32)
-    ref, t_ref = timed(lambda: mesh2sdf.compute(shifted, np.asarray(mesh.faces), n, fix=not watertight, level=h))
+    vertices = np.asarray(mesh.vertices, dtype=np.float32)
+    ref, t_ref = timed(lambda: mesh2sdf.compute(vertices, np.asarray(mesh.faces), n, fix=not watertight, level=h))
     ref_sign = np.sign(ref if watertight else ref + h)
     clear = np.abs(ours) > h  # one voxel off the surface, where the sign is unambiguous
     agree_m2s = float(np.mean(np.sign(ours)[clear] == ref_sign[clear]))
