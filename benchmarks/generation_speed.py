@@ -20,7 +20,8 @@ import torch
 from results import report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.config import DiffusionConfig, load_config
-from wala.diffusion.model import LatentDiffusion, count_parameters
+from wala.autoencoder.model import count_parameters
+from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
 from wala.sdf.extract import tsdf_to_mesh
 from wala.sdf.families import family_tsdf

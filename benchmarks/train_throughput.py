@@ -21,7 +21,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from wala.autoencoder import WaveletVQVAE, reconstruction_loss
 from wala.config import AutoencoderConfig, DiffusionConfig
 from wala.diffusion import gaussian
-from wala.diffusion.model import LatentDiffusion, count_parameters
+from wala.autoencoder.model import count_parameters
+from wala.diffusion.model import LatentDiffusion
 
 
 def build(name: str, batch: int, device: torch.device):

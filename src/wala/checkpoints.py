@@ -174,11 +174,10 @@ def _check_wavelet_buffer(key: str, value: torch.Tensor) -> bool:
     return True
 
 
-def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source, assign: bool = False) -> None:
-    """Fills every parameter and buffer of `model` from `state` (constants excepted), using every
-    tensor of `state`; else one line naming the first mismatched key. `assign` takes the tensors
-    themselves instead of copying (a model built on the meta device: one copy of a 4 GB model in
-    memory, not two)."""
+def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source) -> None:
+    """Fills every parameter and buffer of `model` (built on the meta device) with the tensors of
+    `state` themselves — no copy: one 4 GB model in memory, not two — constants excepted, using every
+    tensor; else one line naming the first mismatched key."""
     expected = {k: v for k, v in model.state_dict().items() if k not in OURS_ONLY}
     used = {k: v for k, v in state.items() if not _check_wavelet_buffer(k, v)}
     for key in used:
@@ -190,7 +189,7 @@ def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], 
     if missing:
         raise WalaError(f"{source}: missing key {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     fresh = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in model.state_dict().items() if k in OURS_ONLY}
-    model.load_state_dict({**fresh, **used}, assign=assign)
+    model.load_state_dict({**fresh, **used}, assign=True)
 
 
 def _owned(tensor: torch.Tensor) -> torch.Tensor:
@@ -209,7 +208,7 @@ def load_official(directory: str | Path):
     state = read_official_checkpoint(directory / "checkpoint.ckpt")
     with torch.device("meta"):
         model = LatentDiffusion(config)
-    load_state_strictly(model, {k: _owned(v) for k, v in state.items()}, directory / "checkpoint.ckpt", assign=True)
+    load_state_strictly(model, {k: _owned(v) for k, v in state.items()}, directory / "checkpoint.ckpt")
     model.source = "official"
     return model
 
@@ -252,7 +251,7 @@ def load_ours(directory: str | Path):
         state = load_file(str(directory / "model.safetensors"))  # memory-mapped
     except (SafetensorError, OSError) as exc:
         raise WalaError(f"corrupt model file {directory / 'model.safetensors'}: {one_line(exc)}") from exc
-    load_state_strictly(model, state, directory / "model.safetensors", assign=True)
+    load_state_strictly(model, state, directory / "model.safetensors")
     model.source = info.get("source", "wala")
     return model
 

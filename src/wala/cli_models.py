@@ -81,7 +81,7 @@ def cmd_generate(args) -> None:
 
 def cmd_convert(args) -> None:
     from wala.checkpoints import load_generator, save_model
-    from wala.diffusion.model import count_parameters
+    from wala.autoencoder.model import count_parameters
 
     model = load_generator(args.model)
     save_model(model, args.output, getattr(model, "source", "wala"))

@@ -47,10 +47,10 @@ def test_an_oracle_denoiser_lands_on_its_x0(prediction):
         j = torch.tensor([index[int(v)] for v in t])
         if prediction == "x0":
             return x0
-        abar = torch.from_numpy(chain.abar)[j].float().reshape(-1, 1, 1, 1, 1)
+        abar = torch.from_numpy(chain.abar[j.numpy()]).float().reshape(-1, 1, 1, 1, 1)
         if prediction == "eps":
             return (x - abar.sqrt() * x0) / (1 - abar).sqrt()
-        a = lambda v: torch.from_numpy(v)[j].float().reshape(-1, 1, 1, 1, 1)
+        a = lambda v: torch.from_numpy(v[j.numpy()]).float().reshape(-1, 1, 1, 1, 1)
         return a(chain.coef_x0) * x0 + a(chain.coef_xt) * x
 
     g = torch.Generator().manual_seed(0)

@@ -7,6 +7,7 @@ a tensor, as the official code does. Timesteps given to the denoiser are always 
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -29,6 +30,14 @@ def betas(config: ScheduleConfig) -> np.ndarray:
         return np.linspace(scale * 1e-4, scale * 0.02, T, dtype=np.float64)
     abar = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
     return np.array([min(1 - abar((i + 1) / T) / abar(i / T), 0.999) for i in range(T)], dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def cumulative_alphas(config: ScheduleConfig) -> np.ndarray:
+    """(T,) float64 ᾱ, computed once per schedule (read-only: the cache shares it)."""
+    abar = np.cumprod(1 - betas(config))
+    abar.setflags(write=False)
+    return abar
 
 
 def respaced_timesteps(timesteps: int, steps: int) -> list[int]:
@@ -55,8 +64,10 @@ class Chain:
     log_variance: np.ndarray    # of the sampling noise
 
     @classmethod
+    @functools.lru_cache(maxsize=16)
     def build(cls, config: ScheduleConfig, steps: int | None = None) -> "Chain":
-        full_abar = np.cumprod(1 - betas(config))
+        """Cached per (schedule, steps): the training objective asks for it every step."""
+        full_abar = cumulative_alphas(config)
         kept = list(range(config.timesteps)) if steps is None else respaced_timesteps(config.timesteps, steps)
         abar = full_abar[kept]
         abar_prev = np.append(1.0, abar[:-1])
@@ -66,13 +77,16 @@ class Chain:
             log_variance = np.log(np.append(variance[1], variance[1:])) if len(kept) > 1 else np.zeros(1)
         else:
             log_variance = np.log(np.append(variance[1], beta[1:])) if len(kept) > 1 else np.log(beta)
-        return cls(kept, beta, abar, abar_prev, beta * np.sqrt(abar_prev) / (1 - abar),
-                   (1 - abar_prev) * np.sqrt(1 - beta) / (1 - abar), log_variance)
+        arrays = [beta, abar, abar_prev, beta * np.sqrt(abar_prev) / (1 - abar),
+                  (1 - abar_prev) * np.sqrt(1 - beta) / (1 - abar), log_variance]
+        for array in arrays:
+            array.setflags(write=False)  # shared through the cache
+        return cls(kept, *arrays)
 
 
 def _at(values: np.ndarray, j: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """values[j] per sample as float32 (B, 1, 1, 1, 1) on like's device."""
-    picked = torch.from_numpy(values)[j.cpu()].float().to(like.device)
+    picked = torch.from_numpy(values[j.cpu().numpy()]).float().to(like.device)  # fancy index: a fresh copy
     return picked.reshape(-1, *([1] * (like.dim() - 1))).to(like.dtype)
 
 
@@ -128,7 +142,7 @@ def guided(model: Callable, condition: torch.Tensor | None, unconditional: torch
 
 def add_noise(config: ScheduleConfig, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """q(x_t | x0) = √ᾱ_t x0 + √(1−ᾱ_t) ε at original indices t (B,)."""
-    abar = np.cumprod(1 - betas(config))
+    abar = cumulative_alphas(config)
     return _at(np.sqrt(abar), t, x0) * x0 + _at(np.sqrt(1 - abar), t, x0) * noise
 
 

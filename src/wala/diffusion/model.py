@@ -161,6 +161,3 @@ class LatentDiffusion(nn.Module):
 
         return load_generator(path).to(device=device, dtype=dtype).eval()
 
-
-def count_parameters(module: nn.Module | None) -> int:
-    return 0 if module is None else sum(p.numel() for p in module.parameters())
