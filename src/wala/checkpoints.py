@@ -116,10 +116,14 @@ def config_from_args(args: dict) -> DiffusionConfig:
     """The DiffusionConfig of a released model's args.json (absent keys read as None, as the
     official DotDict does). OFFICIAL.md §3 lists what each key means."""
     a = lambda key, default=None: default if args.get(key) is None else args[key]
-    if a("use_image_conditions") or a("use_depth_conditions") or a("use_multiple_views_grids"):
-        raise WalaError("image, sketch, depth and multi-view models are not supported yet (point cloud, "
-                        "voxel and unconditional models are)")
-    if a("use_pointcloud_conditions"):
+    vit = {}
+    if a("use_image_conditions") or a("use_depth_conditions"):  # the official branch order: image first
+        multi = bool(a("use_multiple_views_grids"))
+        kind = ("views" if multi else "image") if a("use_image_conditions") else "depth"
+        if multi and not a("training_views"):
+            raise WalaError("a multi-view model without training_views cannot run (the official code crashes too)")
+        width, vit = _vit_size(args)
+    elif a("use_pointcloud_conditions"):
         kind, width = "pointcloud", a("pc_output_dim")
     elif a("use_voxel_conditions"):
         kind, width = "voxel", a("voxel_context_dim")
@@ -137,8 +141,8 @@ def config_from_args(args: dict) -> DiffusionConfig:
         encoder="simple" if a("pc_encoder_type") == "PointNet_Simple" else "large",
         encoder_width=a("pc_dims", 1024), voxel_size=a("voxel_resolution", 16),
         mapping_layers=a("cond_num_mapping_layers", 0), camera_index=bool(a("use_camera_index")),
-        training_views=tuple(a("training_views", ())), max_views=a("max_images_num", 55),
-        drop=0.0 if a("dp_cond") is None else float(a("dp_cond")))
+        training_views=tuple(a("training_views", ()) if a("use_multiple_views_grids") else ()),
+        max_views=a("max_images_num", 55), drop=0.0 if a("dp_cond") is None else float(a("dp_cond")), **vit)
     denoiser = DenoiserConfig(
         arch="dit" if a("network_type") == "latent_dit" else "uvit", latent_channels=a("e_dim", 4),
         latent_size=a("grid_size", 12), patch=a("att_patch_size", 1), width=a("att_hidden_size"),
@@ -158,6 +162,23 @@ def config_from_args(args: dict) -> DiffusionConfig:
     autoencoder = AutoencoderConfig(latent_channels=a("e_dim", 4), codebook_size=a("n_e", 1024))
     return DiffusionConfig(denoiser=denoiser, condition=condition, schedule=schedule, autoencoder=autoencoder,
                            resolution=a("resolution", 256))
+
+
+def _vit_size(args: dict) -> tuple[int, dict]:
+    """(width, vit fields) of a DINOv2 condition encoder: from `clip_model_type`, or from the
+    fixtures' `fixture_dinov2` key (a tiny ViT the official loader would ignore)."""
+    from wala.conditions.dinov2 import VIT_SIZES
+
+    tiny = args.get("fixture_dinov2")
+    if tiny:
+        if tiny.get("mlp_ratio", 4) != 4:
+            raise WalaError(f"fixture_dinov2 mlp_ratio {tiny['mlp_ratio']} is not supported (4 is)")
+        return tiny["embed_dim"], {"vit_depth": tiny["depth"], "vit_heads": tiny["num_heads"], "vit_ffn": "mlp"}
+    name = args.get("clip_model_type") or "dino-l-14_reg"
+    if name not in VIT_SIZES:
+        raise WalaError(f"unknown clip_model_type '{name}' (known: {', '.join(VIT_SIZES)})")
+    width, depth, heads, ffn = VIT_SIZES[name]
+    return width, {"vit_depth": depth, "vit_heads": heads, "vit_ffn": ffn}
 
 
 # -- state dicts ---------------------------------------------------------------------------------

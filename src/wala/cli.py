@@ -210,6 +210,8 @@ def cmd_refset(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from wala.conditions import CONDITIONS
+
     parser = argparse.ArgumentParser(prog="wala", description="WaLa: wavelet latent diffusion for 3D shapes")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -292,9 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="condition → meshes (or latents and TSDFs) with a generator")
     generator_options(p, "model")
     given = p.add_mutually_exclusive_group(required=True)
-    given.add_argument("--pointcloud", metavar="FILE", help="H5DF/H5/PLY/XYZ/NPY/NPZ (points key)")
-    given.add_argument("--voxel", "--voxel_files", dest="voxel", metavar="FILE",
-                       help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox")
+    for kind in CONDITIONS.values():
+        if kind.conditional:
+            given.add_argument(kind.flag, *kind.aliases, dest=kind.name, nargs="+", metavar="FILE", help=kind.help)
     given.add_argument("--unconditional", action="store_true")
     p.add_argument("-o", "--output", required=True, help="folder")
     p.add_argument("--samples", type=int, default=1)
@@ -302,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
                    default="obj", help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)")
     p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
                    help="weights: bf16 halves memory (and CPU time where bf16 is native); fp32 reproduces the official numbers")
+    p.add_argument("--composite-alpha", action="store_true",
+                   help="images: put transparent pixels over white (the official code drops alpha, keeping the "
+                        "stored colour, for single images)")
     p.add_argument("--normalize", action="store_true",
                    help="map the point cloud into the ±0.9 cube first (released models take points as given)")
     p.add_argument("--original-frame", action="store_true", help="with --normalize: meshes back in the cloud's frame")

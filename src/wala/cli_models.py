@@ -26,26 +26,23 @@ def resolve_device(name: str) -> str:
 
 def cmd_generate(args) -> None:
     import numpy as np
+    import torch
 
+    from wala.conditions import CONDITIONS
     from wala.io.conditions import normalize_points
     from wala.io.mesh import save_mesh, write_atomic
     from wala.pipeline import ShapeGenerator
     from wala.sdf.extract import tsdf_to_mesh
 
-    import torch
-
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    given = next((name for name in CONDITIONS if name != "none" and getattr(args, name, None)), "none")
+    paths = getattr(args, given, None) or []
     generator = ShapeGenerator.load(args.model, resolve_device(args.device), dtype)
-    kind = generator.model.kind
-    given = "pointcloud" if args.pointcloud else "voxel" if args.voxel else "none"
-    if given != kind.name:
-        raise WalaError(f"{args.model} is a '{kind.name}' model: give {kind.flag}" + (" FILE" if kind.conditional else ""))
+    generator.check_condition(given)
     if args.samples < 1:
         raise WalaError("--samples must be at least 1")
-    source = args.pointcloud or args.voxel
-    array = kind.read(source, generator.condition_config) if kind.conditional else None
-    condition = generator.condition_tensor(**({"points": array} if given == "pointcloud" else {"voxels": array}
-                                              if given == "voxel" else {}), normalize=args.normalize)
+    array = generator.read_condition(given, paths, args.composite_alpha) if paths else None
+    condition = generator.condition_tensor(**({given: array} if paths else {}), normalize=args.normalize)
     steps, guidance = generator.defaults()
     steps, guidance = args.steps or steps, guidance if args.scale is None else args.scale
     start = time.perf_counter()

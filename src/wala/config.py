@@ -53,18 +53,25 @@ class ConditionConfig:
     """What the generator is conditioned on and how the condition becomes tokens (B, L, width).
     `kind` names an entry of wala.conditions.CONDITIONS."""
 
-    kind: str = "pointcloud"         # "none" (unconditional), "pointcloud", "voxel"
-    width: int = 1152                # token width D (official pc_output_dim / voxel_context_dim)
+    kind: str = "pointcloud"         # "none", "pointcloud", "voxel", "image", "sketch", "depth", "views"
+    width: int = 1152                # token width D (pc_output_dim / voxel_context_dim / the ViT's width)
     tokens: int = 256                # pointcloud: learned inducing queries (num_inds)
     encoder: str = "large"           # pointcloud: "large" (PointNet_Large) or "simple" (PointNet_Simple)
     encoder_width: int = 1024        # pointcloud: per-point feature width (pc_dims)
     voxel_size: int = 16             # voxel: grid side, pooled once to (size/2)³ tokens
     mapping_layers: int = 1          # [Linear(D, D), SiLU] layers applied to the tokens
+    vit_depth: int = 24              # images: DINOv2 blocks (ViT-L/14 24, ViT-g/14 40)
+    vit_heads: int = 16              # images: DINOv2 heads (ViT-L 16, ViT-g 24)
+    vit_ffn: str = "mlp"             # images: DINOv2 feed-forward, "mlp" (GELU) or "swiglu" (ViT-g)
     camera_index: bool = False       # add a learned camera row per view (image conditions)
     training_views: tuple[int, ...] = ()  # multi-view: the views the model was trained on, in order
     max_views: int = 55              # camera rows when training_views is empty
     drop: float = 0.1                # training: probability a condition is zeroed (dp_cond); 0: no guidance
     points: int = 2500               # pointcloud training: points drawn per shape per step
+
+    def __post_init__(self):
+        if self.vit_ffn not in ("mlp", "swiglu"):
+            raise WalaError(f"unknown vit_ffn '{self.vit_ffn}' (known: mlp, swiglu)")
 
 
 @dataclasses.dataclass(frozen=True)

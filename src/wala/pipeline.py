@@ -88,28 +88,54 @@ class ShapeGenerator:
         return getattr(self.model, "source", "") == "official"
 
     def defaults(self) -> tuple[int, float]:
-        """(steps, guidance) when none are given: the condition's recommended ones; for a released
-        model the guidance its run.py really applies (3.0 for point cloud and voxel, OFFICIAL.md §6)."""
+        """(steps, guidance) when none are given: the condition's recommended ones (per view count for
+        depth maps); for a released model the guidance its run.py really applies (3.0 for point cloud
+        and voxel, OFFICIAL.md §6)."""
         kind = self.model.kind
-        guidance = kind.official_guidance if self.official and kind.official_guidance else kind.guidance
-        return kind.steps, guidance
+        steps, guidance = kind.recommended(self.condition_config)
+        return steps, kind.official_guidance if self.official and kind.official_guidance else guidance
+
+    def accepts(self, given: str) -> bool:
+        """Whether a condition of kind `given` is what this model reads. A released single-image model
+        takes photos and sketches alike: the SV and SK checkpoints have the same args, so which one
+        it is cannot be told from the files (the official run.py feeds both the same way)."""
+        name = self.condition
+        return given == name or self.official and {given, name} == {"image", "sketch"}
+
+    def check_condition(self, given: str) -> None:
+        if not self.accepts(given):
+            kind = self.model.kind
+            need = "no condition (--unconditional)" if not kind.conditional else f"{kind.flag} ({kind.name})"
+            raise WalaError(f"this model reads {need}, not " + ("no condition" if given == "none" else f"a {given} condition"))
+
+    def read_condition(self, given: str, paths: list[str], composite_alpha: bool = False) -> np.ndarray:
+        """The files of a condition → its checked array, as many files as the model reads."""
+        self.check_condition(given)
+        kind, c = self.model.kind, self.condition_config
+        expected = kind.files(c)
+        if len(paths) != expected:
+            raise WalaError(f"this model reads {expected} {kind.name} file{'s' if expected > 1 else ''} "
+                            f"({kind.flag}), got {len(paths)}")
+        return kind.read([str(p) for p in paths], c, composite_alpha=composite_alpha)
 
     def condition_tensor(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None,
-                         normalize: bool = False) -> torch.Tensor | None:
-        """The model input for a condition array; `normalize` maps world-frame points into the ±0.9
-        cube first (the released models take points as given)."""
+                         normalize: bool = False, **arrays: np.ndarray) -> torch.Tensor | None:
+        """The model input for a condition array: `points`, `voxels`, or by kind name `image=`,
+        `sketch=` (uint8 (224, 224, 3) crops), `depth=`, `views=` ((V, 224, 224, 3) for several).
+        `normalize` maps world-frame points into the ±0.9 cube first (released models take points as given)."""
         from wala.io.conditions import check_point_cloud, normalize_points
 
-        given = {"pointcloud": points, "voxel": voxels}
-        for kind, value in given.items():
-            if value is not None and kind != self.condition:
-                raise WalaError(f"this generator is conditioned on '{self.condition}', not on a {kind}")
+        given = {k: v for k, v in {"pointcloud": points, "voxel": voxels, **arrays}.items() if v is not None}
+        if len(given) > 1:
+            raise WalaError(f"give one condition, not {' and '.join(given)}")
+        for kind in given:
+            self.check_condition(kind)
         if self.condition == "none":
             return None
-        value = given.get(self.condition)
-        if value is None:
+        if not given:
             raise WalaError(f"this generator needs a {self.condition} condition")
-        if self.condition == "pointcloud" and normalize:
+        (kind, value), = given.items()
+        if kind == "pointcloud" and normalize:
             value, _ = normalize_points(check_point_cloud(value), RepresentationConfig().normalize_bound)
         return self.model.kind.to_input(value, self.condition_config).to(self.device, next(self.model.parameters()).dtype)
 
@@ -127,8 +153,9 @@ class ShapeGenerator:
         latents = self.generate_latents(condition, samples, steps, guidance, seed)
         return np.stack([self.model.decode(z[None])[0].cpu().numpy() for z in latents])
 
-    def generate(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None, **options) -> list[trimesh.Trimesh]:
-        """Meshes for a condition; options as `generate_tsdf`. A sample whose TSDF never crosses
-        zero has no surface and raises."""
-        tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels), **options)
+    def generate(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None,
+                 images: dict[str, np.ndarray] | None = None, **options) -> list[trimesh.Trimesh]:
+        """Meshes for a condition (`images`: {kind name: crops} for the image family); options as
+        `generate_tsdf`. A sample whose TSDF never crosses zero has no surface and raises."""
+        tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels, **(images or {})), **options)
         return [tsdf_to_mesh(t) for t in tsdfs]

@@ -20,14 +20,29 @@ class ConditionKind:
     array: str | None = None        # its array in prepared data (`wala prep`)
     # the encoder: ConditionConfig → module mapping a model input (B, …) to tokens (B, L, width)
     encoder: Callable[[ConditionConfig], nn.Module] | None = None
+    module: str = "encoder"         # the encoder's name in the model (its state-dict prefix)
     tokens: Callable[[ConditionConfig], int] | None = None          # L, for the position table
-    read: Callable[[str, ConditionConfig], np.ndarray] | None = None  # a user's file → checked array
+    files: Callable[[ConditionConfig], int] = lambda c: 1           # how many files one condition is
+    check: Callable[[ConditionConfig], None] = lambda c: None       # raises WalaError for a config it cannot run
+    # a user's files (as many as `files`) → checked array; `composite_alpha` puts transparent images over white
+    read: Callable[..., np.ndarray] | None = None
     to_input: Callable[[np.ndarray, ConditionConfig], torch.Tensor] | None = None  # array → (1, …) model input
     derive: Callable[[Any, np.ndarray, int], np.ndarray] | None = None  # (normalized mesh, TSDF, seed) → stored array
     # training: a batch of stored arrays (B, …) → model input, with random choices from the generator
     training_input: Callable[[torch.Tensor, ConditionConfig, torch.Generator | None], torch.Tensor] | None = None
     official_guidance: float | None = None  # what the official run.py really uses, when it ignores --scale
+    aliases: tuple[str, ...] = ()   # other spellings of `flag` (the official CLI's)
+    help: str = ""                  # what files `flag` takes
+    # (files, steps, guidance): recommendations that depend on the number of files (depth maps)
+    per_files: tuple[tuple[int, int, float], ...] = ()
 
     @property
     def conditional(self) -> bool:
         return self.encoder is not None
+
+    def recommended(self, c: ConditionConfig) -> tuple[int, float]:
+        """(steps, guidance) the official README gives for this condition and model."""
+        for files, steps, guidance in self.per_files:
+            if files == self.files(c):
+                return steps, guidance
+        return self.steps, self.guidance

@@ -71,10 +71,10 @@ class PointNetEncoder(nn.Module):
         return self.linear_f3(F.relu(self.ln_f2(self.linear_f2(x))))
 
 
-def _read(path: str, c: ConditionConfig) -> np.ndarray:
+def _read(paths: list[str], c: ConditionConfig, composite_alpha: bool = False) -> np.ndarray:
     from wala.io.conditions import load_point_cloud
 
-    return load_point_cloud(path)
+    return load_point_cloud(paths[0])
 
 
 def _to_input(points: np.ndarray, c: ConditionConfig) -> torch.Tensor:
@@ -100,4 +100,4 @@ def _training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.G
 POINTCLOUD = ConditionKind(
     name="pointcloud", flag="--pointcloud", steps=8, guidance=1.3, official_guidance=3.0, array="points",
     encoder=PointNetEncoder, tokens=lambda c: c.tokens, read=_read, to_input=_to_input, derive=_derive,
-    training_input=_training_input)
+    training_input=_training_input, help="H5DF/H5/PLY/XYZ/NPY/NPZ (points key)")

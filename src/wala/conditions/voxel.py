@@ -34,10 +34,10 @@ class VoxelEncoder(nn.Module):
         return h.flatten(2).transpose(1, 2)
 
 
-def _read(path: str, c: ConditionConfig) -> np.ndarray:
+def _read(paths: list[str], c: ConditionConfig, composite_alpha: bool = False) -> np.ndarray:
     from wala.io.conditions import load_voxels
 
-    return load_voxels(path, c.voxel_size)
+    return load_voxels(paths[0], c.voxel_size)
 
 
 def _to_input(grid: np.ndarray, c: ConditionConfig) -> torch.Tensor:
@@ -53,6 +53,7 @@ def _derive(mesh, tsdf: np.ndarray, seed: int) -> np.ndarray:
 
 
 VOXEL = ConditionKind(
-    name="voxel", flag="--voxel", steps=5, guidance=1.5, official_guidance=3.0, array="occupancy",
+    name="voxel", flag="--voxel", aliases=("--voxel_files",), steps=5, guidance=1.5, official_guidance=3.0, array="occupancy",
     encoder=VoxelEncoder, tokens=lambda c: (c.voxel_size // 2) ** 3, read=_read, to_input=_to_input,
-    derive=_derive, training_input=lambda stored, c, g: stored[:, None].float())
+    derive=_derive, training_input=lambda stored, c, g: stored[:, None].float(),
+    help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox")

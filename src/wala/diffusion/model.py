@@ -39,15 +39,17 @@ class ConditionNetwork(nn.Module):
         self.unet = DENOISERS[config.denoiser.arch](config.denoiser, width)
 
     def process_condition(self, tokens: torch.Tensor, view_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, L, D) or multi-view (B, V, L, D) encoder tokens → (B, L', D)."""
+        """(B, L, D) or multi-view (B, V, L, D) encoder tokens → (B, L', D), views flattened view-major.
+        `view_ids` (B,): the camera row of each single image (None: row 0, what the official run.py
+        passes); multi-view models add their rows in training-view order instead."""
         for layer in self.cond_mapping_network:
             tokens = layer(tokens)
         tokens = tokens + self.cond_pos_emb.reshape(*([1] * (tokens.dim() - 2)), *self.cond_pos_emb.shape[-2:])
         if hasattr(self, "camera_emb"):
-            # rows by view order when the model names its training views, else by view id
-            rows = self.camera_emb.weight if self.views else self.camera_emb(view_ids)
-            while rows.dim() < tokens.dim():
-                rows = rows.unsqueeze(-2)
+            if self.views:
+                rows = self.camera_emb.weight[None, :, None]  # (1, V, 1, D)
+            else:
+                rows = (self.camera_emb.weight[:1] if view_ids is None else self.camera_emb(view_ids))[:, None]  # (B|1, 1, D)
             tokens = tokens + rows
         return tokens.reshape(tokens.shape[0], -1, tokens.shape[-1])
 
@@ -57,9 +59,17 @@ class LatentDiffusion(nn.Module):
         super().__init__()
         self.config = config
         self.kind = condition_kind(config.condition.kind)
+        self.kind.check(config.condition)
         self.autoencoder = WaveletVQVAE(config.autoencoder)
-        self.encoder = self.kind.encoder(config.condition) if self.kind.conditional else None
+        if self.kind.conditional:  # named as in the released checkpoints: `encoder` or `clip_model`
+            # registered directly: add_module refuses the name `encoder`, which the property below holds
+            self._modules[self.kind.module] = self.kind.encoder(config.condition)
         self.network = ConditionNetwork(config)
+
+    @property
+    def encoder(self) -> nn.Module | None:
+        """The condition encoder (point/voxel encoder or DINOv2), None when unconditional."""
+        return self._modules.get(self.kind.module)  # not getattr: this property shadows `encoder`
 
     @property
     def conditional(self) -> bool:

@@ -1,0 +1,59 @@
+"""What the image-family conditions share: files → 224² crops → DINOv2 tokens, one image or several.
+
+One image (single view, sketch, one depth map): alpha dropped, as the official run.py reads them; the
+camera row, when the model has one, is row 0 whatever the file is called (the official img_idx is [0]).
+Several (multi-view RGB, 4 or 6 depth maps): the model's `training_views`, in its order; files are
+matched to views by the number in their names (`003.png` → 3) and may be given in any order (the
+official code takes them in command-line order); grayscale+alpha images go over white.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from wala.conditions.base import ConditionKind
+from wala.conditions.dinov2 import GRID, ImageEncoder
+from wala.config import ConditionConfig
+from wala.errors import WalaError
+
+
+def image_count(c: ConditionConfig) -> int:
+    return max(1, len(c.training_views))
+
+
+def _multi(c: ConditionConfig) -> bool:
+    return len(c.training_views) > 0
+
+
+def read_condition_images(paths: list[str], c: ConditionConfig, composite_alpha: bool = False) -> np.ndarray:
+    """(224, 224, 3) uint8 for one image, (V, 224, 224, 3) in the model's view order for several."""
+    from wala.io.images import order_views, read_image
+
+    if not _multi(c):
+        return read_image(paths[0], "white" if composite_alpha else "drop")
+    alpha = "white" if composite_alpha else "la-white"
+    return np.stack([read_image(p, alpha) for p in order_views(list(paths), c.training_views)])
+
+
+def images_input(images: np.ndarray, c: ConditionConfig) -> torch.Tensor:
+    """uint8 crops → the model input (1, 3, 224, 224) or (1, V, 3, 224, 224) in [−1, 1]."""
+    from wala.io.images import check_images, image_tensor
+
+    return image_tensor(check_images(images, len(c.training_views) if _multi(c) else None))[None]
+
+
+def _views_rule(name: str, views: str):
+    def check(c: ConditionConfig) -> None:
+        if views == "one" and _multi(c):
+            raise WalaError(f"a '{name}' condition is one image; training_views must be empty")
+        if views == "several" and not _multi(c):
+            raise WalaError(f"a '{name}' condition needs the model's training_views (its view order and camera rows)")
+    return check
+
+
+def image_condition(views: str, **record) -> ConditionKind:
+    """A ConditionKind read from image files and encoded by DINOv2 (`clip_model.dinov2.*`);
+    `views`: "one" image, "several" (multi-view) or "either"."""
+    return ConditionKind(encoder=ImageEncoder, module="clip_model", tokens=lambda c: GRID * GRID,
+                         files=image_count, read=read_condition_images, to_input=images_input,
+                         check=_views_rule(record["name"], views), **record)

@@ -1,0 +1,107 @@
+"""Image conditions at wala's boundary: photos, sketches and depth maps as the released models read
+them (OFFICIAL.md §5.1–5.2).
+
+Read with Pillow, made RGB by one of three alpha rules — "drop" (`convert("RGB")`: transparent pixels
+keep their stored colour; the official single view, sketch and single depth map), "la-white" (only
+grayscale+alpha images over white; the official multi-view and 4/6 depth maps) or "white" (any
+alpha over white; our opt-in `--composite-alpha`) — then the shorter side resized to 224 (Pillow
+bilinear, which antialiases when shrinking) and the centre 224² cropped. The model input is
+(u8/255 − 0.5)/0.5 per channel: mean and std 0.5, not ImageNet's. Depth maps are ordinary 8-bit
+images (RGB or grayscale, nearer brighter, background 0); nothing about them is metric.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wala.errors import WalaError, one_line
+from wala.io.mesh import checked_path
+
+IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+ALPHA_RULES = ("drop", "la-white", "white")
+SIZE = 224
+
+
+def load_image(path: str | os.PathLike, alpha: str = "drop"):
+    """A Pillow RGB image from a file, its alpha handled by `alpha` (one of ALPHA_RULES)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path, _ = checked_path(path, IMAGE_FORMATS, "image")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = opened
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise WalaError(f"cannot read image {path}: {one_line(exc)}") from exc
+    if image.width == 0 or image.height == 0:
+        raise WalaError(f"image {path} is empty ({image.width}×{image.height})")
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        raise WalaError(f"image {path} has {image.mode} pixels (16-bit or float); the released models read "
+                        f"8-bit images: save it as an 8-bit PNG")
+    over_white = alpha == "white" and ("A" in image.mode or "transparency" in image.info) \
+        or alpha == "la-white" and image.mode == "LA"
+    if over_white:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "WHITE"), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def square_crop(image) -> np.ndarray:
+    """Shorter side → 224 (longer side truncated as torchvision's Resize), centre crop → (224, 224, 3) uint8."""
+    from PIL import Image
+
+    w, h = image.size
+    if w <= h:
+        size = (SIZE, int(SIZE * h / w))
+    else:
+        size = (int(SIZE * w / h), SIZE)
+    resized = image.resize(size, Image.BILINEAR)
+    left, top = int(round((size[0] - SIZE) / 2.0)), int(round((size[1] - SIZE) / 2.0))
+    return np.array(resized.crop((left, top, left + SIZE, top + SIZE)), dtype=np.uint8)
+
+
+def read_image(path: str | os.PathLike, alpha: str = "drop") -> np.ndarray:
+    """A file → the (224, 224, 3) uint8 crop the models see."""
+    return square_crop(load_image(path, alpha))
+
+
+def check_images(images, views: int | None, name: str = "images") -> np.ndarray:
+    """(224, 224, 3) or (V, 224, 224, 3) uint8 crops, V = `views` (None: one image, no view axis)."""
+    images = np.asarray(images)
+    expected = (SIZE, SIZE, 3) if views is None else (views, SIZE, SIZE, 3)
+    if images.shape != expected:
+        raise WalaError(f"{name} must have shape {expected}, got {images.shape}")
+    if images.dtype != np.uint8:
+        raise WalaError(f"{name} must be uint8 pixels, got {images.dtype}")
+    return images
+
+
+def image_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (…, H, W, 3) → float32 (…, 3, H, W) in [−1, 1]: (u8/255 − 0.5)/0.5."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div(255.0)
+    return x.movedim(-1, -3).sub(0.5).div(0.5)
+
+
+def view_id(path: str | os.PathLike) -> int:
+    """The view index a multi-view file is named by: `003.png` → 3, `view_26.png` → 26."""
+    numbers = re.findall(r"\d+", Path(path).stem)
+    if not numbers:
+        raise WalaError(f"cannot tell the view of {path}: name multi-view files by their view index (3.png, 026.png)")
+    return int(numbers[-1])
+
+
+def order_views(paths: list[str], expected: tuple[int, ...]) -> list[str]:
+    """`paths` rearranged into the model's view order `expected`, matched by the ids in their names;
+    the same set of views must be given, in any order."""
+    ids = [view_id(p) for p in paths]
+    if len(set(ids)) != len(ids):
+        raise WalaError(f"two files name the same view: {', '.join(map(str, paths))}")
+    if sorted(ids) != sorted(expected):
+        raise WalaError(f"this model reads views {', '.join(map(str, expected))}; "
+                        f"the files name views {', '.join(map(str, ids))}")
+    by_id = dict(zip(ids, paths))
+    return [by_id[v] for v in expected]
