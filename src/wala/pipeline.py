@@ -106,7 +106,7 @@ class ShapeGenerator:
         if not self.accepts(given):
             kind = self.model.kind
             need = "no condition (--unconditional)" if not kind.conditional else f"{kind.flag} ({kind.name})"
-            raise WalaError(f"this model reads {need}, not " + ("no condition" if given == "none" else f"a {given} condition"))
+            raise WalaError(f"this model reads {need}, not " + ("no condition" if given == "none" else f"a{'n' if given[0] in 'aeiou' else ''} {given} condition"))
 
     def read_condition(self, given: str, paths: list[str], composite_alpha: bool = False) -> np.ndarray:
         """The files of a condition → its checked array, as many files as the model reads."""

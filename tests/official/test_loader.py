@@ -119,12 +119,13 @@ def test_convert_writes_a_pickle_free_directory_that_samples_the_same(official, 
 def _full_size_args(official, kind, inferred):
     args = json.loads((official(kind)[0] / "args.json").read_text())
     args.update(inferred, cond_num_mapping_layers=1)  # the manifest's stated assumption
+    args.pop("fixture_dinov2", None)  # the real DINOv2 size then follows clip_model_type
     if kind == "un":
         args.update(use_pointcloud_conditions=False)
     return args
 
 
-@pytest.mark.parametrize("kind", ["pc", "vx16", "un"])
+@pytest.mark.parametrize("kind", ["pc", "vx16", "un", "sv", "sk", "dm1", "rgb4", "dm4", "dm6"])
 def test_full_size_models_have_exactly_the_inferred_keys_and_shapes(official, kind):
     manifest = json.loads((official(kind)[0].parent / "full_size_keys.json").read_text())["types"][kind]
     with torch.device("meta"):
@@ -132,3 +133,21 @@ def test_full_size_models_have_exactly_the_inferred_keys_and_shapes(official, ki
     ours = {k: list(v.shape) for k, v in model.state_dict().items() if k not in OURS_ONLY}
     theirs = {k: v for k, v in manifest["state_dict"].items() if "dwt_" not in k}  # filter constants
     assert ours == theirs
+
+
+def test_a_vit_g_model_has_the_swiglu_feed_forward_of_dinov2_g14(official):
+    args = _full_size_args(official, "sv", {"clip_model_type": "dino-g-14"})
+    with torch.device("meta"):
+        model = LatentDiffusion(config_from_args(args))
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes["clip_model.dinov2.blocks.39.mlp.w12.weight"] == (8192, 1536)  # (2H, D), H = 4096
+    assert shapes["clip_model.dinov2.blocks.39.mlp.w3.weight"] == (1536, 4096)
+    assert "clip_model.dinov2.blocks.40.norm1.weight" not in shapes and shapes["network.cond_pos_emb"] == (1, 256, 1536)
+
+
+def test_an_image_model_of_unknown_dinov2_or_without_its_views_is_refused(official):
+    args = json.loads((official("rgb4")[0] / "args.json").read_text())
+    with pytest.raises(WalaError, match="unknown clip_model_type 'dino-x'"):
+        config_from_args({**args, "fixture_dinov2": None, "clip_model_type": "dino-x"})
+    with pytest.raises(WalaError, match="without training_views"):
+        config_from_args({**args, "training_views": None})

@@ -179,6 +179,9 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict:
         raise WalaError("train.data must name a folder written by `wala prep`")
     resolution = WaveletTreeDataset(config.train.data).resolution
     model = initial_model(config, resolution)
+    if model.conditional and model.kind.training_input is None:
+        raise WalaError(f"training on '{model.kind.name}' conditions needs their images in the prepared data, "
+                        f"which `wala prep` does not make yet (point cloud, voxel and unconditional models train)")
     model.autoencoder.requires_grad_(False)  # a generator only reads its autoencoder
     dataset, eval_set = _datasets(config, model)
     run_config = {"kind": KIND, **dataclasses.asdict(dataclasses.replace(config, model=model.config))}
