@@ -64,13 +64,16 @@ bench: $(STAMP) meshes
 	$(PY) benchmarks/generation_speed.py --config small
 	$(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --json out/bench/cpu.jsonl
 	$(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
+	$(PY) benchmarks/generation_speed.py --config official --condition image --steps 5 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
 
-# On a machine with a CUDA GPU (≤ 8 min): the released point-cloud architecture at 5 steps in bf16 and
-# fp32, and training throughput (shapes/s, MFU) of the autoencoder and of the 1B denoiser.
+# On a machine with a CUDA GPU (≤ 9 min): the released point-cloud architecture at 5 steps in bf16 and
+# fp32, the single-view one (DINOv2 ViT-L/14) in bf16, and training throughput (shapes/s, MFU) of the
+# autoencoder and of the 1B denoiser.
 bench-gpu: $(STAMP)
 	mkdir -p out/bench
 	$(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype fp32 --json out/bench/gpu.jsonl
+	$(PY) benchmarks/generation_speed.py --config official --condition image --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model ae --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model denoiser --device cuda --batch 32 --steps 5 --json out/bench/gpu.jsonl
 

@@ -1,12 +1,14 @@
 """Condition → mesh wall time per shape and peak memory, by stage: condition encoding + respaced
 sampling (CFG batch of 2), autoencoder decoding + inverse DWT, marching cubes.
 
-    python benchmarks/generation_speed.py [--config tiny|small|official] [--steps 8] [--device cuda]
-                                          [--dtype fp32|bf16] [--threads N] [--compile]
+    python benchmarks/generation_speed.py [--config tiny|small|official] [--condition pointcloud|image]
+                                          [--steps 8] [--device cuda] [--dtype fp32|bf16] [--threads N] [--compile]
 
-`official` is the released point-cloud architecture at full size (the 954M U-ViT, PointNet_Large,
-the 12.9M VQ-VAE, 256³) with random weights: the time does not depend on them. A random model's
-TSDF need not cross zero, so marching cubes then runs on a procedural chair at the same size.
+`official` is a released architecture at full size with random weights (the time does not depend on
+them): the 954M U-ViT, the 12.9M VQ-VAE, 256³, and PointNet_Large (`--condition pointcloud`, 25k
+points) or the single-view model's DINOv2 ViT-L/14 with registers (`--condition image`: a 640×480 PNG
+read, resized and cropped as `wala generate` does, then encoded). A random model's TSDF need not
+cross zero, so marching cubes then runs on a procedural chair at the same size.
 Peak memory: the process's max RSS (CPU) or the CUDA allocator's peak.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 import torch
 from results import report  # benchmarks/results.py (scripts run from their folder)
 
-from wala.config import DiffusionConfig, load_config
+from wala.config import ConditionConfig, DiffusionConfig, load_config
 from wala.autoencoder.model import count_parameters
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
@@ -30,9 +32,13 @@ from wala.train.diffusion import DiffusionTrainConfig
 from wala.wavelet.packing import packed_size
 
 
-def config(name: str) -> DiffusionConfig:
-    if name == "official":
-        return DiffusionConfig()  # the released point-cloud model's architecture (OFFICIAL.md §4)
+def config(name: str, condition: str) -> DiffusionConfig:
+    if name == "official":  # the released architectures (OFFICIAL.md §4): point cloud, or single view
+        if condition == "image":
+            return DiffusionConfig(condition=ConditionConfig(kind="image", width=1024, camera_index=True))
+        return DiffusionConfig()
+    if condition != "pointcloud":
+        raise SystemExit("--condition image needs --config official")
     diffusion_file, ae_file, resolution = {"tiny": ("configs/diffusion_tiny.yaml", "configs/ae_tiny.yaml", 64),
                                            "small": ("configs/diffusion_pc_cpu.yaml", "configs/ae_cpu128.yaml", 128)}[name]
     ae = load_config(AutoencoderTrainConfig, ae_file).model
@@ -54,9 +60,28 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def condition_reader(args, c: DiffusionConfig):
+    """A function making the model input, as `wala generate` does from a file (images) or in memory (points)."""
+    if args.condition == "pointcloud":
+        points = torch.rand(1, args.points, 3) * 1.8 - 0.9
+        return lambda: points
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    from wala.conditions import condition_kind
+
+    path = tempfile.NamedTemporaryFile(suffix=".png", delete=False).name
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)).save(path)
+    kind = condition_kind(c.condition.kind)
+    return lambda: kind.to_input(kind.read([path], c.condition), c.condition)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=("tiny", "small", "official"), default="tiny")
+    parser.add_argument("--condition", choices=("pointcloud", "image"), default="pointcloud")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--scale", type=float, default=3.0)
     parser.add_argument("--points", type=int, default=25_000, help="the released examples hold 25k points")
@@ -71,18 +96,18 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    c = config(args.config)
+    c = config(args.config, args.condition)
     start = time.perf_counter()
     model = LatentDiffusion(c).to(device=device, dtype=dtype).eval()
     built = time.perf_counter() - start
     if args.compile:
         model.network.unet = torch.compile(model.network.unet)
-    points = (torch.rand(1, args.points, 3) * 1.8 - 0.9).to(device, dtype)
+    condition_input = condition_reader(args, c)
     stages = {"sample": [], "decode": [], "mesh": [], "total": []}
     for _ in range(args.repeat + 1):  # the first run warms up
         sync(device)
         t0 = time.perf_counter()
-        latent = model.sample_latents(points, args.steps, args.scale, seed=0)
+        latent = model.sample_latents(condition_input().to(device, dtype), args.steps, args.scale, seed=0)
         sync(device)
         t1 = time.perf_counter()
         tsdf = model.decode(latent)[0].float().cpu().numpy()
@@ -96,7 +121,7 @@ def main() -> None:
         for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
             stages[key].append(value)
     mean = {k: sum(v[1:]) / len(v[1:]) for k, v in stages.items()}
-    result = {"config": args.config, "device": str(device), "dtype": args.dtype, "steps": args.steps,
+    result = {"config": args.config, "condition": args.condition, "device": str(device), "dtype": args.dtype, "steps": args.steps,
               "threads": torch.get_num_threads(), "compile": args.compile,
               "parameters_m": round(count_parameters(model) / 1e6, 1), "build_s": round(built, 1),
               **{f"{k}_s": round(v, 2) for k, v in mean.items()}, "peak_memory_gib": round(peak_memory_gib(device), 2)}

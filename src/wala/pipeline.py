@@ -5,6 +5,8 @@
     mesh = wp.tree_to_mesh(shape.tree)                  # back through IDWT and marching cubes
     gen = wp.ShapeGenerator.load("runs/pc/step-00010000.safetensors")   # condition → meshes
     meshes = gen.generate(points=points, samples=4, steps=8, guidance=1.3, seed=0)
+    sv = wp.ShapeGenerator.load("WaLa-SV-1B")                          # a released directory
+    meshes = sv.generate(image=sv.read_condition("image", ["chair.png"]), seed=42)
 """
 from __future__ import annotations
 
@@ -153,9 +155,12 @@ class ShapeGenerator:
         latents = self.generate_latents(condition, samples, steps, guidance, seed)
         return np.stack([self.model.decode(z[None])[0].cpu().numpy() for z in latents])
 
-    def generate(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None,
-                 images: dict[str, np.ndarray] | None = None, **options) -> list[trimesh.Trimesh]:
-        """Meshes for a condition (`images`: {kind name: crops} for the image family); options as
-        `generate_tsdf`. A sample whose TSDF never crosses zero has no surface and raises."""
-        tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels, **(images or {})), **options)
+    def generate(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None, *,
+                 image: np.ndarray | None = None, sketch: np.ndarray | None = None, depth: np.ndarray | None = None,
+                 views: np.ndarray | None = None, **options) -> list[trimesh.Trimesh]:
+        """Meshes for one condition (arrays as `condition_tensor`; image files → arrays with
+        `read_condition`); options as `generate_tsdf`. A sample whose TSDF never crosses zero has no
+        surface and raises."""
+        images = {k: v for k, v in dict(image=image, sketch=sketch, depth=depth, views=views).items() if v is not None}
+        tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels, **images), **options)
         return [tsdf_to_mesh(t) for t in tsdfs]

@@ -1,11 +1,15 @@
 import numpy as np
+import pytest
 import torch
+import torch.nn.functional as F
 
 from wala.conditions import CONDITIONS, condition_kind
 from wala.conditions.derive import occupancy_grid, surface_samples
 from wala.conditions.pointcloud import PointNetEncoder
 from wala.conditions.voxel import VoxelEncoder
+from wala.conditions.dinov2 import DinoV2, ImageEncoder
 from wala.config import ConditionConfig
+from wala.errors import WalaError
 from wala.sdf.extract import tsdf_to_mesh
 from wala.sdf.grid import grid_points
 from wala.sdf.shapes import box
@@ -35,7 +39,9 @@ def test_the_voxel_encoder_gives_512_tokens_x_major():
 
 
 def test_every_condition_is_one_registered_record():
-    assert set(CONDITIONS) == {"none", "pointcloud", "voxel"}
+    assert set(CONDITIONS) == {"none", "pointcloud", "voxel", "image", "sketch", "depth", "views"}
+    flags = [f for kind in CONDITIONS.values() for f in (kind.flag, *kind.aliases)]
+    assert len(flags) == len(set(flags))  # one kind per command-line flag
     assert condition_kind("pointcloud").array == "points" and condition_kind("voxel").array == "occupancy"
     assert not condition_kind("none").conditional
     # the released run.py ignores --scale for these two and guides with 3.0
@@ -56,3 +62,38 @@ def test_surface_samples_lie_on_the_surface():
     assert points.shape == (4000, 3) and points.dtype == np.float32
     on_face = np.isclose(np.abs(points) / [0.5, 0.3, 0.4], 1, atol=0.05).any(axis=1)
     assert on_face.mean() > 0.99
+
+
+def test_depth_defaults_follow_the_number_of_maps_as_the_official_readme():
+    depth = condition_kind("depth")
+    assert depth.recommended(ConditionConfig(kind="depth")) == (5, 1.8)
+    assert depth.recommended(ConditionConfig(kind="depth", training_views=(3, 6, 10, 26))) == (5, 1.3)
+    assert depth.recommended(ConditionConfig(kind="depth", training_views=(3, 6, 10, 26, 49, 50))) == (10, 1.5)
+    assert depth.files(ConditionConfig(kind="depth", training_views=(3, 6, 10, 26))) == 4
+
+
+def test_single_image_kinds_refuse_views_and_multi_view_needs_them():
+    with pytest.raises(WalaError, match="one image"):
+        condition_kind("sketch").check(ConditionConfig(kind="sketch", training_views=(3, 6)))
+    with pytest.raises(WalaError, match="needs the model's training_views"):
+        condition_kind("views").check(ConditionConfig(kind="views"))
+
+
+def test_the_image_encoder_encodes_each_view_alone_and_keeps_the_view_axis():
+    torch.manual_seed(0)
+    encoder = ImageEncoder(ConditionConfig(kind="views", width=32, vit_depth=1, vit_heads=2)).eval()
+    views = torch.rand(2, 3, 3, 224, 224) * 2 - 1
+    with torch.no_grad():
+        tokens = encoder(views)
+        alone = encoder(views[1, 2][None])
+    assert tokens.shape == (2, 3, 256, 32) and torch.allclose(tokens[1, 2], alone[0], atol=1e-5)
+
+
+def test_dinov2_positions_are_resized_with_the_offset_not_to_size_16():
+    vit = DinoV2(width=8, depth=0, heads=2)
+    table = vit.pos_embed[:, 1:].reshape(1, 37, 37, 8).permute(0, 3, 1, 2)
+    to_size = F.interpolate(table, size=(16, 16), mode="bicubic").permute(0, 2, 3, 1).reshape(1, 256, 8)
+    with torch.no_grad():
+        positions = vit.positions()
+    assert positions.shape == (1, 257, 8) and torch.equal(positions[:, 0], vit.pos_embed[:, 0])
+    assert not torch.allclose(positions[:, 1:], to_size, atol=1e-3)  # the 0.1 offset moves the samples

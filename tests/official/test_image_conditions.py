@@ -71,3 +71,15 @@ def test_composite_alpha_is_opt_in_and_changes_only_transparent_pixels(official,
     opaque = Image.fromarray(np.asarray(Image.open(folder / "input.png").convert("RGB")))
     opaque.save(tmp_path / "opaque.png")
     assert np.array_equal(generator.read_condition("image", [tmp_path / "opaque.png"], composite_alpha=True), default)
+
+
+def test_zero_padded_view_files_in_any_order_give_the_official_shape(official, tmp_path):
+    folder, E, meta = official("rgb4")
+    for name in meta["inputs"]:  # 3.png → 003.png
+        (tmp_path / f"{int(name.split('.')[0]):03d}.png").write_bytes((folder / name).read_bytes())
+    generator = ShapeGenerator.load(folder)
+    shuffled = [tmp_path / name for name in ("026.png", "006.png", "003.png", "010.png")]
+    crops = generator.read_condition("views", shuffled)
+    latent = generator.generate_latents(generator.condition_tensor(views=crops), seed=meta["seed"])
+    assert np.array_equal(crops, E["input_u8"][0])
+    assert np.abs(latent.numpy() - E["latent"]).max() <= 1e-4

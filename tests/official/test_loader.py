@@ -106,13 +106,17 @@ def test_a_corrupt_or_missing_checkpoint_is_one_line(official, tmp_path, capsys)
         load_generator(target)
 
 
-def test_convert_writes_a_pickle_free_directory_that_samples_the_same(official, tmp_path):
-    folder, E, meta = official("vx16")
-    assert main(["convert", str(folder), "-o", str(tmp_path / "vx16")]) == 0
-    assert sorted(os.listdir(tmp_path / "vx16")) == ["config.json", "model.safetensors"]
-    converted = ShapeGenerator.load(tmp_path / "vx16")
+@pytest.mark.parametrize("kind", ["vx16", "rgb4"])
+def test_convert_writes_a_pickle_free_directory_that_samples_the_same(official, tmp_path, kind):
+    folder, E, meta = official(kind)
+    assert main(["convert", str(folder), "-o", str(tmp_path / kind)]) == 0
+    assert sorted(os.listdir(tmp_path / kind)) == ["config.json", "model.safetensors"]
+    converted = ShapeGenerator.load(tmp_path / kind)
     assert converted.official  # still a released model: its run.py defaults apply
-    latent = converted.model.sample_latents(torch.from_numpy(E["input_voxels"]), 5, 3.0, seed=meta["seed"])
+    condition = (torch.from_numpy(E["input_voxels"]) if kind == "vx16"
+                 else converted.condition_tensor(views=E["input_u8"][0]))
+    latent = converted.model.sample_latents(condition, meta["diffusion_rescale_timestep"],
+                                            meta["guidance_scale_effective"], seed=meta["seed"])
     assert float((latent - torch.from_numpy(E["latent"])).abs().max()) <= 1e-4
 
 

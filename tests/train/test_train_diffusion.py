@@ -89,8 +89,9 @@ def test_bad_conditions_and_checkpoints_end_in_one_line_and_status_2(trained, tm
         (["--pointcloud", str(tmp_path / "nan.npy")], "NaN"),
         (["--pointcloud", str(tmp_path / "missing.ply")], "not found"),
         (["--pointcloud", str(tmp_path / "bad.pcd")], "unknown point cloud format"),
-        (["--voxel", str(tmp_path / "grid.npy")], "is a 'pointcloud' model"),
-        (["--unconditional"], "is a 'pointcloud' model"),
+        (["--voxel", str(tmp_path / "grid.npy")], "reads --pointcloud (pointcloud), not a voxel condition"),
+        (["--unconditional"], "reads --pointcloud (pointcloud), not no condition"),
+        (["--image", str(tmp_path / "grid.npy")], "not an image condition"),
     ]
     for args, message in cases:
         assert main(["generate", checkpoint, *args, "-o", str(tmp_path / "out")]) == 2
