@@ -25,9 +25,8 @@ import torch
 from wala.config import (AutoencoderConfig, ConditionConfig, DenoiserConfig, DiffusionConfig, ScheduleConfig,
                          from_dict, to_dict)
 from wala.errors import WalaError, one_line
+from wala.models import OFFICIAL_FILES, OURS_FILES, model_format, resolve_model, search_path
 
-OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
-OURS_FILES = ("config.json", "model.safetensors")
 TRAINING_STACK = ("lightning", "pytorch_lightning", "lightning_fabric", "lightning_utilities", "omegaconf",
                   "argparse", "src", "build3d")
 DATA_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -279,16 +278,18 @@ def load_ours(directory: str | Path):
 
 def load_generator(path: str | Path):
     """Any generator wala reads: a released directory, our directory, a train-diffusion checkpoint."""
-    path = Path(path)
+    path = resolve_model(path)
     if path.is_dir():
-        if all((path / f).is_file() for f in OFFICIAL_FILES):
+        if model_format(path) == "official":
             return load_official(path)
-        if all((path / f).is_file() for f in OURS_FILES):
+        if model_format(path) == "ours":
             return load_ours(path)
         raise WalaError(f"{path} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} "
                         f"or {' + '.join(OURS_FILES)})")
     if not path.exists():
-        raise WalaError(f"model not found: {path}")
+        where = "" if len(path.parts) != 1 else \
+            f" (nor a model directory of that name in {', '.join(map(str, search_path()))}: see `wala models`)"
+        raise WalaError(f"model not found: {path}{where}")
     return load_trained(path, "diffusion")[0]
 
 

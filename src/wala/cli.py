@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from wala.cli_models import cmd_convert, cmd_generate, resolve_device
+from wala.cli_models import cmd_convert, cmd_generate, cmd_models, cmd_preview
 from wala.errors import WalaError
 
 
@@ -142,9 +142,9 @@ def cmd_train_diffusion(args) -> None:
 def cmd_eval_gen(args) -> None:
     from wala.data.shards import WaveletTreeDataset
     from wala.eval.generation import evaluate_generation, format_generation
-    from wala.pipeline import ShapeGenerator
+    from wala.pipeline import WaLaPipeline
 
-    generator = ShapeGenerator.load(args.checkpoint, resolve_device(args.device))
+    generator = WaLaPipeline.from_pretrained(args.checkpoint, args.device)
     steps, guidance = generator.defaults()
     reference = WaveletTreeDataset(args.reference) if args.reference else None
     results = evaluate_generation(generator, WaveletTreeDataset(args.data), reference, args.limit,
@@ -183,14 +183,14 @@ def cmd_eval(args) -> None:
 def cmd_bench(args) -> None:
     from wala.conditions import condition_kind
     from wala.eval.bench import UpsamplingBaseline, run_benchmark
-    from wala.pipeline import ShapeGenerator
+    from wala.pipeline import WaLaPipeline
 
     if args.checkpoint.startswith("baseline:"):
         generator = UpsamplingBaseline(args.checkpoint.split(":", 1)[1], args.condition, args.resolution)
         kind = condition_kind(args.condition)
         steps, guidance = kind.steps, kind.guidance
     else:
-        generator = ShapeGenerator.load(args.checkpoint, resolve_device(args.device))
+        generator = WaLaPipeline.from_pretrained(args.checkpoint, args.device)
         steps, guidance = generator.defaults()
     result = run_benchmark(args.condition, generator, args.reference, args.output, args.steps or steps,
                            guidance if args.scale is None else args.scale, args.seed, args.limit,
@@ -302,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--format", "--output_format", dest="format", choices=("obj", "ply", "stl", "off", "glb", "npz"),
                    default="obj", help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)")
-    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32",
-                   help="weights: bf16 halves memory (and CPU time where bf16 is native); fp32 reproduces the official numbers")
+    p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="weights: bf16 halves memory (and CPU time where bf16 is native), fp16 for GPUs; "
+                        "fp32 reproduces the official numbers")
     p.add_argument("--composite-alpha", action="store_true",
                    help="images: put transparent pixels over white (the official code drops alpha, keeping the "
                         "stored colour, for single images)")
@@ -311,6 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="map the point cloud into the ±0.9 cube first (released models take points as given)")
     p.add_argument("--original-frame", action="store_true", help="with --normalize: meshes back in the cloud's frame")
     p.set_defaults(run=cmd_generate)
+
+    p = sub.add_parser("models", help="model directories on the search path ($WALA_MODELS, then ~/.cache/wala/models)")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("preview", help="a mesh → a shaded turntable PNG strip (and GIF), rendered headless")
+    p.add_argument("mesh")
+    p.add_argument("-o", "--output", help="PNG path (default: beside the mesh)")
+    p.add_argument("--frames", type=int, default=6)
+    p.add_argument("--size", type=int, default=256, help="pixels per frame")
+    p.add_argument("--gif", action="store_true", help="also an animated GIF beside the PNG")
+    p.set_defaults(run=cmd_preview)
 
     p = sub.add_parser("convert", help="a model directory → our pickle-free directory (config.json + model.safetensors)")
     p.add_argument("model", help="a released WaLa directory, or any model wala reads")

@@ -1,4 +1,5 @@
-"""`wala generate` and `wala convert`: the commands that run a generator (released, converted or ours)."""
+"""`wala generate`, `wala convert` and `wala preview`: the commands that run a generator (released,
+converted or ours) and show what it made."""
 from __future__ import annotations
 
 import io
@@ -9,21 +10,6 @@ from pathlib import Path
 from wala.errors import WalaError
 
 
-def resolve_device(name: str) -> str:
-    """`auto` → cuda, then mps, then cpu."""
-    import torch
-
-    if name != "auto":
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            raise WalaError("--device cuda: no CUDA device is available")
-        if name == "mps" and not torch.backends.mps.is_available():
-            raise WalaError("--device mps: no Apple GPU is available")
-        return name
-    if torch.cuda.is_available():
-        return "cuda"
-    return "mps" if torch.backends.mps.is_available() else "cpu"
-
-
 def cmd_generate(args) -> None:
     import numpy as np
     import torch
@@ -31,13 +17,12 @@ def cmd_generate(args) -> None:
     from wala.conditions import CONDITIONS
     from wala.io.conditions import normalize_points
     from wala.io.mesh import save_mesh, write_atomic
-    from wala.pipeline import ShapeGenerator
+    from wala.pipeline import WaLaPipeline
     from wala.sdf.extract import tsdf_to_mesh
 
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     given = next((name for name in CONDITIONS if name != "none" and getattr(args, name, None)), "none")
     paths = getattr(args, given, None) or []
-    generator = ShapeGenerator.load(args.model, resolve_device(args.device), dtype)
+    generator = WaLaPipeline.from_pretrained(args.model, args.device, args.dtype)
     generator.check_condition(given)
     if args.samples < 1:
         raise WalaError("--samples must be at least 1")
@@ -83,3 +68,29 @@ def cmd_convert(args) -> None:
     model = load_generator(args.model)
     save_model(model, args.output, getattr(model, "source", "wala"))
     print(f"wrote {args.output} ({model.kind.name} generator, {count_parameters(model) / 1e6:.1f}M parameters)")
+
+
+def cmd_preview(args) -> None:
+    from wala.io.mesh import load_mesh
+    from wala.render.preview import write_preview
+
+    if args.frames < 1 or args.size < 16:
+        raise WalaError("--frames must be at least 1 and --size at least 16")
+    output = Path(args.output or Path(args.mesh).with_suffix(".png"))
+    for path in write_preview(load_mesh(args.mesh), output, args.frames, args.size, args.gif):
+        print(path)
+
+
+def cmd_models(args) -> None:
+    from wala.models import list_models, search_path
+
+    found, problems = list_models()
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    if not found:
+        print(f"no models in {', '.join(map(str, search_path()))} (put model directories there, or set $WALA_MODELS)")
+        return
+    width = max(len(m.name) for m in found)
+    print(f"{'name':<{width}}  {'source':<8}  {'condition':<32}  {'parameters':>10}  path")
+    for m in found:
+        print(f"{m.name:<{width}}  {m.source:<8}  {m.condition:<32}  {m.parameters / 1e6:>9.1f}M  {m.path}")

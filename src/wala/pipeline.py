@@ -3,19 +3,19 @@
     import wala.pipeline as wp
     shape = wp.encode_mesh_file("bunny.ply")            # normalized TSDF + its wavelet tree
     mesh = wp.tree_to_mesh(shape.tree)                  # back through IDWT and marching cubes
-    gen = wp.ShapeGenerator.load("runs/pc/step-00010000.safetensors")   # condition → meshes
-    meshes = gen.generate(points=points, samples=4, steps=8, guidance=1.3, seed=0)
-    sv = wp.ShapeGenerator.load("WaLa-SV-1B")                          # a released directory
-    meshes = sv.generate(image=sv.read_condition("image", ["chair.png"]), seed=42)
+    pipe = wp.WaLaPipeline.from_pretrained("WaLa-SV-1B")                # a released directory, or ours
+    shapes = pipe(image="chair.png", samples=4, seed=42)               # [.mesh, .tsdf, .latent] × 4
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import trimesh
+from tqdm.auto import tqdm
 
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
@@ -51,23 +51,75 @@ def tree_to_mesh(tree: WaveletTree, config: RepresentationConfig = Representatio
     return tsdf_to_mesh(tsdf)
 
 
-class ShapeGenerator:
-    """Condition → TSDFs and meshes with a generator (released, converted, or trained here).
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-        gen = wp.ShapeGenerator.load("ADSKAILab/WaLa-PC-1B")     # a downloaded model directory
-        meshes = gen.generate(points=wala.io.conditions.load_point_cloud("scan.h5df"), seed=42)
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """`auto` → cuda, then mps, then cpu; a named device must be there."""
+    name = str(name)
+    if name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise WalaError("device cuda: no CUDA device is available")
+        if name == "mps" and not torch.backends.mps.is_available():
+            raise WalaError("device mps: no Apple GPU is available")
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+
+
+class GeneratedShape:
+    """One generated sample: the final latent (the decoder's input); its TSDF and mesh are computed
+    on first use (decoding a 256³ TSDF takes seconds on a CPU; not every caller needs it)."""
+
+    def __init__(self, latent: torch.Tensor, seed: int, decode: Callable[[torch.Tensor], np.ndarray]):
+        self.latent = latent  # (e, G, G, G) float32, on the CPU
+        self.seed = seed      # the seed that reproduces this sample alone (samples=1)
+        self._decode, self._tsdf, self._mesh = decode, None, None
+
+    @property
+    def tsdf(self) -> np.ndarray:
+        """(N, N, N) float32, negative inside, on the corner-aligned grid over [-1, 1]³."""
+        if self._tsdf is None:
+            self._tsdf = self._decode(self.latent)
+        return self._tsdf
+
+    @property
+    def mesh(self) -> trimesh.Trimesh:
+        """Marching cubes at level 0; raises WalaError if the TSDF has no surface."""
+        if self._mesh is None:
+            self._mesh = tsdf_to_mesh(self.tsdf)
+        return self._mesh
+
+
+class WaLaPipeline:
+    """Condition → shapes with any generator wala reads: a released WaLa directory, a converted one,
+    one trained here, or a model name found by `wala models`.
+
+        pipe = WaLaPipeline.from_pretrained("WaLa-SV-1B", dtype="bf16")
+        shape = pipe(image="chair.png", seed=42)[0]          # .mesh, .tsdf, .latent
+        shapes = pipe(depth=["3.png", "6.png", "10.png", "26.png"], samples=4)   # a DM4 model
     """
 
     def __init__(self, model, device: torch.device | str = "cpu"):
         self.model, self.device = model, torch.device(device)
 
     @classmethod
-    def load(cls, path: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> "ShapeGenerator":
-        """`dtype` bfloat16 halves memory and, on a CPU with bf16 support, time (1.7× on 2 Zen 4 cores
-        for the 1B model); float32 (default) is what reproduces the official numbers."""
+    def from_pretrained(cls, path: str | Path, device: torch.device | str = "auto",
+                        dtype: torch.dtype | str = torch.float32) -> "WaLaPipeline":
+        """`path`: a model directory or checkpoint, or a name on the model search path. `device`
+        auto: cuda, then mps, then cpu. `dtype` "bf16" halves memory and, on a CPU with bf16 support,
+        time (1.7× on 2 Zen 4 cores for the 1B model); "fp16" for GPUs; "fp32" (default) is what
+        reproduces the official numbers."""
         from wala.diffusion.model import LatentDiffusion
+        from wala.models import resolve_model
 
-        return cls(LatentDiffusion.from_pretrained(path, device, dtype), device)
+        if isinstance(dtype, str):
+            if dtype not in DTYPES:
+                raise WalaError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPES)})")
+            dtype = DTYPES[dtype]
+        device = resolve_device(device)
+        return cls(LatentDiffusion.from_pretrained(resolve_model(path), device, dtype), device)
 
     @property
     def condition(self) -> str:
@@ -110,15 +162,16 @@ class ShapeGenerator:
             need = "no condition (--unconditional)" if not kind.conditional else f"{kind.flag} ({kind.name})"
             raise WalaError(f"this model reads {need}, not " + ("no condition" if given == "none" else f"a{'n' if given[0] in 'aeiou' else ''} {given} condition"))
 
-    def read_condition(self, given: str, paths: list[str], composite_alpha: bool = False) -> np.ndarray:
-        """The files of a condition → its checked array, as many files as the model reads."""
+    def read_condition(self, given: str, paths: list, composite_alpha: bool = False) -> np.ndarray:
+        """The files of a condition → its checked array, as many files as the model reads (images
+        may also be Pillow images or uint8 arrays, in the model's view order)."""
         self.check_condition(given)
         kind, c = self.model.kind, self.condition_config
         expected = kind.files(c)
         if len(paths) != expected:
             raise WalaError(f"this model reads {expected} {kind.name} file{'s' if expected > 1 else ''} "
                             f"({kind.flag}), got {len(paths)}")
-        return kind.read([str(p) for p in paths], c, composite_alpha=composite_alpha)
+        return kind.read(list(paths), c, composite_alpha=composite_alpha)
 
     def condition_tensor(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None,
                          normalize: bool = False, **arrays: np.ndarray) -> torch.Tensor | None:
@@ -143,10 +196,16 @@ class ShapeGenerator:
 
     @torch.no_grad()
     def generate_latents(self, condition: torch.Tensor | None = None, samples: int = 1, steps: int | None = None,
-                         guidance: float | None = None, seed: int = 0) -> torch.Tensor:
+                         guidance: float | None = None, seed: int = 0, progress: bool = False) -> torch.Tensor:
         default_steps, default_guidance = self.defaults()
-        return self.model.sample_latents(condition, steps or default_steps,
-                                         default_guidance if guidance is None else guidance, seed, samples)
+        steps = steps or default_steps
+        bar = tqdm(total=steps, desc="sampling", unit="step", leave=False) if progress else None
+        try:
+            return self.model.sample_latents(condition, steps, default_guidance if guidance is None else guidance,
+                                             seed, samples, on_step=(lambda *_: bar.update()) if bar else None)
+        finally:
+            if bar:
+                bar.close()
 
     @torch.no_grad()
     def generate_tsdf(self, condition: torch.Tensor | None = None, samples: int = 1, steps: int | None = None,
@@ -164,3 +223,35 @@ class ShapeGenerator:
         images = {k: v for k, v in dict(image=image, sketch=sketch, depth=depth, views=views).items() if v is not None}
         tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels, **images), **options)
         return [tsdf_to_mesh(t) for t in tsdfs]
+
+    def __call__(self, pointcloud=None, voxel=None, image=None, sketch=None, depth=None, views=None, *,
+                 steps: int | None = None, scale: float | None = None, seed: int = 0, samples: int = 1,
+                 normalize: bool = False, composite_alpha: bool = False, progress: bool = True) -> list[GeneratedShape]:
+        """Shapes for one condition — a file path or an array: `pointcloud` (N, 3), `voxel` 16³ 0/1;
+        `image`/`sketch`: a file, Pillow image or uint8 array of any size (resized and cropped as the
+        released models read); `depth`/`views`: a list of those (files in any order, named by view
+        id; images and arrays in the model's view order). No condition for an unconditional model.
+        Steps and guidance default to the condition's (`defaults`); sample i uses seed + i."""
+        given = {k: v for k, v in dict(pointcloud=pointcloud, voxel=voxel, image=image, sketch=sketch,
+                                        depth=depth, views=views).items() if v is not None}
+        if len(given) > 1:
+            raise WalaError(f"give one condition, not {' and '.join(given)}")
+        if samples < 1:
+            raise WalaError("samples must be at least 1")
+        condition = None
+        if given:
+            (kind, value), = given.items()
+            sources = list(value) if isinstance(value, (list, tuple)) else [value]
+            is_file = [isinstance(v, (str, Path)) for v in sources]
+            array = (self.read_condition(kind, sources, composite_alpha) if kind in ("image", "sketch", "depth", "views")
+                     or all(is_file) else value)
+            condition = self.condition_tensor(**{kind: array}, normalize=normalize)
+        else:
+            self.check_condition("none")
+        latents = self.generate_latents(condition, samples, steps, scale, seed, progress)
+        return [GeneratedShape(z.float().cpu(), seed + i, self.decode) for i, z in enumerate(latents)]
+
+    @torch.no_grad()
+    def decode(self, latent: torch.Tensor) -> np.ndarray:
+        """One (e, G, G, G) latent → its (N, N, N) float32 TSDF."""
+        return self.model.decode(latent[None].to(self.device))[0].cpu().numpy()

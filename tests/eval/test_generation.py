@@ -4,7 +4,7 @@ import pytest
 from wala.data.shards import WaveletTreeDataset
 from wala.ablations.diffusion import format_diffusion_ablation, run_diffusion_ablation
 from wala.eval.generation import evaluate_generation, format_generation, points_to_occupancy, upsampled_tsdf
-from wala.pipeline import ShapeGenerator
+from wala.pipeline import WaLaPipeline
 
 
 def test_point_occupancy_fills_the_inside_of_a_closed_surface():
@@ -34,7 +34,7 @@ def test_nearest_upsampling_keeps_blocks_exactly():
 
 
 def test_scores_against_held_out_shapes_with_both_baselines(prepared, tiny_generator):
-    generator = ShapeGenerator.load(tiny_generator)
+    generator = WaLaPipeline.from_pretrained(tiny_generator)
     shapes = WaveletTreeDataset(prepared)
     # held-out = training set: retrieval finds each shape itself
     results = evaluate_generation(generator, shapes, shapes, count=2, steps=2, guidance=1.3, points=20_000, lfd=True)

@@ -9,7 +9,7 @@ from wala.errors import WalaError
 from wala.eval.bench import run_benchmark
 from wala.eval.harness import evaluate_folders, format_table
 from wala.eval.refset import build_reference_set
-from wala.pipeline import ShapeGenerator
+from wala.pipeline import WaLaPipeline
 
 
 def _sphere(radius, center=(0.0, 0.0, 0.0)):
@@ -111,7 +111,7 @@ def test_the_shipped_manifest_names_unique_ids_with_sources(tmp_path):
 
 def test_bench_derives_conditions_generates_and_scores(tiny_generator, folders, tmp_path):
     _, ref = folders
-    generator = ShapeGenerator.load(tiny_generator)
+    generator = WaLaPipeline.from_pretrained(tiny_generator)
     result = run_benchmark("pointcloud", generator, ref, tmp_path / "run", steps=2, guidance=1.3, limit=2,
                            resolution=32, points=2000)
     assert [r["id"] for r in result["records"]] == ["a/s1", "a/s2"]

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from wala.cli import main
-from wala.pipeline import ShapeGenerator
+from wala.pipeline import WaLaPipeline
 
 
 def run(argv, capsys):
@@ -54,7 +54,7 @@ def test_a_released_single_image_model_takes_a_sketch_like_the_official_run_py(o
 
 
 def test_our_own_sketch_model_refuses_a_photo(official):
-    generator = ShapeGenerator.load(official("sk")[0])
+    generator = WaLaPipeline.from_pretrained(official("sk")[0])
     generator.model.source = "wala"  # a model trained here records which condition it learned
     generator.model.kind = type(generator.model.kind)(**{**generator.model.kind.__dict__, "name": "sketch"})
     assert generator.accepts("sketch") and not generator.accepts("image")
@@ -62,7 +62,7 @@ def test_our_own_sketch_model_refuses_a_photo(official):
 
 def test_composite_alpha_is_opt_in_and_changes_only_transparent_pixels(official, tmp_path):
     folder, E, _ = official("sv")
-    generator = ShapeGenerator.load(folder)
+    generator = WaLaPipeline.from_pretrained(folder)
     default = generator.read_condition("image", [folder / "input.png"])
     white = generator.read_condition("image", [folder / "input.png"], composite_alpha=True)
     assert np.array_equal(default, E["input_u8"][0])  # the official crop
@@ -77,7 +77,7 @@ def test_zero_padded_view_files_in_any_order_give_the_official_shape(official, t
     folder, E, meta = official("rgb4")
     for name in meta["inputs"]:  # 3.png → 003.png
         (tmp_path / f"{int(name.split('.')[0]):03d}.png").write_bytes((folder / name).read_bytes())
-    generator = ShapeGenerator.load(folder)
+    generator = WaLaPipeline.from_pretrained(folder)
     shuffled = [tmp_path / name for name in ("026.png", "006.png", "003.png", "010.png")]
     crops = generator.read_condition("views", shuffled)
     latent = generator.generate_latents(generator.condition_tensor(views=crops), seed=meta["seed"])

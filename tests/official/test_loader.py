@@ -11,7 +11,7 @@ from wala.checkpoints import OURS_ONLY, config_from_args, load_generator, load_o
 from wala.cli import main
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
-from wala.pipeline import ShapeGenerator
+from wala.pipeline import WaLaPipeline
 
 
 def copy_model(folder, target, state=None, args=None):
@@ -111,7 +111,7 @@ def test_convert_writes_a_pickle_free_directory_that_samples_the_same(official, 
     folder, E, meta = official(kind)
     assert main(["convert", str(folder), "-o", str(tmp_path / kind)]) == 0
     assert sorted(os.listdir(tmp_path / kind)) == ["config.json", "model.safetensors"]
-    converted = ShapeGenerator.load(tmp_path / kind)
+    converted = WaLaPipeline.from_pretrained(tmp_path / kind)
     assert converted.official  # still a released model: its run.py defaults apply
     condition = (torch.from_numpy(E["input_voxels"]) if kind == "vx16"
                  else converted.condition_tensor(views=E["input_u8"][0]))

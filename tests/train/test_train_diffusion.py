@@ -10,7 +10,7 @@ from wala.cli import main
 from wala.config import load_config
 from wala.errors import WalaError
 from wala.diffusion.model import LatentDiffusion
-from wala.pipeline import ShapeGenerator
+from wala.pipeline import WaLaPipeline
 from wala.train.diffusion import DiffusionTrainConfig, load_diffusion, train_diffusion
 
 TINY = "configs/diffusion_tiny.yaml"
@@ -57,7 +57,7 @@ def test_latents_are_cached_and_their_statistics_travel_with_the_checkpoint(trai
 
 
 def test_generation_is_seeded(trained):
-    generator = ShapeGenerator.load(trained / "step-00000006.safetensors")
+    generator = WaLaPipeline.from_pretrained(trained / "step-00000006.safetensors")
     points = np.random.default_rng(0).random((3000, 3)) * 2 - 1
     condition = generator.condition_tensor(points=points)
     assert generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=7).shape == (2, 64, 64, 64)
@@ -72,7 +72,7 @@ def test_generation_is_seeded(trained):
 def test_voxel_and_unconditional_generators_train(prepared, tiny_autoencoder, tmp_path, kind):
     blocks = f"model.denoiser.cross={'false' if kind == 'none' else 'true'}"  # no condition: plain blocks
     train_diffusion(_config(prepared, tiny_autoencoder, tmp_path, f"model.condition.kind={kind}", blocks, steps=2))
-    generator = ShapeGenerator.load(tmp_path / "step-00000002.safetensors")
+    generator = WaLaPipeline.from_pretrained(tmp_path / "step-00000002.safetensors")
     assert generator.condition == kind
     grid = np.zeros((16, 16, 16), dtype=bool)
     grid[4:12, 4:12, 4:12] = True
@@ -165,7 +165,7 @@ def test_a_trained_generator_carries_its_autoencoder_anywhere(trained, tiny_auto
     moved.parent.mkdir()
     shutil.copyfile(trained / "step-00000006.safetensors", moved)
     # no path to the autoencoder's own checkpoint is needed: its weights are inside
-    model = ShapeGenerator.load(moved).model
+    model = WaLaPipeline.from_pretrained(moved).model
     from wala.train.autoencoder import load_autoencoder
     assert all(torch.equal(a, b) for a, b in zip(model.autoencoder.state_dict().values(),
                                                  load_autoencoder(tiny_autoencoder).state_dict().values()))
@@ -177,8 +177,8 @@ def test_a_trained_generator_carries_its_autoencoder_anywhere(trained, tiny_auto
 
 def test_convert_writes_our_directory_for_a_trained_generator_too(trained, tmp_path):
     assert main(["convert", str(trained / "step-00000006.safetensors"), "-o", str(tmp_path / "model")]) == 0
-    a = ShapeGenerator.load(trained / "step-00000006.safetensors")
-    b = ShapeGenerator.load(tmp_path / "model")
+    a = WaLaPipeline.from_pretrained(trained / "step-00000006.safetensors")
+    b = WaLaPipeline.from_pretrained(tmp_path / "model")
     condition = a.condition_tensor(points=np.random.default_rng(1).random((500, 3)) - 0.5)
     assert torch.equal(a.generate_latents(condition, steps=3, seed=5), b.generate_latents(condition, steps=3, seed=5))
 
@@ -191,8 +191,8 @@ def test_a_released_model_fine_tunes_on_our_data_and_keeps_its_conventions(prepa
                                                       "train.batch_size=2", "train.eval_samples=2",
                                                       "model.condition.points=512"])
     train_diffusion(config)
-    tuned = ShapeGenerator.load(out / "step-00000002.safetensors").model
-    original = ShapeGenerator.load(released).model
+    tuned = WaLaPipeline.from_pretrained(out / "step-00000002.safetensors").model
+    original = WaLaPipeline.from_pretrained(released).model
     assert tuned.config.denoiser == original.config.denoiser and tuned.config.latent_mean == ()  # raw latents
     key = "network.unet.blocks.0.attn.qkv.weight"
     assert not torch.equal(tuned.state_dict()[key], original.state_dict()[key])  # trained

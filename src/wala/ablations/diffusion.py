@@ -17,7 +17,7 @@ from pathlib import Path
 from wala.config import load_config
 from wala.data.shards import WaveletTreeDataset
 from wala.eval.generation import evaluate_generation
-from wala.pipeline import ShapeGenerator
+from wala.pipeline import WaLaPipeline
 from wala.train.checkpoint import latest_checkpoint
 from wala.train.diffusion import DiffusionTrainConfig, train_diffusion
 
@@ -46,7 +46,7 @@ def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, 
         _share_latent_caches(out / "runs", Path(train.out))
         train_diffusion(dataclasses.replace(base, model=model, train=train, autoencoder=autoencoder))
         evals = [json.loads(line)["eval"] for line in logs_path.read_text().splitlines() if '"eval"' in line]
-        generator = ShapeGenerator.load(latest_checkpoint(Path(train.out)))
+        generator = WaLaPipeline.from_pretrained(latest_checkpoint(Path(train.out)))
         steps_, guidance = generator.defaults()
         scores = evaluate_generation(generator, held_out, None, eval_count, steps_, guidance, methods=("wala",))
         results.append({"arch": arch, "width": w, "depth": d, "latent": latent, "paper_width": width,

@@ -25,14 +25,20 @@ def _multi(c: ConditionConfig) -> bool:
     return len(c.training_views) > 0
 
 
-def read_condition_images(paths: list[str], c: ConditionConfig, composite_alpha: bool = False) -> np.ndarray:
-    """(224, 224, 3) uint8 for one image, (V, 224, 224, 3) in the model's view order for several."""
+def read_condition_images(sources: list, c: ConditionConfig, composite_alpha: bool = False) -> np.ndarray:
+    """(224, 224, 3) uint8 for one image, (V, 224, 224, 3) in the model's view order for several.
+    Sources are files, Pillow images or uint8 arrays; several files are ordered by the view ids in
+    their names, several images or arrays must come in the model's view order."""
+    import os
+
     from wala.io.images import order_views, read_image
 
     if not _multi(c):
-        return read_image(paths[0], "white" if composite_alpha else "drop")
+        return read_image(sources[0], "white" if composite_alpha else "drop")
     alpha = "white" if composite_alpha else "la-white"
-    return np.stack([read_image(p, alpha) for p in order_views(list(paths), c.training_views)])
+    if all(isinstance(s, (str, os.PathLike)) for s in sources):
+        sources = order_views([str(s) for s in sources], c.training_views)
+    return np.stack([read_image(s, alpha) for s in sources])
 
 
 def images_input(images: np.ndarray, c: ConditionConfig) -> torch.Tensor:

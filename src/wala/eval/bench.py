@@ -61,7 +61,7 @@ def derive_condition(kind: str, mesh, generator, key: str) -> np.ndarray:
 def run_benchmark(condition: str, generator, reference: str | Path, out: str | Path, steps: int, guidance: float,
                   seed: int = 0, limit: int = 0, resolution: int = 256, points: int = 100_000, progress=None) -> dict:
     """Generate one shape per reference and score them; writes OUT/generated, OUT/conditions,
-    OUT/eval.json and OUT/eval.csv. `generator` is a wala.pipeline.ShapeGenerator or an
+    OUT/eval.json and OUT/eval.csv. `generator` is a wala.pipeline.WaLaPipeline or an
     UpsamplingBaseline."""
     if condition not in CONDITIONS:
         raise WalaError(f"unknown benchmark condition '{condition}' ({', '.join(CONDITIONS)})")

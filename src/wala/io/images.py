@@ -39,8 +39,15 @@ def load_image(path: str | os.PathLike, alpha: str = "drop"):
         raise WalaError(f"cannot read image {path}: {one_line(exc)}") from exc
     if image.width == 0 or image.height == 0:
         raise WalaError(f"image {path} is empty ({image.width}×{image.height})")
+    return to_rgb(image, alpha, str(path))
+
+
+def to_rgb(image, alpha: str = "drop", name: str = "image"):
+    """A Pillow image → RGB by the alpha rule `alpha` (one of ALPHA_RULES)."""
+    from PIL import Image
+
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        raise WalaError(f"image {path} has {image.mode} pixels (16-bit or float); the released models read "
+        raise WalaError(f"{name} has {image.mode} pixels (16-bit or float); the released models read "
                         f"8-bit images: save it as an 8-bit PNG")
     over_white = alpha == "white" and ("A" in image.mode or "transparency" in image.info) \
         or alpha == "la-white" and image.mode == "LA"
@@ -64,9 +71,22 @@ def square_crop(image) -> np.ndarray:
     return np.array(resized.crop((left, top, left + SIZE, top + SIZE)), dtype=np.uint8)
 
 
-def read_image(path: str | os.PathLike, alpha: str = "drop") -> np.ndarray:
-    """A file → the (224, 224, 3) uint8 crop the models see."""
-    return square_crop(load_image(path, alpha))
+def read_image(source, alpha: str = "drop") -> np.ndarray:
+    """A file, a Pillow image or an (H, W, 3|4) / (H, W) uint8 array → the (224, 224, 3) uint8 crop
+    the models see."""
+    from PIL import Image
+
+    if isinstance(source, (str, os.PathLike)):
+        return square_crop(load_image(source, alpha))
+    if isinstance(source, np.ndarray):
+        if source.dtype != np.uint8 or source.ndim not in (2, 3) or source.ndim == 3 and source.shape[2] not in (3, 4):
+            raise WalaError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4) uint8, got {source.shape} {source.dtype}")
+        if min(source.shape[:2]) == 0:
+            raise WalaError(f"the image array is empty ({source.shape})")
+        source = Image.fromarray(source)
+    if not isinstance(source, Image.Image):
+        raise WalaError(f"an image must be a file path, a PIL image or a uint8 array, not {type(source).__name__}")
+    return square_crop(to_rgb(source, alpha))
 
 
 def check_images(images, views: int | None, name: str = "images") -> np.ndarray:

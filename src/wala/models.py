@@ -1,0 +1,92 @@
+"""Model management: model directories found by name on a search path.
+
+The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/models`. A model directory
+is a released WaLa download (`args.json` + `checkpoint.ckpt`) or ours (`config.json` +
+`model.safetensors`, from `wala convert` or a training run's export); `wala generate NAME` finds
+`NAME` there when it is not a path. Nothing is downloaded.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from wala.errors import WalaError, one_line
+
+OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
+OURS_FILES = ("config.json", "model.safetensors")
+
+
+def search_path() -> list[Path]:
+    folders = [Path(p).expanduser() for p in os.environ.get("WALA_MODELS", "").split(os.pathsep) if p]
+    return folders + [Path.home() / ".cache" / "wala" / "models"]
+
+
+def model_format(directory: Path) -> str | None:
+    """"official", "ours", or None when `directory` is not a model directory."""
+    if all((directory / f).is_file() for f in OFFICIAL_FILES):
+        return "official"
+    if all((directory / f).is_file() for f in OURS_FILES):
+        return "ours"
+    return None
+
+
+def resolve_model(name: str | Path) -> Path:
+    """`name` itself when it exists, else the first model directory of that name on the search path."""
+    path = Path(name)
+    if path.exists() or len(path.parts) != 1:
+        return path
+    for folder in search_path():
+        if model_format(folder / path.name):
+            return folder / path.name
+    return path  # the loader names what is missing
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    path: Path
+    source: str          # "official" or "wala"
+    condition: str       # kind, with the view count for several images
+    parameters: int
+
+
+def describe(directory: Path) -> ModelInfo:
+    """What a model directory holds, from its config alone (the model is built on the meta device)."""
+    import torch
+
+    from wala.autoencoder.model import count_parameters
+    from wala.checkpoints import config_from_args, read_args
+    from wala.config import DiffusionConfig, from_dict
+    from wala.diffusion.model import LatentDiffusion
+
+    if model_format(directory) == "official":
+        config, source = config_from_args(read_args(directory / "args.json")), "official"
+    else:
+        info = read_args(directory / "config.json")
+        if info.get("wala") != "generator" or "model" not in info:
+            raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
+        config, source = from_dict(DiffusionConfig, info["model"]), info.get("source", "wala")
+    with torch.device("meta"):
+        parameters = count_parameters(LatentDiffusion(config))
+    views = len(config.condition.training_views)
+    condition = config.condition.kind + (f" ×{views} ({', '.join(map(str, config.condition.training_views))})"
+                                         if views else "")
+    return ModelInfo(directory.name, directory, source, condition, parameters)
+
+
+def list_models() -> tuple[list[ModelInfo], list[str]]:
+    """(models found on the search path, one line per directory that could not be read)."""
+    found, problems, seen = [], [], set()
+    for folder in search_path():
+        if not folder.is_dir():
+            continue
+        for directory in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if not model_format(directory) or directory.name in seen:
+                continue
+            try:
+                found.append(describe(directory))
+                seen.add(directory.name)  # an earlier folder on the path wins, as in resolve_model
+            except (WalaError, OSError, ValueError, KeyError, TypeError) as exc:
+                problems.append(f"{directory}: {exc if isinstance(exc, WalaError) else one_line(exc)}")
+    return found, problems
