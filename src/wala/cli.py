@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
         if kind.conditional:
             given.add_argument(kind.flag, *kind.aliases, dest=kind.name, nargs="+", metavar="FILE", help=kind.help)
     given.add_argument("--unconditional", action="store_true")
+    given.add_argument("--batch", metavar="PATH", help="many inputs: a folder (one file, or for several views one "
+                       "subfolder, per input) or a list file (an input per line); resumable, OUT/NAME/ per input")
     p.add_argument("-o", "--output", required=True, help="folder")
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--format", "--output_format", dest="format", choices=("obj", "ply", "stl", "off", "glb", "npz"),
@@ -305,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="weights: bf16 halves memory (and CPU time where bf16 is native), fp16 for GPUs; "
                         "fp32 reproduces the official numbers")
+    p.add_argument("--faces", type=int, default=0, help="decimate meshes to about N faces (quadric error; 0: keep all)")
+    p.add_argument("--no-preview", action="store_true", help="no turntable PNG beside each mesh")
+    p.add_argument("--gif", action="store_true", help="also an animated GIF preview")
     p.add_argument("--composite-alpha", action="store_true",
                    help="images: put transparent pixels over white (the official code drops alpha, keeping the "
                         "stored colour, for single images)")

@@ -2,7 +2,7 @@
 converted or ours) and show what it made."""
 from __future__ import annotations
 
-import io
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -11,52 +11,56 @@ from wala.errors import WalaError
 
 
 def cmd_generate(args) -> None:
-    import numpy as np
-    import torch
-
+    from wala.batch import OutputOptions, batch_inputs, run_batch, write_shapes
     from wala.conditions import CONDITIONS
     from wala.io.conditions import normalize_points
-    from wala.io.mesh import save_mesh, write_atomic
     from wala.pipeline import WaLaPipeline
-    from wala.sdf.extract import tsdf_to_mesh
 
     given = next((name for name in CONDITIONS if name != "none" and getattr(args, name, None)), "none")
-    paths = getattr(args, given, None) or []
-    generator = WaLaPipeline.from_pretrained(args.model, args.device, args.dtype)
-    generator.check_condition(given)
     if args.samples < 1:
         raise WalaError("--samples must be at least 1")
-    array = generator.read_condition(given, paths, args.composite_alpha) if paths else None
-    condition = generator.condition_tensor(**({given: array} if paths else {}), normalize=args.normalize)
-    steps, guidance = generator.defaults()
+    if args.faces < 0:
+        raise WalaError("--faces must be 0 (keep all) or more")
+    pipe = WaLaPipeline.from_pretrained(args.model, args.device, args.dtype)
+    kind = pipe.model.kind
+    if args.batch:
+        if not kind.conditional:
+            raise WalaError("--batch needs a conditional model (an unconditional one takes --samples)")
+        given = kind.name
+    pipe.check_condition(given)
+    steps, guidance = pipe.defaults()
     steps, guidance = args.steps or steps, guidance if args.scale is None else args.scale
-    start = time.perf_counter()
-    latents = generator.generate_latents(condition, args.samples, steps, guidance, args.seed)
-    back = normalize_points(array)[1] if given == "pointcloud" and args.normalize and args.original_frame else None
+    options = OutputOptions(args.format, args.faces, not args.no_preview, args.gif)
+
+    def generate(files: list[str]):
+        back = None
+        if given == "pointcloud" and args.normalize and args.original_frame:
+            back = normalize_points(pipe.read_condition(given, files))[1]
+        shapes = pipe(**({given: files} if files else {}), steps=steps, scale=guidance, seed=args.seed,
+                      samples=args.samples, normalize=args.normalize, composite_alpha=args.composite_alpha,
+                      progress=sys.stderr.isatty())
+        return shapes, back
+
     out = Path(args.output)
-    written = 0
-    for i, latent in enumerate(latents):
-        tsdf = generator.model.decode(latent[None])[0].cpu().numpy()
-        path = out / f"sample_{args.seed + i:04d}.{args.format}"
-        if args.format == "npz":
-            buffer = io.BytesIO()
-            np.savez(buffer, latent=latent.float().cpu().numpy(), tsdf=tsdf)
-            write_atomic(path, buffer.getvalue())
-        else:
-            try:
-                mesh = tsdf_to_mesh(tsdf)
-            except WalaError as exc:  # one empty sample is reported; the others are still written
-                print(f"sample {args.seed + i}: {exc}", file=sys.stderr)
-                continue
-            if back is not None:
-                mesh.vertices = back.to_world(mesh.vertices)
-            save_mesh(mesh, path)
+    start = time.perf_counter()
+    if args.batch:
+        inputs = batch_inputs(args.batch, kind.files(pipe.condition_config), kind.formats)
+        done, skipped, failures = run_batch(inputs, out, generate, options)
+        print(f"{done} inputs done, {skipped} already finished, {len(failures)} failed, in "
+              f"{time.perf_counter() - start:.1f}s ({steps} steps, guidance {guidance:g})", file=sys.stderr)
+        if failures:
+            raise WalaError(f"{len(failures)} of {len(inputs)} inputs failed (listed in {out / 'failed.log'})")
+        return
+    shapes, back = generate(getattr(args, given, None) or [])
+    written, empty = write_shapes(shapes, out, dataclasses.replace(options, back=back))
+    for line in empty:
+        print(line, file=sys.stderr)
+    for path in written:
         print(path)
-        written += 1
     elapsed = time.perf_counter() - start
-    print(f"{written} of {len(latents)} shapes in {elapsed:.2f}s ({elapsed / len(latents):.2f}s per shape; "
-          f"{steps} steps, guidance {guidance:g})", file=sys.stderr)
-    if not written:
+    print(f"{len(shapes) - len(empty)} of {len(shapes)} shapes in {elapsed:.2f}s ({elapsed / len(shapes):.2f}s per "
+          f"shape; {steps} steps, guidance {guidance:g})", file=sys.stderr)
+    if len(empty) == len(shapes):
         raise WalaError("no sample has a surface (the generator or its autoencoder is undertrained, "
                         "or the condition is far from the training data)")
 

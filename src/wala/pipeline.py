@@ -169,8 +169,8 @@ class WaLaPipeline:
         kind, c = self.model.kind, self.condition_config
         expected = kind.files(c)
         if len(paths) != expected:
-            raise WalaError(f"this model reads {expected} {kind.name} file{'s' if expected > 1 else ''} "
-                            f"({kind.flag}), got {len(paths)}")
+            raise WalaError(f"this model reads {expected} file{'s' if expected > 1 else ''} ({kind.flag}), "
+                            f"got {len(paths)}")
         return kind.read(list(paths), c, composite_alpha=composite_alpha)
 
     def condition_tensor(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None,

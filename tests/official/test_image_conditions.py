@@ -23,7 +23,7 @@ def refused(argv, capsys, tmp_path, message):
 def test_a_wrong_number_or_set_of_views_is_refused(official, tmp_path, capsys):
     folder, _, meta = official("dm4")
     files = [str(folder / name) for name in meta["inputs"]]
-    refused(["generate", str(folder), "--dm4", *files[:3]], capsys, tmp_path, "reads 4 depth files (--depth), got 3")
+    refused(["generate", str(folder), "--dm4", *files[:3]], capsys, tmp_path, "reads 4 files (--depth), got 3")
     refused(["generate", str(folder), "--depth", files[0], files[1], files[2], str(folder / "49.png")], capsys,
             tmp_path, "reads views 3, 6, 10, 26; the files name views 3, 6, 10, 49")
 

@@ -15,6 +15,7 @@ from wala.conditions.base import ConditionKind
 from wala.conditions.dinov2 import GRID, ImageEncoder
 from wala.config import ConditionConfig
 from wala.errors import WalaError
+from wala.io.images import IMAGE_FORMATS
 
 
 def image_count(c: ConditionConfig) -> int:
@@ -61,5 +62,5 @@ def image_condition(views: str, **record) -> ConditionKind:
     """A ConditionKind read from image files and encoded by DINOv2 (`clip_model.dinov2.*`);
     `views`: "one" image, "several" (multi-view) or "either"."""
     return ConditionKind(encoder=ImageEncoder, module="clip_model", tokens=lambda c: GRID * GRID,
-                         files=image_count, read=read_condition_images, to_input=images_input,
+                         files=image_count, read=read_condition_images, to_input=images_input, formats=IMAGE_FORMATS,
                          check=_views_rule(record["name"], views), **record)

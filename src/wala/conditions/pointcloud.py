@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from wala.conditions.base import ConditionKind
 from wala.config import ConditionConfig
 from wala.diffusion.layers import CrossAttention, Mlp, PlainBlock
+from wala.io.conditions import POINT_CLOUD_FORMATS
 
 HEADS = 16  # the official trainer fixes it; widths must be multiples of 16
 
@@ -100,4 +101,4 @@ def _training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.G
 POINTCLOUD = ConditionKind(
     name="pointcloud", flag="--pointcloud", steps=8, guidance=1.3, official_guidance=3.0, array="points",
     encoder=PointNetEncoder, tokens=lambda c: c.tokens, read=_read, to_input=_to_input, derive=_derive,
-    training_input=_training_input, help="H5DF/H5/PLY/XYZ/NPY/NPZ (points key)")
+    training_input=_training_input, help="H5DF/H5/PLY/XYZ/NPY/NPZ (points key)", formats=POINT_CLOUD_FORMATS)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from wala.autoencoder.model import ResBlock, _output_conv, conv3
 from wala.conditions.base import ConditionKind
 from wala.config import ConditionConfig
+from wala.io.conditions import VOXEL_FORMATS
 
 HIDDEN = 128  # fixed in the released encoder
 
@@ -56,4 +57,4 @@ VOXEL = ConditionKind(
     name="voxel", flag="--voxel", aliases=("--voxel_files",), steps=5, guidance=1.5, official_guidance=3.0, array="occupancy",
     encoder=VoxelEncoder, tokens=lambda c: (c.voxel_size // 2) ** 3, read=_read, to_input=_to_input,
     derive=_derive, training_input=lambda stored, c, g: stored[:, None].float(),
-    help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox")
+    help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox", formats=VOXEL_FORMATS)
