@@ -32,6 +32,7 @@ data/refset/manifest.json: configs/refset.json | $(STAMP) meshes
 	$(PY) -m wala.cli refset configs/refset.json -o data/refset --meshes $(MESHES) --quiet
 
 test: $(STAMP) meshes
+	scripts/ensure_chromium.sh
 	WALA_MESHES=$(MESHES) $(PY) -m pytest -q
 
 # The main job on the embedded default: procedural shapes and real meshes through the wavelet

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from wala.cli_models import cmd_convert, cmd_generate, cmd_models, cmd_preview
+from wala.cli_models import cmd_convert, cmd_generate, cmd_models, cmd_preview, cmd_serve
 from wala.errors import WalaError
 
 
@@ -320,6 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="model directories on the search path ($WALA_MODELS, then ~/.cache/wala/models)")
     p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("serve", help="a local web page: pick a model, upload a condition, see and download the shape")
+    p.add_argument("--model", action="append", default=[], metavar="DIR",
+                   help="a model directory or name (repeatable; default: every model `wala models` lists)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--max-upload-mb", type=float, default=20.0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("preview", help="a mesh → a shaded turntable PNG strip (and GIF), rendered headless")
     p.add_argument("mesh")

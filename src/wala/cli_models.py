@@ -1,5 +1,5 @@
-"""`wala generate`, `wala convert` and `wala preview`: the commands that run a generator (released,
-converted or ours) and show what it made."""
+"""`wala generate`, `wala convert`, `wala models`, `wala preview` and `wala serve`: the commands that run
+a generator (released, converted or ours), find it, and show what it made."""
 from __future__ import annotations
 
 import dataclasses
@@ -98,3 +98,13 @@ def cmd_models(args) -> None:
     print(f"{'name':<{width}}  {'source':<8}  {'condition':<32}  {'parameters':>10}  path")
     for m in found:
         print(f"{m.name:<{width}}  {m.source:<8}  {m.condition:<32}  {m.parameters / 1e6:>9.1f}M  {m.path}")
+
+
+def cmd_serve(args) -> None:
+    from wala.models import list_models
+    from wala.serve.app import serve
+
+    models = [Path(m) for m in args.model] or [m.path for m in list_models()[0]]
+    if args.max_upload_mb <= 0:
+        raise WalaError("--max-upload-mb must be positive")
+    serve(models, args.host, args.port, max_upload_mb=args.max_upload_mb, device=args.device, dtype=args.dtype)

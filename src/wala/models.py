@@ -46,9 +46,13 @@ def resolve_model(name: str | Path) -> Path:
 class ModelInfo:
     name: str
     path: Path
-    source: str          # "official" or "wala"
-    condition: str       # kind, with the view count for several images
+    source: str                      # "official" or "wala"
+    condition: str                   # kind, with the views for several images
     parameters: int
+    kind: str = "none"               # the condition kind's name
+    files: int = 0                   # files one condition is (0: unconditional)
+    formats: tuple[str, ...] = ()    # their suffixes
+    defaults: tuple[int, float] = (0, 0.0)  # recommended (steps, guidance)
 
 
 def describe(directory: Path) -> ModelInfo:
@@ -57,6 +61,7 @@ def describe(directory: Path) -> ModelInfo:
 
     from wala.autoencoder.model import count_parameters
     from wala.checkpoints import config_from_args, read_args
+    from wala.conditions import condition_kind
     from wala.config import DiffusionConfig, from_dict
     from wala.diffusion.model import LatentDiffusion
 
@@ -69,10 +74,12 @@ def describe(directory: Path) -> ModelInfo:
         config, source = from_dict(DiffusionConfig, info["model"]), info.get("source", "wala")
     with torch.device("meta"):
         parameters = count_parameters(LatentDiffusion(config))
-    views = len(config.condition.training_views)
-    condition = config.condition.kind + (f" ×{views} ({', '.join(map(str, config.condition.training_views))})"
-                                         if views else "")
-    return ModelInfo(directory.name, directory, source, condition, parameters)
+    c = config.condition
+    kind = condition_kind(c.kind)
+    views = len(c.training_views)
+    condition = c.kind + (f" ×{views} ({', '.join(map(str, c.training_views))})" if views else "")
+    return ModelInfo(directory.name, directory, source, condition, parameters, kind.name,
+                     kind.files(c) if kind.conditional else 0, kind.formats, kind.recommended(c, source == "official"))
 
 
 def list_models() -> tuple[list[ModelInfo], list[str]]:

@@ -142,12 +142,8 @@ class WaLaPipeline:
         return getattr(self.model, "source", "") == "official"
 
     def defaults(self) -> tuple[int, float]:
-        """(steps, guidance) when none are given: the condition's recommended ones (per view count for
-        depth maps); for a released model the guidance its run.py really applies (3.0 for point cloud
-        and voxel, OFFICIAL.md §6)."""
-        kind = self.model.kind
-        steps, guidance = kind.recommended(self.condition_config)
-        return steps, kind.official_guidance if self.official and kind.official_guidance else guidance
+        """(steps, guidance) when none are given: the condition's recommended ones for this model."""
+        return self.model.kind.recommended(self.condition_config, self.official)
 
     def accepts(self, given: str) -> bool:
         """Whether a condition of kind `given` is what this model reads. A released single-image model

@@ -41,9 +41,12 @@ class ConditionKind:
     def conditional(self) -> bool:
         return self.encoder is not None
 
-    def recommended(self, c: ConditionConfig) -> tuple[int, float]:
-        """(steps, guidance) the official README gives for this condition and model."""
-        for files, steps, guidance in self.per_files:
+    def recommended(self, c: ConditionConfig, official: bool = False) -> tuple[int, float]:
+        """(steps, guidance) the official README gives for this condition and model (per number of
+        files for depth maps); for a released model, the guidance its run.py really applies (3.0 for
+        point cloud and voxel: it ignores --scale, OFFICIAL.md §6)."""
+        steps, guidance = self.steps, self.guidance
+        for files, file_steps, file_guidance in self.per_files:
             if files == self.files(c):
-                return steps, guidance
-        return self.steps, self.guidance
+                steps, guidance = file_steps, file_guidance
+        return steps, self.official_guidance if official and self.official_guidance else guidance

@@ -1,0 +1,124 @@
+"""`wala serve` end to end: the page in headless Chromium uploads a condition and shows the mesh in its
+viewer; bad uploads get a one-line message, never a crash."""
+import io
+import json
+import shutil
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from wala.serve.app import create_app
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def server():
+    import uvicorn
+
+    app = create_app([FIXTURES / "sk", FIXTURES / "rgb4"], max_upload_mb=1.0, device="cpu")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def post(url, fields: dict, files: list[tuple[str, bytes]]):
+    """A multipart POST; (status, JSON answer)."""
+    boundary = uuid.uuid4().hex
+    body = io.BytesIO()
+    for key, value in fields.items():
+        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+    for name, data in files:
+        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+                   f'Content-Type: application/octet-stream\r\n\r\n'.encode() + data + b"\r\n")
+    body.write(f"--{boundary}--\r\n".encode())
+    request = urllib.request.Request(url, body.getvalue(), {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def canvas_pixels(page) -> np.ndarray:
+    """The viewer canvas's pixels (grayscale), as the page itself reads them."""
+    import base64
+
+    url = page.evaluate("document.getElementById('viewer').toDataURL('image/png')")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("L"))
+
+
+def test_the_models_are_listed_with_their_conditions_and_defaults(server):
+    models = json.loads(urllib.request.urlopen(f"{server}/api/models").read())
+    assert [(m["name"], m["kind"], m["files"], m["steps"], m["scale"]) for m in models] == [
+        ("sk", "image", 1, 5, 1.8), ("rgb4", "views", 4, 5, 1.3)]
+
+
+def test_bad_uploads_get_one_line_and_the_server_keeps_running(server):
+    sketch = (FIXTURES / "sk" / "input.png").read_bytes()
+    url = f"{server}/api/generate"
+    for fields, files, message in (
+            ({"model": "nope"}, [("a.png", sketch)], "unknown model 'nope'"),
+            ({"model": "sk"}, [("a.txt", b"hello")], "a.txt: not a"),
+            ({"model": "sk"}, [("a.png", b"not a png")], "cannot read image"),
+            ({"model": "sk"}, [("a.png", sketch), ("b.png", sketch)], "sk reads 1 file, got 2"),
+            ({"model": "sk", "steps": "many"}, [("a.png", sketch)], "whole numbers"),
+            ({"model": "sk"}, [("big.png", bytes(2 * 2**20))], "uploads larger than 1 MB"),
+            ({"model": "rgb4"}, [(f"{v}.png", sketch) for v in (3, 6, 10, 27)], "reads views 3, 6, 10, 26")):
+        status, answer = post(url, fields, files)
+        assert status == 400 and message in answer["error"] and "\n" not in answer["error"], (status, answer)
+    status, answer = post(url, {"model": "sk", "seed": "42"}, [("drawing.png", sketch)])
+    assert status == 200 and answer["faces"] > 0
+    obj = urllib.request.urlopen(server + answer["obj"]).read()
+    assert obj.count(b"\nf ") > 0
+    assert Image.open(io.BytesIO(urllib.request.urlopen(server + answer["preview"]).read())).size == (6 * 256, 256)
+
+
+def test_the_page_uploads_a_sketch_and_its_viewer_shows_the_mesh(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "the page test needs Chromium (make test installs Debian's chromium)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
+        page = browser.new_page()
+        page.goto(server)
+        page.wait_for_function("document.querySelectorAll('#model option').length === 2")
+        blank = canvas_pixels(page)
+        page.set_input_files("#files", str(FIXTURES / "sk" / "input.png"))
+        page.click("#generate")
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=120_000)
+        page.wait_for_timeout(300)  # a few animation frames
+        shot = canvas_pixels(page)
+        page.locator("#viewer").screenshot(path=str(tmp_path / "viewer.png"))  # to look at when it fails
+        triangles = int(page.locator("#viewer").get_attribute("data-triangles"))
+        page.set_input_files("#files", [])
+        page.select_option("#model", "rgb4")
+        page.set_input_files("#files", str(FIXTURES / "sk" / "input.png"))
+        page.click("#generate")
+        page.wait_for_function("document.getElementById('status').className === 'error'")
+        error = page.text_content("#status")
+        browser.close()
+    assert (blank > 250).all()  # an empty viewer is white
+    assert triangles > 0 and (shot < 200).mean() > 0.01  # the mesh covers part of the canvas
+    assert "reads 4 files" in error or "rgb4 reads 4 files, got 1" in error
