@@ -1,6 +1,7 @@
 """Model management: model directories found by name on a search path.
 
-The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/models`. A model directory
+The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/models`, then the models
+that ship inside wala (`wala-pc64`, `wala-vx64`: small, trained here, see wala.demo). A model directory
 is a released WaLa download (`args.json` + `checkpoint.ckpt`) or ours (`config.json` +
 `model.safetensors`, from `wala convert` or a training run's export); `wala generate NAME` finds
 `NAME` there when it is not a path. Nothing is downloaded.
@@ -17,9 +18,12 @@ OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
 OURS_FILES = ("config.json", "model.safetensors")
 
 
+BUILTIN_MODELS = Path(__file__).parent / "builtin" / "models"
+
+
 def search_path() -> list[Path]:
     folders = [Path(p).expanduser() for p in os.environ.get("WALA_MODELS", "").split(os.pathsep) if p]
-    return folders + [Path.home() / ".cache" / "wala" / "models"]
+    return folders + [Path.home() / ".cache" / "wala" / "models", BUILTIN_MODELS]
 
 
 def model_format(directory: Path) -> str | None:
@@ -65,6 +69,10 @@ def describe(directory: Path) -> ModelInfo:
     from wala.config import DiffusionConfig, from_dict
     from wala.diffusion.model import LatentDiffusion
 
+    if model_format(directory) is None:
+        raise WalaError(f"{directory} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} or "
+                        f"{' + '.join(OURS_FILES)})" if directory.exists() else
+                        f"model not found: {directory} (see `wala models` for the names on the search path)")
     if model_format(directory) == "official":
         config, source = config_from_args(read_args(directory / "args.json")), "official"
     else:
