@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# How the built-in models (src/wala/builtin/models/) were made, on a 2-core CPU: 64³ procedural shapes
-# (10 families × seeds 0–39) + the offline real meshes → a VQ-VAE → point-cloud and voxel generators,
-# exported pickle-free. Usage: scripts/train_builtin.sh [WORK_DIR]  (needs `make meshes` first)
+# Small 64³ models of the released architecture, trained on a 2-core CPU: procedural shapes (10 families
+# × seeds 0–39) + the offline real meshes → a VQ-VAE → point-cloud and voxel generators, exported
+# pickle-free to models/ (then `WALA_MODELS=models wala generate pc64 …`, `python -m wala.demo
+# --pointcloud-model models/pc64 --voxel-model models/vx64`). Usage: scripts/train_builtin.sh [WORK_DIR]
+# (needs `make meshes` first). Measured so far: docs/training.md.
 set -euo pipefail
 WORK="${1:-runs/builtin}"
 PY="${PY:-.venv/bin/python}"
@@ -15,5 +17,5 @@ for model in pc64 vx64; do
         --set "autoencoder=$WORK/ae64/step-00003000.safetensors" &
 done
 wait
-wala convert "$WORK/pc64/step-00004000.safetensors" -o src/wala/builtin/models/wala-pc64
-wala convert "$WORK/vx64/step-00004000.safetensors" -o src/wala/builtin/models/wala-vx64
+wala convert "$WORK/pc64/step-00001500.safetensors" -o models/pc64
+wala convert "$WORK/vx64/step-00001000.safetensors" -o models/vx64

@@ -59,6 +59,7 @@ class ConditionConfig:
     encoder: str = "large"           # pointcloud: "large" (PointNet_Large) or "simple" (PointNet_Simple)
     encoder_width: int = 1024        # pointcloud: per-point feature width (pc_dims)
     voxel_size: int = 16             # voxel: grid side, pooled once to (size/2)³ tokens
+    voxel_hidden: int = 128          # voxel: encoder channels (the released 128; less for CPU-sized models)
     mapping_layers: int = 1          # [Linear(D, D), SiLU] layers applied to the tokens
     vit_depth: int = 24              # images: DINOv2 blocks (ViT-L/14 24, ViT-g/14 40)
     vit_heads: int = 16              # images: DINOv2 heads (ViT-L 16, ViT-g 24)

@@ -1,7 +1,6 @@
 """Model management: model directories found by name on a search path.
 
-The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/models`, then the models
-that ship inside wala (`wala-pc64`, `wala-vx64`: small, trained here, see wala.demo). A model directory
+The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/models`. A model directory
 is a released WaLa download (`args.json` + `checkpoint.ckpt`) or ours (`config.json` +
 `model.safetensors`, from `wala convert` or a training run's export); `wala generate NAME` finds
 `NAME` there when it is not a path. Nothing is downloaded.
@@ -18,12 +17,9 @@ OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
 OURS_FILES = ("config.json", "model.safetensors")
 
 
-BUILTIN_MODELS = Path(__file__).parent / "builtin" / "models"
-
-
 def search_path() -> list[Path]:
     folders = [Path(p).expanduser() for p in os.environ.get("WALA_MODELS", "").split(os.pathsep) if p]
-    return folders + [Path.home() / ".cache" / "wala" / "models", BUILTIN_MODELS]
+    return folders + [Path.home() / ".cache" / "wala" / "models"]
 
 
 def model_format(directory: Path) -> str | None:

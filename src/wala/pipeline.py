@@ -155,8 +155,9 @@ class WaLaPipeline:
     def check_condition(self, given: str) -> None:
         if not self.accepts(given):
             kind = self.model.kind
-            need = "no condition (--unconditional)" if not kind.conditional else f"{kind.flag} ({kind.name})"
-            raise WalaError(f"this model reads {need}, not " + ("no condition" if given == "none" else f"a{'n' if given[0] in 'aeiou' else ''} {given} condition"))
+            need = f"{kind.flag} ({kind.name})" if kind.conditional else "no condition (--unconditional)"
+            got = "no condition" if given == "none" else f"{'an' if given[0] in 'aeiou' else 'a'} {given} condition"
+            raise WalaError(f"this model reads {need}, not {got}")
 
     def read_condition(self, given: str, paths: list, composite_alpha: bool = False) -> np.ndarray:
         """The files of a condition → its checked array, as many files as the model reads (images

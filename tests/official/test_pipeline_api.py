@@ -81,10 +81,9 @@ def model_path(official, tmp_path, monkeypatch):
 
 def test_wala_models_lists_what_the_search_path_holds(model_path, capsys):
     found, problems = list_models()
-    assert [(m.name, m.source, m.condition) for m in found[:2]] == [
+    assert [(m.name, m.source, m.condition) for m in found] == [
         ("WaLa-VX16-tiny", "official", "voxel"), ("rgb4-converted", "official", "views ×4 (3, 6, 10, 26)")]
-    assert [(m.name, m.source) for m in found[2:]] == [("wala-pc64", "wala"), ("wala-vx64", "wala")]  # built in
-    assert all(m.parameters > 1e5 for m in found) and len(problems) == 1 and "broken" in problems[0]
+    assert all(m.parameters > 1e6 for m in found) and len(problems) == 1 and "broken" in problems[0]
     assert main(["models"]) == 0
     out = capsys.readouterr()
     assert "WaLa-VX16-tiny" in out.out and "rgb4-converted" in out.out and "skipped" in out.err

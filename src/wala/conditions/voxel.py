@@ -1,6 +1,6 @@
 """16³ occupancy → (size/2)³ condition tokens: the released voxel encoder (Encoder_Down_2), official names.
 
-conv 1→64 → ResBlock 64→128 (3×3×3 skip conv) → 2 ResBlocks → AvgPool3d(3, 2, 1) (borders divide
+conv 1→64 → ResBlock 64→128 (3×3×3 skip conv; 128 = `voxel_hidden`, fixed in the released encoder) → 2 ResBlocks → AvgPool3d(3, 2, 1) (borders divide
 by 27) → 3 ResBlocks → GN, SiLU, conv → width; tokens x-major (i·64 + j·8 + k). Input 0/1 as given.
 """
 from __future__ import annotations
@@ -15,17 +15,16 @@ from wala.conditions.base import ConditionKind
 from wala.config import ConditionConfig
 from wala.io.conditions import VOXEL_FORMATS
 
-HIDDEN = 128  # fixed in the released encoder
-
-
 class VoxelEncoder(nn.Module):
-    def __init__(self, c: ConditionConfig, groups: int = 32):
+    def __init__(self, c: ConditionConfig):
         super().__init__()
+        hidden = c.voxel_hidden  # 128 in the released encoder; smaller for CPU-sized models
+        groups = min(32, hidden // 4)
         self.in_conv = conv3(1, 64)
-        self.res_1 = ResBlock(64, HIDDEN, groups)
+        self.res_1 = ResBlock(64, hidden, groups)
         for i in range(2, 7):
-            self.add_module(f"res_{i}", ResBlock(HIDDEN, groups=groups))
-        self.out_conv = _output_conv(HIDDEN, c.width, groups)
+            self.add_module(f"res_{i}", ResBlock(hidden, groups=groups))
+        self.out_conv = _output_conv(hidden, c.width, groups)
 
     def forward(self, occupancy: torch.Tensor) -> torch.Tensor:
         """(B, 1, 16, 16, 16) occupancy in {0, 1} → (B, 512, width)."""
