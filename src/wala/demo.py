@@ -30,8 +30,9 @@ def true_tsdf(family: str, seed: int) -> np.ndarray:
     return family_tsdf(family, seed, RESOLUTION)
 
 
-def make_examples(folder: Path = EXAMPLES, seed: int = EXAMPLE_SEED) -> None:
-    """Writes one point cloud and one voxel grid per procedural family (held-out `seed`), as prep derives them."""
+def make_examples(folder: Path = EXAMPLES, seed: int = EXAMPLE_SEED, families: list[str] | None = None) -> None:
+    """Writes one point cloud and one voxel grid per procedural family (held-out `seed`), as prep
+    derives them, and their manifest."""
     import trimesh
 
     from wala.conditions.derive import occupancy_grid, surface_samples
@@ -40,7 +41,7 @@ def make_examples(folder: Path = EXAMPLES, seed: int = EXAMPLE_SEED) -> None:
     from wala.sdf.families import FAMILIES
 
     examples = []
-    for family in FAMILIES:
+    for family in families or FAMILIES:
         tsdf = true_tsdf(family, seed)
         name = f"{family}_{seed}"
         points = surface_samples(tsdf_to_mesh(tsdf), EXAMPLE_POINTS, seed=seed)
