@@ -8,7 +8,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from wala.cli_models import cmd_convert, cmd_generate, cmd_models, cmd_preview, cmd_serve
 from wala.errors import WalaError
 
 
@@ -280,69 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=100")
     p.set_defaults(run=cmd_train_diffusion)
 
-    def generator_options(p, what="checkpoint"):
-        p.add_argument(what, help="a model: a released WaLa directory (checkpoint.ckpt + args.json), "
-                                  "a `wala convert` directory, or a train-diffusion checkpoint")
-        p.add_argument("--steps", "--diffusion_rescale_timestep", dest="steps", type=int,
-                       help="sampling steps (default: the condition's recommended)")
-        p.add_argument("--scale", "--guidance", dest="scale", type=float,
-                       help="classifier-free guidance scale (default: the condition's; for released point-cloud "
-                            "and voxel models 3.0, what their run.py really uses)")
-        p.add_argument("--seed", type=int, default=0, help="sample i uses seed + i (seed 42 = run.py's default)")
-        p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+    from wala.cli_models import add_model_commands, generator_options
 
-    p = sub.add_parser("generate", help="condition → meshes (or latents and TSDFs) with a generator")
-    generator_options(p, "model")
-    given = p.add_mutually_exclusive_group(required=True)
-    for kind in CONDITIONS.values():
-        if kind.conditional:
-            given.add_argument(kind.flag, *kind.aliases, dest=kind.name, nargs="+", metavar="FILE", help=kind.help)
-    given.add_argument("--unconditional", action="store_true")
-    given.add_argument("--batch", metavar="PATH", help="many inputs: a folder (one file, or for several views one "
-                       "subfolder, per input) or a list file (an input per line); resumable, OUT/NAME/ per input")
-    p.add_argument("-o", "--output", required=True, help="folder")
-    p.add_argument("--samples", type=int, default=1)
-    p.add_argument("--format", "--output_format", dest="format", choices=("obj", "ply", "stl", "off", "glb", "npz"),
-                   default="obj", help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)")
-    p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="weights: bf16 halves memory (and CPU time where bf16 is native), fp16 for GPUs; "
-                        "fp32 reproduces the official numbers")
-    p.add_argument("--faces", type=int, default=0, help="decimate meshes to about N faces (quadric error; 0: keep all)")
-    p.add_argument("--no-preview", action="store_true", help="no turntable PNG beside each mesh")
-    p.add_argument("--gif", action="store_true", help="also an animated GIF preview")
-    p.add_argument("--composite-alpha", action="store_true",
-                   help="images: put transparent pixels over white (the official code drops alpha, keeping the "
-                        "stored colour, for single images)")
-    p.add_argument("--normalize", action="store_true",
-                   help="map the point cloud into the ±0.9 cube first (released models take points as given)")
-    p.add_argument("--original-frame", action="store_true", help="with --normalize: meshes back in the cloud's frame")
-    p.set_defaults(run=cmd_generate)
-
-    p = sub.add_parser("models", help="model directories on the search path ($WALA_MODELS, then ~/.cache/wala/models)")
-    p.set_defaults(run=cmd_models)
-
-    p = sub.add_parser("serve", help="a local web page: pick a model, upload a condition, see and download the shape")
-    p.add_argument("--model", action="append", default=[], metavar="DIR",
-                   help="a model directory or name (repeatable; default: every model `wala models` lists)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--max-upload-mb", type=float, default=20.0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
-    p.set_defaults(run=cmd_serve)
-
-    p = sub.add_parser("preview", help="a mesh → a shaded turntable PNG strip (and GIF), rendered headless")
-    p.add_argument("mesh")
-    p.add_argument("-o", "--output", help="PNG path (default: beside the mesh)")
-    p.add_argument("--frames", type=int, default=6)
-    p.add_argument("--size", type=int, default=256, help="pixels per frame")
-    p.add_argument("--gif", action="store_true", help="also an animated GIF beside the PNG")
-    p.set_defaults(run=cmd_preview)
-
-    p = sub.add_parser("convert", help="a model directory → our pickle-free directory (config.json + model.safetensors)")
-    p.add_argument("model", help="a released WaLa directory, or any model wala reads")
-    p.add_argument("-o", "--output", required=True)
-    p.set_defaults(run=cmd_convert)
+    add_model_commands(sub, CONDITIONS)
 
     p = sub.add_parser("eval-gen", help="IoU/CD/F-score of generated vs true shapes, beside nearest/trilinear upsampling and retrieval")
     generator_options(p)
