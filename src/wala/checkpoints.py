@@ -219,12 +219,27 @@ def _owned(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if whole else tensor.clone(memory_format=torch.contiguous_format)
 
 
+def read_model_config(directory: Path) -> tuple[DiffusionConfig, str]:
+    """(config, source) of a model directory, from its args.json (released) or config.json (ours),
+    without touching the weights; else one line saying what the folder lacks."""
+    kind = model_format(directory)
+    if kind == "official":
+        return config_from_args(read_args(directory / "args.json")), "official"
+    if kind == "ours":
+        info = read_args(directory / "config.json")
+        if info.get("wala") != "generator" or "model" not in info:
+            raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
+        return from_dict(DiffusionConfig, info["model"]), info.get("source", "wala")
+    raise WalaError(f"{directory} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} "
+                    f"or {' + '.join(OURS_FILES)})")
+
+
 def load_official(directory: str | Path):
     """A released model directory → LatentDiffusion with its raw (non-EMA) weights."""
     from wala.diffusion.model import LatentDiffusion
 
     directory = Path(directory)
-    config = config_from_args(read_args(directory / "args.json"))
+    config, _ = read_model_config(directory)
     state = read_official_checkpoint(directory / "checkpoint.ckpt")
     with torch.device("meta"):
         model = LatentDiffusion(config)
@@ -262,17 +277,15 @@ def load_ours(directory: str | Path):
     from wala.diffusion.model import LatentDiffusion
 
     directory = Path(directory)
-    info = read_args(directory / "config.json")
-    if info.get("wala") != "generator" or "model" not in info:
-        raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
+    config, source = read_model_config(directory)
     with torch.device("meta"):
-        model = LatentDiffusion(from_dict(DiffusionConfig, info["model"]))
+        model = LatentDiffusion(config)
     try:
         state = load_file(str(directory / "model.safetensors"))  # memory-mapped
     except (SafetensorError, OSError) as exc:
         raise WalaError(f"corrupt model file {directory / 'model.safetensors'}: {one_line(exc)}") from exc
     load_state_strictly(model, state, directory / "model.safetensors")
-    model.source = info.get("source", "wala")
+    model.source = source
     return model
 
 
@@ -280,12 +293,7 @@ def load_generator(path: str | Path):
     """Any generator wala reads: a released directory, our directory, a train-diffusion checkpoint."""
     path = resolve_model(path)
     if path.is_dir():
-        if model_format(path) == "official":
-            return load_official(path)
-        if model_format(path) == "ours":
-            return load_ours(path)
-        raise WalaError(f"{path} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} "
-                        f"or {' + '.join(OURS_FILES)})")
+        return load_official(path) if model_format(path) == "official" else load_ours(path)
     if not path.exists():
         where = "" if len(path.parts) != 1 else \
             f" (nor a model directory of that name in {', '.join(map(str, search_path()))}: see `wala models`)"

@@ -33,10 +33,11 @@ def cmd_generate(args) -> None:
     options = OutputOptions(args.format, args.faces, not args.no_preview, args.gif)
 
     def generate(files: list[str]):
-        back = None
+        condition, back = files, None
         if given == "pointcloud" and args.normalize and args.original_frame:
-            back = normalize_points(pipe.read_condition(given, files))[1]
-        shapes = pipe(**({given: files} if files else {}), steps=steps, scale=guidance, seed=args.seed,
+            condition = pipe.read_condition(given, files)  # read once: the frame comes from the same points
+            back = normalize_points(condition)[1]
+        shapes = pipe(**({given: condition} if files else {}), steps=steps, scale=guidance, seed=args.seed,
                       samples=args.samples, normalize=args.normalize, composite_alpha=args.composite_alpha,
                       progress=sys.stderr.isatty())
         return shapes, back

@@ -54,18 +54,12 @@ def make_examples(folder: Path = EXAMPLES, seed: int = EXAMPLE_SEED, families: l
     write_atomic(folder / "manifest.json", (json.dumps(examples, indent=1) + "\n").encode())
 
 
-def score(tsdf: np.ndarray, truth: np.ndarray, points: int = 10_000) -> dict:
-    """IoU on the grid and Chamfer distance between surfaces (None where a TSDF has no surface)."""
-    from wala.errors import WalaError
-    from wala.eval.metrics import iou, surface_metrics
-    from wala.sdf.extract import tsdf_to_mesh
+def score(tsdf: np.ndarray, truth: np.ndarray, truth_mesh, points: int = 10_000) -> dict:
+    """IoU on the grid and Chamfer distance between surfaces (None where `tsdf` has no surface)."""
+    from wala.eval.generation import score_tsdf
 
-    result = {"iou": float(iou(tsdf < 0, truth < 0)), "cd": None}
-    try:
-        result["cd"] = float(surface_metrics(tsdf_to_mesh(tsdf), tsdf_to_mesh(truth), points)["cd"])
-    except WalaError:
-        pass
-    return result
+    row = score_tsdf(tsdf, truth, truth_mesh, points)
+    return {"iou": float(row["iou"]), "cd": None if row["failed"] else float(row["cd"])}
 
 
 def run_demo(models: dict[str, str], out: Path, seed: int = 0, names: list[str] | None = None) -> list[dict]:
@@ -76,6 +70,7 @@ def run_demo(models: dict[str, str], out: Path, seed: int = 0, names: list[str] 
     from wala.eval.generation import points_to_occupancy, upsampled_tsdf
     from wala.io.conditions import load_point_cloud, load_voxels
     from wala.pipeline import WaLaPipeline
+    from wala.sdf.extract import tsdf_to_mesh
 
     examples = [e for e in json.loads((EXAMPLES / "manifest.json").read_text()) if not names or e["name"] in names]
     rows = []
@@ -90,9 +85,11 @@ def run_demo(models: dict[str, str], out: Path, seed: int = 0, names: list[str] 
             shape, = pipe(**{kind: str(path)}, seed=seed, progress=False)
             write_shapes([shape], out / kind / example["name"], OutputOptions())
             truth = true_tsdf(example["family"], example["seed"])
+            truth_mesh = tsdf_to_mesh(truth)  # once: every method is scored against it
             grid = load_voxels(path) if kind == "voxel" else points_to_occupancy(load_point_cloud(path))
-            row = {"kind": kind, "name": example["name"], "wala": score(shape.tsdf, truth),
-                   **{mode: score(upsampled_tsdf(grid, RESOLUTION, mode), truth) for mode in ("nearest", "trilinear")},
+            row = {"kind": kind, "name": example["name"], "wala": score(shape.tsdf, truth, truth_mesh),
+                   **{mode: score(upsampled_tsdf(grid, RESOLUTION, mode), truth, truth_mesh)
+                      for mode in ("nearest", "trilinear")},
                    "seconds": round(time.perf_counter() - start, 2)}
             rows.append(row)
             print(_line(row), flush=True)

@@ -60,22 +60,13 @@ def describe(directory: Path) -> ModelInfo:
     import torch
 
     from wala.autoencoder.model import count_parameters
-    from wala.checkpoints import config_from_args, read_args
+    from wala.checkpoints import read_model_config
     from wala.conditions import condition_kind
-    from wala.config import DiffusionConfig, from_dict
     from wala.diffusion.model import LatentDiffusion
 
-    if model_format(directory) is None:
-        raise WalaError(f"{directory} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} or "
-                        f"{' + '.join(OURS_FILES)})" if directory.exists() else
-                        f"model not found: {directory} (see `wala models` for the names on the search path)")
-    if model_format(directory) == "official":
-        config, source = config_from_args(read_args(directory / "args.json")), "official"
-    else:
-        info = read_args(directory / "config.json")
-        if info.get("wala") != "generator" or "model" not in info:
-            raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
-        config, source = from_dict(DiffusionConfig, info["model"]), info.get("source", "wala")
+    if not directory.exists():
+        raise WalaError(f"model not found: {directory} (see `wala models` for the names on the search path)")
+    config, source = read_model_config(directory)
     with torch.device("meta"):
         parameters = count_parameters(LatentDiffusion(config))
     c = config.condition

@@ -112,14 +112,13 @@ class WaLaPipeline:
         time (1.7× on 2 Zen 4 cores for the 1B model); "fp16" for GPUs; "fp32" (default) is what
         reproduces the official numbers."""
         from wala.diffusion.model import LatentDiffusion
-        from wala.models import resolve_model
 
         if isinstance(dtype, str):
             if dtype not in DTYPES:
                 raise WalaError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPES)})")
             dtype = DTYPES[dtype]
         device = resolve_device(device)
-        return cls(LatentDiffusion.from_pretrained(resolve_model(path), device, dtype), device)
+        return cls(LatentDiffusion.from_pretrained(path, device, dtype), device)  # names resolve in the loader
 
     @property
     def condition(self) -> str:

@@ -1,7 +1,8 @@
 """16³ occupancy → (size/2)³ condition tokens: the released voxel encoder (Encoder_Down_2), official names.
 
-conv 1→64 → ResBlock 64→128 (3×3×3 skip conv; 128 = `voxel_hidden`, fixed in the released encoder) → 2 ResBlocks → AvgPool3d(3, 2, 1) (borders divide
+conv 1→64 → ResBlock 64→128 (3×3×3 skip conv) → 2 ResBlocks → AvgPool3d(3, 2, 1) (borders divide
 by 27) → 3 ResBlocks → GN, SiLU, conv → width; tokens x-major (i·64 + j·8 + k). Input 0/1 as given.
+128 channels (`voxel_hidden`) in the released encoder; CPU-sized models may use fewer.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from wala.autoencoder.model import ResBlock, _output_conv, conv3
 from wala.conditions.base import ConditionKind
 from wala.config import ConditionConfig
 from wala.io.conditions import VOXEL_FORMATS
+
 
 class VoxelEncoder(nn.Module):
     def __init__(self, c: ConditionConfig):
@@ -53,7 +55,8 @@ def _derive(mesh, tsdf: np.ndarray, seed: int) -> np.ndarray:
 
 
 VOXEL = ConditionKind(
-    name="voxel", flag="--voxel", aliases=("--voxel_files",), steps=5, guidance=1.5, official_guidance=3.0, array="occupancy",
+    name="voxel", flag="--voxel", aliases=("--voxel_files",), steps=5, guidance=1.5, official_guidance=3.0,
+    array="occupancy",
     encoder=VoxelEncoder, tokens=lambda c: (c.voxel_size // 2) ** 3, read=_read, to_input=_to_input,
     derive=_derive, training_input=lambda stored, c, g: stored[:, None].float(),
     help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox", formats=VOXEL_FORMATS)

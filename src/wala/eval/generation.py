@@ -79,7 +79,7 @@ class Retrieval:
         return int(np.argmin(costs))
 
 
-def _score(pred: np.ndarray, truth: np.ndarray, truth_mesh, points: int, truth_lfd=None) -> dict:
+def score_tsdf(pred: np.ndarray, truth: np.ndarray, truth_mesh, points: int, truth_lfd=None) -> dict:
     """IoU, CD, F-score (and LFD against `truth_lfd`, a LightFieldDescriptor, when given)."""
     row = {"iou": iou(pred < 0, truth < 0), "failed": 0}
     try:
@@ -137,7 +137,7 @@ def evaluate_generation(generator, held_out, reference=None, count: int = 0, ste
         truth_lfd = light_field_descriptor(truth_mesh) if lfd else None
         for method, pred in made.items():
             rows[method].append({"key": record["key"], "dataset": record["dataset"],
-                                 **_score(pred, truth, truth_mesh, points, truth_lfd)})
+                                 **score_tsdf(pred, truth, truth_mesh, points, truth_lfd)})
     return {method: summarize(r, METRICS + (["lfd"] if lfd else [])) for method, r in rows.items()}
 
 
