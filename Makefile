@@ -83,7 +83,7 @@ bench-gpu: $(STAMP)
 	$(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype fp32 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/generation_speed.py --config official --condition image --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model ae --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
-	$(PY) benchmarks/train_throughput.py --model denoiser --device cuda --batch 32 --steps 5 --json out/bench/gpu.jsonl
+	$(PY) benchmarks/train_throughput.py --model denoiser --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
 
 # Our Light Field Distance beside the reference C implementation (compiled here; needs root for apt).
 bench-lfd: $(STAMP) meshes

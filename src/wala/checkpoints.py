@@ -248,15 +248,18 @@ def load_official(directory: str | Path):
     return model
 
 
-def save_model(model, directory: str | Path, source: str) -> Path:
-    """Our model directory: config.json + model.safetensors, each written atomically."""
+def save_model(model, directory: str | Path, source: str, storage: torch.dtype | None = None) -> Path:
+    """Our model directory: config.json + model.safetensors, each written atomically. `storage`
+    (float16/bfloat16) stores the parameters at half size; loading computes in float32 again."""
     from safetensors.torch import save_file
 
     from wala.io.mesh import write_atomic
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k not in OURS_ONLY}
+    parameters = {name for name, _ in model.named_parameters()}
+    tensors = {k: (v.to(storage) if storage is not None and k in parameters else v).detach().contiguous().cpu()
+               for k, v in model.state_dict().items() if k not in OURS_ONLY}
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".tmp")
     os.close(fd)
     try:
@@ -284,6 +287,8 @@ def load_ours(directory: str | Path):
         state = load_file(str(directory / "model.safetensors"))  # memory-mapped
     except (SafetensorError, OSError) as exc:
         raise WalaError(f"corrupt model file {directory / 'model.safetensors'}: {one_line(exc)}") from exc
+    # half-size storage (`wala convert --storage fp16`) computes in float32, as every other model
+    state = {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in state.items()}
     load_state_strictly(model, state, directory / "model.safetensors")
     model.source = source
     return model

@@ -67,11 +67,12 @@ def cmd_generate(args) -> None:
 
 
 def cmd_convert(args) -> None:
-    from wala.checkpoints import load_generator, save_model
     from wala.autoencoder.model import count_parameters
+    from wala.checkpoints import load_generator, save_model
+    from wala.pipeline import DTYPES
 
     model = load_generator(args.model)
-    save_model(model, args.output, getattr(model, "source", "wala"))
+    save_model(model, args.output, getattr(model, "source", "wala"), DTYPES[args.storage])
     print(f"wrote {args.output} ({model.kind.name} generator, {count_parameters(model) / 1e6:.1f}M parameters)")
 
 
@@ -176,4 +177,6 @@ def add_model_commands(sub, conditions) -> None:
     p = sub.add_parser("convert", help="a model directory → our pickle-free directory (config.json + model.safetensors)")
     p.add_argument("model", help="a released WaLa directory, or any model wala reads")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--storage", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="weights stored at this precision (fp16/bf16: half the size; computed in fp32 on load)")
     p.set_defaults(run=cmd_convert)

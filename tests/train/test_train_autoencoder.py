@@ -68,6 +68,14 @@ def test_resume_follows_the_learning_rate_schedule(prepared, tmp_path):
     assert rates[:2] == pytest.approx([5e-4, 1e-3]) and rates[-1] < rates[2]
 
 
+def test_an_in_memory_cache_trains_the_same_weights(prepared, tmp_path):
+    train_autoencoder(_config(prepared, tmp_path / "read", steps=3, checkpoint_every=0))
+    train_autoencoder(_config(prepared, tmp_path / "cached", steps=3, checkpoint_every=0, cache="true"))
+    _assert_same_checkpoints(tmp_path / "read" / "step-00000003.safetensors", tmp_path / "cached" / "step-00000003.safetensors")
+    with pytest.raises(WalaError, match="train.cache .* needs train.workers 0"):
+        _config(prepared, tmp_path, cache="true", workers=2)
+
+
 def _assert_same_checkpoints(path_a, path_b):
     a, b = load_file(str(path_a)), load_file(str(path_b))
     assert a.keys() == b.keys()

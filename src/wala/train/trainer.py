@@ -55,11 +55,14 @@ class TrainConfig:
     device: str = "auto"           # "auto", "cpu", "cuda"
     bf16: bool = True              # autocast to bfloat16 on CUDA (ignored on CPU)
     workers: int = 0               # data-loading processes per rank
+    cache: bool = False            # keep every item in memory after its first read (needs workers 0): fast GPU runs
     fsdp: bool = False             # under torchrun: shard weights, gradients and Adam state (FSDP2) instead of DDP
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
             raise WalaError(f"unknown lr_schedule '{self.lr_schedule}' (known: {', '.join(LR_SCHEDULES)})")
+        if self.cache and self.workers:
+            raise WalaError("train.cache keeps items in this process's memory: it needs train.workers 0")
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -83,6 +86,26 @@ def to_device(batch, device: torch.device):
     return batch.to(device, non_blocking=True)
 
 
+class CachedDataset(torch.utils.data.Dataset):
+    """A dataset whose items are read once, then served from memory (the decompression of a shard's
+    npz costs more than a small model's step on a GPU)."""
+
+    def __init__(self, dataset):
+        self.dataset, self.items = dataset, {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def datasets(self) -> list[str]:
+        return self.dataset.datasets
+
+    def __getitem__(self, i: int):
+        if i not in self.items:
+            self.items[i] = self.dataset[i]
+        return self.items[i]
+
+
 class Trainer:
     def __init__(self, kind: str, model: nn.Module, run_config: dict, train: TrainConfig, dataset,
                  step_fn: StepFn, eval_fn: Callable[[nn.Module], dict] | None = None,
@@ -90,7 +113,8 @@ class Trainer:
                  shard_units: Callable[[nn.Module], list[nn.Module]] = lambda model: []):
         """`shard_units(model)`: the submodules FSDP shards one by one (e.g. attention blocks)."""
         self.kind, self.model, self.run_config, self.cfg = kind, model, run_config, train
-        self.dataset, self.step_fn, self.eval_fn, self.after_step = dataset, step_fn, eval_fn, after_step
+        self.dataset = CachedDataset(dataset) if train.cache else dataset
+        self.step_fn, self.eval_fn, self.after_step = step_fn, eval_fn, after_step
         self.shard_units = shard_units
         self.out = Path(train.out)
 
