@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 MESHES := data/meshes
 OUT    ?= out/demo
 
-.PHONY: install meshes refset test demo bench bench-gpu bench-lfd clean
+.PHONY: install meshes refset test demo demo-train bench bench-gpu bench-lfd clean
 
 install: $(STAMP)
 
@@ -35,11 +35,13 @@ test: $(STAMP) meshes
 	scripts/ensure_chromium.sh
 	WALA_MESHES=$(MESHES) $(PY) -m pytest -q
 
-# The main job on the embedded default: real and procedural meshes through the wavelet tree and back
-# (with previews); a tiny VQ-VAE and point-cloud generator trained end to end on 64³ procedural shapes,
-# scored on held-out seeds and on the bundled examples beside the nearest/trilinear baselines, its
-# samples written with previews; the trilinear baseline on real meshes. Everything lands in $(OUT).
+# The main job on the embedded default: the built-in 64³ point-cloud and voxel generators (src/wala/builtin,
+# trained by scripts/train_builtin.py) on the bundled held-out examples — a mesh, a turntable preview and a
+# line of IoU/CD beside the nearest/trilinear baselines per example —, then real and procedural meshes
+# through the wavelet tree and back, and the paper's scoring of the trilinear baseline on real meshes.
+# Everything lands in $(OUT).
 demo: $(STAMP) meshes refset
+	$(PY) -m wala.demo --pointcloud-model pc64 --voxel-model vx64 -o $(OUT)/examples --json $(OUT)/examples/scores.json
 	$(PY) -m wala.cli shapes all --count 1 --resolution 256 -o $(OUT)/procedural
 	$(PY) -m wala.cli roundtrip $(OUT)/procedural/chair_0000.obj $(OUT)/procedural/mug_0000.obj \
 	    $(MESHES)/cgal/bunny00.off $(MESHES)/cgal/armadillo.off $(MESHES)/pymeshlab/cow.obj \
@@ -47,24 +49,22 @@ demo: $(STAMP) meshes refset
 	$(PY) -m wala.cli encode $(MESHES)/cgal/elephant.off -o $(OUT)/elephant.npz
 	$(PY) -m wala.cli decode $(OUT)/elephant.npz -o $(OUT)/elephant_from_tree.obj
 	$(PY) -m wala.cli preview $(OUT)/elephant_from_tree.obj -o $(OUT)/elephant_from_tree.png
-	$(PY) -m wala.cli preview $(OUT)/procedural/chair_0000.obj -o $(OUT)/procedural/chair_0000.png --gif
-	# a tiny wavelet VQ-VAE on 64³ procedural shapes: prep, train, evaluate on held-out seeds
+	$(PY) -m wala.cli bench voxel baseline:trilinear data/refset -o $(OUT)/bench_trilinear --limit 6 \
+	    --resolution 128 --points 30000 --quiet
+
+# Training end to end in a few minutes: a tiny VQ-VAE and point-cloud generator on 64³ procedural
+# shapes, evaluated on held-out seeds (tiny: the point is the workflow, not the shapes).
+demo-train: $(STAMP)
 	$(PY) -m wala.cli prep procedural:all:6 -o $(OUT)/data/train --resolution 64 --workers 2 --quiet
 	$(PY) -m wala.cli prep procedural:all:1:1000 -o $(OUT)/data/eval --resolution 64 --quiet
 	$(PY) -m wala.cli train-ae configs/ae_tiny.yaml --set train.data=$(OUT)/data/train \
 	    --set train.eval_data=$(OUT)/data/eval --set train.out=$(OUT)/ae_tiny --set train.steps=150
 	$(PY) -m wala.cli eval-ae $(OUT)/ae_tiny/step-00000150.safetensors $(OUT)/data/eval --points 20000
-	# a tiny point-cloud generator in that latent space, scored beside the two baselines
 	$(PY) -m wala.cli train-diffusion configs/diffusion_tiny.yaml \
 	    --set autoencoder=$(OUT)/ae_tiny/step-00000150.safetensors --set train.data=$(OUT)/data/train \
 	    --set train.eval_data=$(OUT)/data/eval --set train.out=$(OUT)/diffusion_tiny --set train.steps=150
 	$(PY) -m wala.cli eval-gen $(OUT)/diffusion_tiny/step-00000150.safetensors $(OUT)/data/eval \
 	    --reference $(OUT)/data/train --points 20000 --json $(OUT)/diffusion_tiny/eval_gen.json
-	$(PY) -m wala.demo --pointcloud-model $(OUT)/diffusion_tiny/step-00000150.safetensors \
-	    -o $(OUT)/examples --json $(OUT)/examples/scores.json
-	# the paper's scoring on real meshes (LFD, IoU, CD, F): the trilinear baseline on 6 reference shapes
-	$(PY) -m wala.cli bench voxel baseline:trilinear data/refset -o $(OUT)/bench_trilinear --limit 6 \
-	    --resolution 128 --points 30000 --quiet
 
 bench: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/representation.py

@@ -264,6 +264,7 @@ def save_model(model, directory: str | Path, source: str, storage: torch.dtype |
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={"wala": "generator", "source": source})
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model directory is meant to be shared
         os.replace(tmp, directory / "model.safetensors")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

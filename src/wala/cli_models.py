@@ -153,7 +153,7 @@ def add_model_commands(sub, conditions) -> None:
     p.add_argument("--original-frame", action="store_true", help="with --normalize: meshes back in the cloud's frame")
     p.set_defaults(run=cmd_generate)
 
-    p = sub.add_parser("models", help="model directories on the search path ($WALA_MODELS, then ~/.cache/wala/models)")
+    p = sub.add_parser("models", help="model directories on the search path ($WALA_MODELS, ~/.cache/wala/models, the built-in ones)")
     p.set_defaults(run=cmd_models)
 
     p = sub.add_parser("serve", help="a local web page: pick a model, upload a condition, see and download the shape")

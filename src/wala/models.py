@@ -1,6 +1,7 @@
 """Model management: model directories found by name on a search path.
 
-The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/models`. A model directory
+The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/models`, then the small
+built-in models shipped inside the package (`pc64`, `vx64`: 64³, trained here). A model directory
 is a released WaLa download (`args.json` + `checkpoint.ckpt`) or ours (`config.json` +
 `model.safetensors`, from `wala convert` or a training run's export); `wala generate NAME` finds
 `NAME` there when it is not a path. Nothing is downloaded.
@@ -17,9 +18,12 @@ OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
 OURS_FILES = ("config.json", "model.safetensors")
 
 
+BUILTIN = Path(__file__).parent / "builtin"
+
+
 def search_path() -> list[Path]:
     folders = [Path(p).expanduser() for p in os.environ.get("WALA_MODELS", "").split(os.pathsep) if p]
-    return folders + [Path.home() / ".cache" / "wala" / "models"]
+    return folders + [Path.home() / ".cache" / "wala" / "models", BUILTIN]
 
 
 def model_format(directory: Path) -> str | None:
@@ -46,7 +50,7 @@ def resolve_model(name: str | Path) -> Path:
 class ModelInfo:
     name: str
     path: Path
-    source: str                      # "official" or "wala"
+    source: str                      # "official", "wala", or "builtin" (shipped in the package)
     condition: str                   # kind, with the views for several images
     parameters: int
     kind: str = "none"               # the condition kind's name
@@ -67,6 +71,7 @@ def describe(directory: Path) -> ModelInfo:
     if not directory.exists():
         raise WalaError(f"model not found: {directory} (see `wala models` for the names on the search path)")
     config, source = read_model_config(directory)
+    source = "builtin" if directory.parent == BUILTIN else source
     with torch.device("meta"):
         parameters = count_parameters(LatentDiffusion(config))
     c = config.condition

@@ -82,7 +82,8 @@ def model_path(official, tmp_path, monkeypatch):
 def test_wala_models_lists_what_the_search_path_holds(model_path, capsys):
     found, problems = list_models()
     assert [(m.name, m.source, m.condition) for m in found] == [
-        ("WaLa-VX16-tiny", "official", "voxel"), ("rgb4-converted", "official", "views ×4 (3, 6, 10, 26)")]
+        ("WaLa-VX16-tiny", "official", "voxel"), ("rgb4-converted", "official", "views ×4 (3, 6, 10, 26)"),
+        ("pc64", "builtin", "pointcloud"), ("vx64", "builtin", "voxel")]  # the package's own come last
     assert all(m.parameters > 1e6 for m in found) and len(problems) == 1 and "broken" in problems[0]
     assert main(["models"]) == 0
     out = capsys.readouterr()
