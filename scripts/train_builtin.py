@@ -20,11 +20,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATORS = ("pc64", "vx64")
-CALIBRATION_STEPS = 120
-OVERRIDES: list[str] = []   # --set KEY=VALUE pairs given to every training run (e.g. a smaller batch to try it out)
 
 
 def wala(*args: str, log: Path | None = None, wait: bool = True):
@@ -57,16 +56,19 @@ def step_seconds(metrics: Path, batch: int) -> float:
     return (s1 * batch / r1 - s0 * batch / r0) / (s1 - s0)
 
 
-def common(work: Path) -> list[str]:
-    sets = [item for pair in OVERRIDES for item in ("--set", pair)]
+def common(work: Path, overrides: list[str]) -> list[str]:
+    """The data paths and the user's KEY=VALUE overrides, as `--set` arguments of every training run."""
+    sets = [item for pair in overrides for item in ("--set", pair)]
     return ["--set", f"train.data={work / 'data/train'}", "--set", f"train.eval_data={work / 'data/eval'}", *sets]
 
 
-def calibrated_steps(kind: str, config: str, work: Path, seconds: float, batch: int, extra: list[str]) -> list:
-    """Starts a calibration run; returns a function giving the step count that fits `seconds`."""
+def calibrated_steps(kind: str, config: str, sets: list[str], work: Path, seconds: float, batch: int,
+                     calibration: int) -> Callable[[], int]:
+    """Starts a calibration run of `calibration` steps; returns a function giving the step count that
+    fits `seconds` (`sets`: the run's `--set` arguments)."""
     out = work / "calibration" / Path(config).stem
-    process = wala(kind, config, *common(work), *extra, "--set", f"train.out={out}",
-                   "--set", f"train.steps={CALIBRATION_STEPS}", "--set", f"train.log_every={CALIBRATION_STEPS // 3}",
+    process = wala(kind, config, *sets, "--set", f"train.out={out}",
+                   "--set", f"train.steps={calibration}", "--set", f"train.log_every={calibration // 3}",
                    "--set", "train.eval_samples=2", log=out.parent / f"{out.name}.log", wait=False)
 
     def steps() -> int:
@@ -80,27 +82,29 @@ def calibrated_steps(kind: str, config: str, work: Path, seconds: float, batch: 
     return steps
 
 
-def train(work: Path, ae_seconds: float, gen_seconds: float) -> None:
+def train(work: Path, ae_seconds: float, gen_seconds: float, calibration: int, overrides: list[str]) -> None:
     import yaml
 
     batch = {name: yaml.safe_load((ROOT / f"configs/builtin/{name}.yaml").read_text())["train"]["batch_size"]
              for name in ("ae64", *GENERATORS)}
-    for pair in OVERRIDES:
+    for pair in overrides:
         if pair.startswith("train.batch_size="):
             batch = dict.fromkeys(batch, int(pair.split("=", 1)[1]))
+    sets = common(work, overrides)
     started = time.perf_counter()
-    ae_steps = calibrated_steps("train-ae", "configs/builtin/ae64.yaml", work, ae_seconds, batch["ae64"], [])()
-    wala("train-ae", "configs/builtin/ae64.yaml", *common(work), "--set", f"train.out={work / 'ae64'}",
+    ae_steps = calibrated_steps("train-ae", "configs/builtin/ae64.yaml", sets, work, ae_seconds, batch["ae64"],
+                                calibration)()
+    wala("train-ae", "configs/builtin/ae64.yaml", *sets, "--set", f"train.out={work / 'ae64'}",
          "--set", f"train.steps={ae_steps}", "--set", f"train.eval_every={max(ae_steps // 4, 1)}",
          log=work / "ae64.log")
     autoencoder = work / "ae64" / f"step-{ae_steps:08d}.safetensors"
     print(f"ae64: {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
-    extra = ["--set", f"autoencoder={autoencoder}"]
-    counts = [calibrated_steps("train-diffusion", f"configs/builtin/{name}.yaml", work, gen_seconds, batch[name], extra)
-              for name in GENERATORS]
-    counts = [count() for count in counts]
-    runs = [wala("train-diffusion", f"configs/builtin/{name}.yaml", *common(work), *extra,
+    sets = [*sets, "--set", f"autoencoder={autoencoder}"]
+    counts = [calibrated_steps("train-diffusion", f"configs/builtin/{name}.yaml", sets, work, gen_seconds, batch[name],
+                               calibration) for name in GENERATORS]
+    counts = [count() for count in counts]  # both calibrations ran side by side, as the runs will
+    runs = [wala("train-diffusion", f"configs/builtin/{name}.yaml", *sets,
                  "--set", f"train.out={work / name}", "--set", f"train.steps={steps}",
                  "--set", f"train.eval_every={max(steps // 4, 1)}", log=work / f"{name}.log", wait=False)
             for name, steps in zip(GENERATORS, counts)]
@@ -119,7 +123,6 @@ def export(work: Path, models: Path) -> None:
 
 
 def main() -> None:
-    global CALIBRATION_STEPS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", default="runs/builtin", type=Path)
     parser.add_argument("--models", default="src/wala/builtin", type=Path)
@@ -132,13 +135,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every training run")
     args = parser.parse_args()
-    CALIBRATION_STEPS = args.calibration_steps
-    OVERRIDES.extend(args.set)
     stages = args.stages.split(",")
     if "prep" in stages:
         prep(args.work, args.seeds, args.workers)
     if "train" in stages:
-        train(args.work, args.ae_seconds, args.gen_seconds)
+        train(args.work, args.ae_seconds, args.gen_seconds, args.calibration_steps, args.set)
     if "export" in stages:
         export(args.work, args.models)
 
