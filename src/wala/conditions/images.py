@@ -64,3 +64,40 @@ def image_condition(views: str, **record) -> ConditionKind:
     return ConditionKind(encoder=ImageEncoder, module="clip_model", tokens=lambda c: GRID * GRID,
                          files=image_count, read=read_condition_images, to_input=images_input, formats=IMAGE_FORMATS,
                          check=_views_rule(record["name"], views), **record)
+
+
+# ---- training on prepared renders (`wala prep --views …`): stored arrays → model inputs ----
+
+def stored_views(c: ConditionConfig, names: list[str], array: str) -> list[int] | None:
+    """Which of the prepared views (their names, in stored order) a model trains on: its
+    training_views in its order for multi-view models, every view (None) for one-image models."""
+    if not names:
+        raise WalaError(f"the data has no '{array}' renders: prepare it with `wala prep … --views …`")
+    if not _multi(c):
+        return None
+    missing = [v for v in c.training_views if str(v) not in names]
+    if missing:
+        raise WalaError(f"the model reads views {list(c.training_views)} but the data has {names}: "
+                        f"prepare it with `wala prep … --views {','.join(map(str, c.training_views))}`")
+    return [names.index(str(v)) for v in c.training_views]
+
+
+def _one_per_sample(stored: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, N, …) → (B, …): a random one of the N per sample (the first without a generator)."""
+    if generator is None:
+        return stored[:, 0]
+    pick = torch.randint(stored.shape[1], (len(stored),), generator=generator).to(stored.device)
+    return stored[torch.arange(len(stored), device=stored.device), pick]
+
+
+def rgb_training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """Stored renders (B, V, 224, 224, 3) uint8 → (B, 3, 224, 224), one random view per sample, or
+    (B, V, 3, 224, 224) for a multi-view model (the dataset already picked its views)."""
+    from wala.io.images import image_tensor
+
+    return image_tensor(stored if _multi(c) else _one_per_sample(stored, generator))
+
+
+def gray_training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.Generator | None) -> torch.Tensor:
+    """Stored gray images (B, V, 224, 224) (depth maps) → as rgb_training_input, gray in all three channels."""
+    return rgb_training_input(stored[..., None].expand(*stored.shape, 3), c, generator)

@@ -82,9 +82,10 @@ def _procedural_items(spec: str) -> list[Item]:
     return [Item(f"procedural-{f}", f"{s:06d}", f"{PROCEDURAL}{f}:{s}") for f in families for s in range(seed, seed + count)]
 
 
-def encode_item(item: Item, config: RepresentationConfig) -> dict[str, np.ndarray]:
+def encode_item(item: Item, config: RepresentationConfig, views=None) -> dict[str, np.ndarray]:
     """The wavelet tree of one item as arrays (coarse, d0, d1) and its condition data: surface
-    `points` (8192, 3) and 16³ `occupancy`, both in the normalized frame."""
+    `points` (8192, 3) and 16³ `occupancy`, both in the normalized frame, and with a
+    `wala.data.renders.ViewMaker` its renders and sketches."""
     from wala.pipeline import encode_mesh_file
     from wala.sdf.extract import tsdf_to_mesh
     from wala.sdf.families import family_tsdf
@@ -101,30 +102,50 @@ def encode_item(item: Item, config: RepresentationConfig) -> dict[str, np.ndarra
     from wala.conditions import CONDITIONS
 
     seed = zlib.crc32(item.key.encode())
-    derived = {kind.array: kind.derive(surface, tsdf, seed) for kind in CONDITIONS.values() if kind.array}
+    derived = {kind.array: kind.derive(surface, tsdf, seed) for kind in CONDITIONS.values() if kind.derive}
+    if views is not None:
+        derived.update(views.arrays(surface, seed))
     return {**tree.to_arrays(), **derived}
 
 
 def _prep_shard(job) -> tuple[int, int, list[dict]]:
-    index, items, config, folder = job
+    index, items, config, folder, view_spec, techniques = job
     torch.set_num_threads(1)
     samples, errors = [], []
+    views = None
+    if view_spec:
+        from wala.data.renders import ViewMaker
+        from wala.render.views import parse_views
+
+        views = ViewMaker(parse_views(view_spec), techniques)
     for item in items:
         try:
-            arrays = encode_item(item, config)
+            arrays = encode_item(item, config, views)
         except Exception as exc:  # a bad mesh is logged and skipped, never fatal
             errors.append({"key": item.key, "source": item.source, "error": f"{type(exc).__name__}: {exc}"})
             continue
         meta = {"key": item.key, "dataset": item.dataset, "id": item.ident, "source": item.source,
                 "resolution": config.resolution}
         samples.append((meta, arrays))
+    if views is not None:
+        views.release()
     write_shard(Path(folder), index, samples)
     return index, len(items), errors
 
 
 def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig = RepresentationConfig(),
-            shard_size: int = 64, workers: int = 1, progress: bool = True) -> dict:
-    """Writes the shards of `sources` into `folder`; returns {"samples", "skipped_shards", "errors"}."""
+            shard_size: int = 64, workers: int = 1, progress: bool = True, views: str = "",
+            sketches: str = "") -> dict:
+    """Writes the shards of `sources` into `folder`; returns {"samples", "skipped_shards", "errors"}.
+    `views` ("3,6,10,26", "sketch", …: wala.render.views.parse_views) adds renders and depth maps,
+    `sketches` ("lineart,canny" or "all": wala.sketch) drawings of those views."""
+    from wala.render.views import parse_views
+    from wala.sketch import parse_techniques
+
+    if sketches and not views:
+        raise WalaError("sketches are drawn from renders: give --views too")
+    poses = [p.name for p in parse_views(views)] if views else []
+    techniques = parse_techniques(sketches) if sketches else []
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     items = collect_items(sources)
@@ -132,11 +153,13 @@ def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig
     # the whole representation (grid convention included) is part of the data's identity
     settings = {"representation": to_dict(config), "grid": GRID_CONVENTION, "shard_size": shard_size,
                 "items": len(items), "stored_points": DEFAULT_STORED_POINTS}
+    if poses:  # only then, so folders prepared without renders keep their manifest
+        settings.update(views=poses, sketches=techniques)
     if manifest.exists() and json.loads(manifest.read_text()) != settings:
         raise WalaError(f"{folder} was prepared with other settings ({manifest}); use a new folder")
     manifest.write_text(json.dumps(settings, indent=2) + "\n")
     done = finished_shards(folder)
-    jobs = [(i, items[s: s + shard_size], config, str(folder))
+    jobs = [(i, items[s: s + shard_size], config, str(folder), views, techniques)
             for i, s in enumerate(range(0, len(items), shard_size)) if i not in done]
     errors: list[dict] = []
     bar = tqdm(total=sum(len(j[1]) for j in jobs), unit="shape", disable=not progress, desc="prep")

@@ -69,7 +69,10 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
         if not indexes:
             raise WalaError(f"no prepared shards in {self.folder} (run `wala prep` first)")
         manifest = self.folder / "prep.json"
-        if manifest.exists() and json.loads(manifest.read_text()).get("grid") != GRID_CONVENTION:
+        settings = json.loads(manifest.read_text()) if manifest.exists() else {}
+        self.views: list[str] = settings.get("views", [])         # renders' view names, stored order
+        self.sketches: list[str] = settings.get("sketches", [])   # sketch techniques, stored order
+        if manifest.exists() and settings.get("grid") != GRID_CONVENTION:
             raise WalaError(f"{self.folder} was prepared on the old cell-centred grid; prepare it again "
                             f"(wala now samples TSDFs corner-aligned, as the released models)")
         self.records: list[dict] = []

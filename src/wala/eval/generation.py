@@ -1,15 +1,18 @@
 """Scoring a conditional generator on held-out prepared shapes, beside the paper's two baselines.
 
 Each held-out shape gives its condition (the stored surface points or 16³ occupancy, as at
-training) and its reference (the TSDF of its stored wavelet tree, at the dataset's resolution).
+training; for the image conditions its stored render, depth map(s) or sketch at one chosen view) and
+its reference (the TSDF of its stored wavelet tree, at the dataset's resolution).
 Methods:
 - `wala`: the generator, one sample per shape (seed + index).
 - `nearest`, `trilinear`: the paper's two baselines — the 16³ occupancy upsampled to N³ by
   nearest-neighbour (blocks) or trilinear interpolation and cut at 0.5. For a point cloud the grid
   is first voxelized from the points and its interior filled.
 - `retrieval`: the training shape whose condition is closest (Chamfer between point clouds,
-  Hamming between occupancy grids), returned as is — a stronger reference than the paper's
-  baselines when the held-out shapes resemble the training set (as procedural families do).
+  Hamming between occupancy grids, mean squared pixel difference between images of the same view,
+  at 56²), returned as is — a stronger reference than the paper's baselines when the held-out
+  shapes resemble the training set (as procedural families do). The upsampling baselines need a
+  voxel grid, so image conditions have only this one.
 - `autoencoder`: the true shape encoded and decoded by the generator's VQ-VAE — not a competitor
   but the ceiling: the best any generator in this latent space can score.
 Scores: IoU on the N³ grid, Chamfer distance and F-score between marching-cubes surfaces. A
@@ -58,24 +61,72 @@ def upsampled_tsdf(occupancy: np.ndarray, resolution: int, mode: str = "trilinea
     return field
 
 
+class HeldOutConditions:
+    """The condition array of prepared shape i as evaluation uses it: the stored points or occupancy,
+    or for an image kind the stored images at one view (by name; default the first stored view; a
+    multi-view model's own views) and, for sketches, one technique (default the first)."""
+
+    def __init__(self, kind, c, shapes, view: str = "", technique: str = ""):
+        from wala.conditions.images import stored_views
+
+        self.kind, self.shapes = kind, shapes
+        self.pick: tuple = ()
+        if kind.array in ("rgb", "depth", "sketch"):
+            multi = stored_views(c, shapes.views, kind.array)
+            if multi is None:
+                if view and view not in shapes.views:
+                    raise WalaError(f"view '{view}' is not among the prepared views {shapes.views}")
+                multi = shapes.views.index(view) if view else 0
+            self.pick = (multi,)
+            if kind.array == "sketch":
+                if technique and technique not in shapes.sketches:
+                    raise WalaError(f"technique '{technique}' is not among the prepared sketches {shapes.sketches}")
+                self.pick += (shapes.sketches.index(technique) if technique else 0,)
+        elif technique or view:
+            raise WalaError(f"--view and --technique choose an image condition; this generator reads {kind.name}")
+
+    def __call__(self, i: int) -> np.ndarray:
+        stored = self.shapes.arrays(i, (self.kind.array,))[self.kind.array]
+        return stored[self.pick] if self.pick else stored
+
+    def model_input(self, array: np.ndarray, c) -> torch.Tensor:
+        """(1, …) the model's input for one held-out array (images as training reads them, unaugmented)."""
+        if self.kind.array == "sketch":
+            array = array[None, None]  # one view, one technique
+        elif isinstance(self.pick[0], int):
+            array = array[None]        # one view
+        return self.kind.training_input(torch.from_numpy(np.ascontiguousarray(array))[None], c, None)
+
+
 class Retrieval:
     """Retrieval over a reference (training) set by condition distance."""
 
-    def __init__(self, reference, kind: str, points: int = 2048):
-        self.reference, self.kind = reference, kind
-        key = "points" if kind == "pointcloud" else "occupancy"
-        self.signatures = [reference.arrays(i, (key,))[key] for i in range(len(reference))]
-        if kind == "pointcloud":
+    def __init__(self, conditions: HeldOutConditions, points: int = 2048):
+        self.kind = conditions.kind.name
+        self.signatures = [self._signature(conditions(i)) for i in range(len(conditions.shapes))]
+        if self.kind == "pointcloud":
             self.signatures = [s[:points] for s in self.signatures]
             self.trees = [cKDTree(s) for s in self.signatures]
+
+    def _signature(self, condition: np.ndarray) -> np.ndarray:
+        if self.kind in ("pointcloud", "voxel"):
+            return condition
+        images = torch.from_numpy(np.asarray(condition, dtype=np.float32) / 255.0)
+        images = images.reshape(-1, *images.shape[-3 if images.shape[-1] == 3 else -2:])  # (N, H, W[, 3])
+        if images.dim() == 4:
+            images = images.mean(-1)
+        return F.avg_pool2d(images[:, None], 4)[:, 0].numpy()
 
     def nearest(self, condition: np.ndarray) -> int:
         if self.kind == "pointcloud":
             query, query_tree = condition[: len(self.signatures[0])], cKDTree(condition)
             costs = [np.mean(t.query(query)[0] ** 2) + np.mean(query_tree.query(s)[0] ** 2)
                      for t, s in zip(self.trees, self.signatures)]
-        else:
+        elif self.kind == "voxel":
             costs = [np.count_nonzero(s != condition) for s in self.signatures]
+        else:
+            query = self._signature(condition)
+            costs = [np.mean((s - query) ** 2) for s in self.signatures]
         return int(np.argmin(costs))
 
 
@@ -101,38 +152,49 @@ def _reconstructed(generator, shapes, i: int, config: RepresentationConfig) -> n
 
 
 def evaluate_generation(generator, held_out, reference=None, count: int = 0, steps: int = 8, guidance: float = 1.3,
-                        seed: int = 0, points: int = 30_000, methods=METHODS, lfd: bool = False) -> dict:
+                        seed: int = 0, points: int = 30_000, methods=METHODS, lfd: bool = False, view: str = "",
+                        technique: str = "") -> dict:
     """{method: summary} over the first `count` (0: all) held-out shapes; `reference` (the training
-    set) is needed for the retrieval reference. `lfd` adds Light Field Distance (~1 s a mesh)."""
-    kind = generator.condition
-    if kind not in ("pointcloud", "voxel"):
+    set) is needed for the retrieval reference. `lfd` adds Light Field Distance (~1 s a mesh).
+    `view`/`technique` choose the stored image an image-conditioned model is given (HeldOutConditions)."""
+    kind = generator.model.kind
+    if not kind.conditional:
         raise WalaError("generation is scored against a condition; this generator is unconditional")
+    if not kind.array:
+        raise WalaError(f"'{kind.name}' conditions are not stored in prepared data; nothing to score against")
+    c = generator.condition_config
     config = RepresentationConfig(resolution=held_out.resolution)
-    key = "points" if kind == "pointcloud" else "occupancy"
-    used_points = generator.condition_config.points
-    retrieval = Retrieval(reference, kind) if "retrieval" in methods and reference is not None else None
-    rows: dict[str, list[dict]] = {m: [] for m in methods if m != "retrieval" or retrieval is not None}
+    conditions = HeldOutConditions(kind, c, held_out, view, technique)
+    voxel_grid = kind.name in ("pointcloud", "voxel")
+    retrieval = (Retrieval(HeldOutConditions(kind, c, reference, view, technique))
+                 if "retrieval" in methods and reference is not None else None)
+    rows: dict[str, list[dict]] = {m: [] for m in methods if (m != "retrieval" or retrieval is not None)
+                                   and (m not in UPSAMPLING or voxel_grid)}
     for i in range(min(count, len(held_out)) if count else len(held_out)):
         record = held_out.records[i]
-        condition = held_out.arrays(i, (key,))[key]
-        if kind == "pointcloud":
-            condition = condition[:used_points]
+        condition = conditions(i)
+        if kind.name == "pointcloud":
+            condition = condition[:c.points]
         with torch.no_grad():
             truth = tree_to_tsdf(held_out.tree(i), config)[0].numpy()
         made = {}
         if "wala" in rows:
-            tensor = (generator.condition_tensor(points=condition) if kind == "pointcloud"
-                      else generator.condition_tensor(voxels=condition))
+            if voxel_grid:
+                tensor = (generator.condition_tensor(points=condition) if kind.name == "pointcloud"
+                          else generator.condition_tensor(voxels=condition))
+            else:
+                tensor = conditions.model_input(condition, c).to(generator.device, next(generator.model.parameters()).dtype)
             made["wala"] = generator.generate_tsdf(tensor, 1, steps, guidance, seed + i)[0]
         if "retrieval" in rows:
             with torch.no_grad():
                 made["retrieval"] = tree_to_tsdf(reference.tree(retrieval.nearest(condition)), config)[0].numpy()
         if "autoencoder" in rows:
             made["autoencoder"] = _reconstructed(generator, held_out, i, config)
-        grid = points_to_occupancy(condition) if kind == "pointcloud" else condition
-        for mode in UPSAMPLING:
-            if mode in rows:
-                made[mode] = upsampled_tsdf(grid, held_out.resolution, mode)
+        if voxel_grid:
+            grid = points_to_occupancy(condition) if kind.name == "pointcloud" else condition
+            for mode in UPSAMPLING:
+                if mode in rows:
+                    made[mode] = upsampled_tsdf(grid, held_out.resolution, mode)
         truth_mesh = tsdf_to_mesh(truth)  # once per shape, shared by every method's scores
         truth_lfd = light_field_descriptor(truth_mesh) if lfd else None
         for method, pred in made.items():

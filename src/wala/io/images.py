@@ -100,9 +100,11 @@ def check_images(images, views: int | None, name: str = "images") -> np.ndarray:
     return images
 
 
-def image_tensor(images: np.ndarray) -> torch.Tensor:
+def image_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 (…, H, W, 3) → float32 (…, 3, H, W) in [−1, 1]: (u8/255 − 0.5)/0.5."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div(255.0)
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    x = images.float().div(255.0)
     return x.movedim(-1, -3).sub(0.5).div(0.5)
 
 

@@ -22,7 +22,8 @@ from safetensors import safe_open
 from safetensors.torch import save as save_tensors
 
 from wala.conditions import condition_kind
-from wala.config import DiffusionConfig
+from wala.conditions.images import stored_views
+from wala.config import ConditionConfig, DiffusionConfig
 from wala.data.shards import WaveletTreeDataset
 from wala.diffusion import gaussian
 from wala.diffusion.model import LatentDiffusion
@@ -78,8 +79,9 @@ def cached_latents(autoencoder, shapes: WaveletTreeDataset, latent: str, cache: 
 class LatentDataset(torch.utils.data.Dataset):
     """Item i → ({"latent": (e, G³) in the model's latent space, and the condition's stored array}, meta)."""
 
-    def __init__(self, shapes: WaveletTreeDataset, latents: torch.Tensor, array: str | None):
-        self.shapes, self.latents, self.array = shapes, latents, array
+    def __init__(self, shapes: WaveletTreeDataset, latents: torch.Tensor, array: str | None,
+                 views: list[int] | None = None):
+        self.shapes, self.latents, self.array, self.views = shapes, latents, array, views
 
     def __len__(self) -> int:
         return len(self.shapes)
@@ -91,7 +93,8 @@ class LatentDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         item = {"latent": self.latents[i]}
         if self.array:
-            item["condition"] = torch.from_numpy(self.shapes.arrays(i, (self.array,))[self.array])
+            stored = self.shapes.arrays(i, (self.array,))[self.array]
+            item["condition"] = torch.from_numpy(stored if self.views is None else stored[self.views])
         return item, self.shapes.records[i]
 
 
@@ -107,6 +110,8 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
         c = model.config
         run = config.model.condition
         model.config = dataclasses.replace(c, condition=dataclasses.replace(c.condition, points=run.points))
+        if run.kind != c.condition.kind:
+            retarget(model, run)
         if c.resolution != resolution:
             raise WalaError(f"{config.train.init_from} works at {c.resolution}³; the data is {resolution}³")
         return model
@@ -125,6 +130,24 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
     return model
 
 
+IMAGE_ARRAYS = ("rgb", "depth", "sketch")  # prepared per view (wala.data.renders)
+
+
+def retarget(model: LatentDiffusion, run: ConditionConfig) -> None:
+    """Fine-tunes a generator on another condition of the same form: one image read by the same
+    encoder (the paper's sketch model starts from the single-view one). Anything else is refused."""
+    old, new, c = model.kind, condition_kind(run.kind), model.config.condition
+    same_form = (new.encoder is old.encoder and new.module == old.module and not c.training_views
+                 and not run.training_views)
+    if not same_form:
+        raise WalaError(f"cannot fine-tune a '{old.name}' generator on '{run.kind}' conditions"
+                        + (f" of views {list(run.training_views)}" if run.training_views else "")
+                        + ": only one-image kinds (image, sketch, one depth map) convert into each other")
+    new.check(c)
+    model.config = dataclasses.replace(model.config, condition=dataclasses.replace(c, kind=run.kind))
+    model.kind = new
+
+
 def _datasets(config: DiffusionTrainConfig, model: LatentDiffusion):
     shapes = WaveletTreeDataset(config.train.data)
     eval_shapes = WaveletTreeDataset(config.train.eval_data) if config.train.eval_data else shapes
@@ -137,7 +160,9 @@ def _datasets(config: DiffusionTrainConfig, model: LatentDiffusion):
         mean, std = latents.mean(dim=(0, 2, 3, 4)), latents.std(dim=(0, 2, 3, 4)).clamp(min=1e-6)
         model.config = dataclasses.replace(c, latent_mean=tuple(mean.tolist()), latent_std=tuple(std.tolist()))
     array = model.kind.array
-    return LatentDataset(shapes, model.normalize(latents), array), LatentDataset(eval_shapes, model.normalize(eval_latents), array)
+    pick = [stored_views(c.condition, data.views, array) if array in IMAGE_ARRAYS else None for data in (shapes, eval_shapes)]
+    return (LatentDataset(shapes, model.normalize(latents), array, pick[0]),
+            LatentDataset(eval_shapes, model.normalize(eval_latents), array, pick[1]))
 
 
 def denoising_loss(model, batch: dict, config: DiffusionConfig, generator: torch.Generator) -> torch.Tensor:
@@ -179,9 +204,6 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict:
         raise WalaError("train.data must name a folder written by `wala prep`")
     resolution = WaveletTreeDataset(config.train.data).resolution
     model = initial_model(config, resolution)
-    if model.conditional and model.kind.training_input is None:
-        raise WalaError(f"training on '{model.kind.name}' conditions needs their images in the prepared data, "
-                        f"which `wala prep` does not make yet (point cloud, voxel and unconditional models train)")
     model.autoencoder.requires_grad_(False)  # a generator only reads its autoencoder
     dataset, eval_set = _datasets(config, model)
     run_config = {"kind": KIND, **dataclasses.asdict(dataclasses.replace(config, model=model.config))}
