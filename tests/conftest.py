@@ -36,9 +36,9 @@ def prepared(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def prepared256(tmp_path_factory):
-    """2 procedural shapes at the released models' 256³."""
+    """2 procedural shapes at the released models' 256³, with renders at view 3 (image fine-tuning)."""
     out = tmp_path_factory.mktemp("prepared256")
-    prepare(["procedural:mug,vase:1"], out, RepresentationConfig(resolution=256), progress=False)
+    prepare(["procedural:mug,vase:1"], out, RepresentationConfig(resolution=256), progress=False, views="3")
     return out
 
 

@@ -191,13 +191,15 @@ def test_convert_writes_our_directory_for_a_trained_generator_too(trained, tmp_p
     assert (c.generate_latents(condition, steps=3, seed=5) - reference).abs().max() < 0.05 * reference.abs().max()
 
 
-def test_a_released_model_fine_tunes_on_our_data_and_keeps_its_conventions(prepared256, tmp_path):
-    released = OFFICIAL / "pc"
+@pytest.mark.parametrize("released_kind, condition", [("pc", "pointcloud"), ("sv", "image")])
+def test_a_released_model_fine_tunes_on_our_data_and_keeps_its_conventions(prepared256, tmp_path, released_kind,
+                                                                           condition):
+    released = OFFICIAL / released_kind  # sv: on our renders of view 3
     out = tmp_path / "finetune"
     config = load_config(DiffusionTrainConfig, None, [f"train.data={prepared256}", f"train.out={out}",
                                                       f"train.init_from={released}", "train.steps=2",
                                                       "train.batch_size=2", "train.eval_samples=2",
-                                                      "model.condition.points=512"])
+                                                      "model.condition.points=512", f"model.condition.kind={condition}"])
     train_diffusion(config)
     tuned = WaLaPipeline.from_pretrained(out / "step-00000002.safetensors").model
     original = WaLaPipeline.from_pretrained(released).model
