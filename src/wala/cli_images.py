@@ -81,7 +81,7 @@ def add_image_commands(sub) -> None:
         p.add_argument("-o", "--output", required=True, help="folder")
         p.add_argument("--views", default=views, help="view ids of the 55-view camera table (3,6,10,26), front/right/"
                        "left/back, AZ:EL in degrees, or a set: rgb4, dm4, dm6, sketch (the paper's 8 sketch views)")
-        p.add_argument("--size", type=int, default=256, help="pixels (the released examples: 256; models crop 224)")
+        p.add_argument("--size", type=int, default=256, help="pixels (256: what the text-to-depth model writes; the models crop 224)")
         p.add_argument("--background", choices=sorted(BACKGROUNDS), default="white", help="RGB background")
 
     p = sub.add_parser("render", help="a mesh → shaded RGB and 8-bit depth PNGs at the official cameras, named by view")

@@ -68,6 +68,8 @@ def image_condition(views: str, **record) -> ConditionKind:
 
 # ---- training on prepared renders (`wala prep --views …`): stored arrays → model inputs ----
 
+IMAGE_ARRAYS = ("rgb", "depth", "sketch")  # what wala.data.renders stores per view
+
 def stored_views(c: ConditionConfig, names: list[str], array: str) -> list[int] | None:
     """Which of the prepared views (their names, in stored order) a model trains on: its
     training_views in its order for multi-view models, every view (None) for one-image models."""

@@ -67,11 +67,11 @@ class HeldOutConditions:
     multi-view model's own views) and, for sketches, one technique (default the first)."""
 
     def __init__(self, kind, c, shapes, view: str = "", technique: str = ""):
-        from wala.conditions.images import stored_views
+        from wala.conditions.images import IMAGE_ARRAYS, stored_views
 
         self.kind, self.shapes = kind, shapes
         self.pick: tuple = ()
-        if kind.array in ("rgb", "depth", "sketch"):
+        if kind.array in IMAGE_ARRAYS:
             multi = stored_views(c, shapes.views, kind.array)
             if multi is None:
                 if view and view not in shapes.views:

@@ -6,13 +6,14 @@ azimuth 0 looking along −z (`shaded.orbit_eye`). The multi-view models read vi
 DM4) and those plus 49 (top) and 50 (bottom) (DM6). Named poses add the sides the paper's sketches
 also use (front, right, left, back).
 
-Framing and depth encoding, ours, fitted to the released examples (OFFICIAL.md §5.2: 8-bit, nearer
-brighter, background 0): the mesh in wala's normalized frame (bbox centred, longest side 1.8), a
-perspective camera at distance 4 with a 40° field of view (a 1.8-tall shape fills ~64 % of the image
-height, as the examples' does), depth d mapped linearly from [4 − r, 4 + r] onto 255…1, r = 0.9·√3
-the normalization cube's bounding radius (the examples' centre sits at ~128, their range 77…181 for
-a shape ±0.7 deep: this mapping gives 71…185). The mapping is fixed, not per image, so the same gray
-means the same distance in every view and shape.
+Framing and depth encoding are ours (the authors' renderer is not published; OFFICIAL.md §5.2 gives
+only 8-bit, nearer brighter, background 0), chosen to match the official-format depth maps of our
+parity fixtures (shared/fixtures/official/dm6: a 1.8-tall shape fills ~64 % of the 256² image
+height, values ~77…181 for a shape ±0.7 deep): the mesh in wala's normalized frame (bbox centred,
+longest side 1.8), a perspective camera at distance 4 with a 40° field of view, depth d mapped
+linearly from [4 − r, 4 + r] onto 255…1, r = 0.9·√3 the normalization cube's bounding radius (a
+shape ±0.7 deep lands at 71…185). The mapping is fixed, not per image, so the same gray means the
+same distance in every view and shape.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ VIEW_SETS = {"rgb4": "3,6,10,26", "dm4": "3,6,10,26", "dm6": "3,6,10,26,49,50",
 CAMERA_DISTANCE = 4.0
 FIELD_OF_VIEW = 40.0
 DEPTH_RADIUS = 0.9 * np.sqrt(3.0)
-RENDER_SIZE = 256  # the released examples' size; the models crop to 224
+RENDER_SIZE = 256  # the text-to-depth model's output size (and the fixtures'); the models crop 224
 
 
 @dataclass(frozen=True)

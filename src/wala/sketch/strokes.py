@@ -21,7 +21,7 @@ WIDTH = 0.875          # stroke width in pixels of CLIPasso's 224² canvas
 MAX_ITERATIONS = 2000
 TOLERANCE = 1e-5
 CANVAS = 224
-SAMPLES = 24           # points along each stroke for the rasterizer
+SAMPLES = 96           # points along each stroke the rasterizer splats
 
 
 def bezier(control: torch.Tensor, samples: int = SAMPLES) -> torch.Tensor:
@@ -37,7 +37,7 @@ def rasterize(control: torch.Tensor, size: int, width: float) -> torch.Tensor:
     blurred by a Gaussian of the stroke's half width (at least 0.7 px, so gradients reach neighbours),
     and ink = 1 − exp(−2·density·√(2π)·σ) (≈ 0.86 on a stroke's centre line). Linear in the number of
     points and pixels, where a distance field costs their product."""
-    points = bezier(control, SAMPLES * 4)  # (P, K, 2)
+    points = bezier(control)  # (P, SAMPLES, 2)
     step = (points[:, 1:] - points[:, :-1]).norm(dim=-1)
     mass = torch.cat([step[:, :1], (step[:, 1:] + step[:, :-1]), step[:, -1:]], dim=1) / 2  # (P, K)
     xy, mass = points.reshape(-1, 2) - 0.5, mass.reshape(-1)

@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import save as save_tensors
 
 from wala.conditions import condition_kind
-from wala.conditions.images import stored_views
+from wala.conditions.images import IMAGE_ARRAYS, stored_views
 from wala.config import ConditionConfig, DiffusionConfig
 from wala.data.shards import WaveletTreeDataset
 from wala.diffusion import gaussian
@@ -128,9 +128,6 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
     model = LatentDiffusion(model_config)
     model.autoencoder.load_state_dict(autoencoder.state_dict())
     return model
-
-
-IMAGE_ARRAYS = ("rgb", "depth", "sketch")  # prepared per view (wala.data.renders)
 
 
 def retarget(model: LatentDiffusion, run: ConditionConfig) -> None:
