@@ -45,7 +45,7 @@ def main() -> None:
                 (view,) = render_views(mesh, [pose], renderer=renderer)
                 times["render"].append(time.perf_counter() - started)
                 for technique in FAST:  # each on its own: none reuses another's HED map
-                    sketcher._last_map = None
+                    sketcher.forget()
                     started = time.perf_counter()
                     sketcher.draw(technique, mesh, view)
                     times[technique].append(time.perf_counter() - started)

@@ -42,6 +42,7 @@ def cmd_render(args) -> None:
 
 
 def cmd_sketch(args) -> None:
+    from wala.io.mesh import write_atomic
     from wala.sketch import Sketcher, parse_techniques
     from wala.sketch.trace import jitter_paths, to_svg
 
@@ -59,8 +60,6 @@ def cmd_sketch(args) -> None:
             name = out / technique / view.pose.name
             _write_png(name.with_suffix(".png"), sketch.image)
             if sketch.paths is not None and args.svg:
-                from wala.io.mesh import write_atomic
-
                 write_atomic(name.with_suffix(".svg"), to_svg(sketch.paths, sketch.image.shape).encode())
                 for v in range(args.svg_variants):  # the paper's control-point noise, as more SVGs
                     noisy = jitter_paths(sketch.paths, args.svg_noise, rng)

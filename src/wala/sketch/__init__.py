@@ -54,6 +54,10 @@ class Sketcher:
         self.clipasso_canvas = clipasso_canvas  # the optimized drawing's size (default CLIPasso's 224)
         self._last_map: tuple[bytes, np.ndarray] | None = None  # three techniques read one view's HED map
 
+    def forget(self) -> None:
+        """Drops the cached HED map (timings that must not share it)."""
+        self._last_map = None
+
     @property
     def hed(self):
         if self._hed is None:
