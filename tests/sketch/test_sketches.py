@@ -85,7 +85,7 @@ def test_hed_finds_the_silhouette_of_a_depth_map(box_view, sketcher):
         load_hed("/nonexistent/hed.weights.h5")
 
 
-def test_sketch_cli_writes_each_technique_svgs_and_a_contact_sheet(tmp_path, capsys):
+def test_sketch_cli_writes_each_technique_svgs_and_a_contact_sheet(tmp_path, capsys, monkeypatch):
     mesh = tmp_path / "box.obj"
     BOX.export(mesh)
     args = ["sketch", str(mesh), "-o", str(tmp_path / "out"), "--views", "3,front", "--size", "96",
@@ -96,3 +96,6 @@ def test_sketch_cli_writes_each_technique_svgs_and_a_contact_sheet(tmp_path, cap
     assert Image.open(tmp_path / "sheet.png").size == (96 * 4, 96 * 2)  # depth, rgb, 2 techniques × 2 views
     assert main(["sketch", str(mesh), "-o", str(tmp_path / "x"), "--technique", "pencil"]) == 2
     assert "unknown sketch technique 'pencil'" in capsys.readouterr().err
+    monkeypatch.setenv("WALA_HED_WEIGHTS", str(tmp_path / "none.weights.h5"))
+    assert main(["sketch", str(mesh), "-o", str(tmp_path / "x"), "--technique", "lineart,scribble"]) == 2
+    assert "HED weights not found" in capsys.readouterr().err  # before any work, naming what needs them

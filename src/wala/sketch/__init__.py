@@ -21,6 +21,7 @@ import numpy as np
 from wala.errors import WalaError
 
 TECHNIQUES = ("lineart", "canny", "hed", "hed_potrace", "scribble", "clipasso")
+NEEDS_HED = ("hed", "hed_potrace", "scribble", "clipasso")
 
 
 @dataclass
@@ -36,6 +37,12 @@ def parse_techniques(spec: str) -> list[str]:
     unknown = [t for t in names if t not in TECHNIQUES]
     if unknown or not names:
         raise WalaError(f"unknown sketch technique '{unknown[0] if unknown else spec}' (known: {', '.join(TECHNIQUES)}, all)")
+    if any(t in NEEDS_HED for t in names):  # before hours of work, not at the first shape
+        from wala.sketch.hed import default_weights
+
+        if not default_weights().is_file():
+            raise WalaError(f"HED weights not found at {default_weights()} (needed by "
+                            f"{', '.join(t for t in names if t in NEEDS_HED)})")
     return names
 
 
