@@ -46,7 +46,7 @@ def cmd_sketch(args) -> None:
     from wala.sketch import Sketcher, parse_techniques
     from wala.sketch.trace import jitter_paths, to_svg
 
-    techniques = parse_techniques(args.technique)
+    techniques = parse_techniques(args.technique, args.hed_weights)
     mesh, views = _normalized_views(args)
     sketcher = Sketcher(args.hed_weights, args.clipasso_iterations)
     out = Path(args.output)

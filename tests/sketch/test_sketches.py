@@ -96,6 +96,11 @@ def test_sketch_cli_writes_each_technique_svgs_and_a_contact_sheet(tmp_path, cap
     assert Image.open(tmp_path / "sheet.png").size == (96 * 4, 96 * 2)  # depth, rgb, 2 techniques × 2 views
     assert main(["sketch", str(mesh), "-o", str(tmp_path / "x"), "--technique", "pencil"]) == 2
     assert "unknown sketch technique 'pencil'" in capsys.readouterr().err
+    from wala.sketch.hed import default_weights
+
+    weights = str(default_weights())
     monkeypatch.setenv("WALA_HED_WEIGHTS", str(tmp_path / "none.weights.h5"))
     assert main(["sketch", str(mesh), "-o", str(tmp_path / "x"), "--technique", "lineart,scribble"]) == 2
     assert "HED weights not found" in capsys.readouterr().err  # before any work, naming what needs them
+    assert main(["sketch", str(mesh), "-o", str(tmp_path / "y"), "--technique", "scribble", "--views", "3",
+                 "--size", "64", "--hed-weights", weights]) == 0  # a file given by hand is the one checked

@@ -32,17 +32,20 @@ class Sketch:
     iterations: int = 0                                # clipasso: optimization steps run
 
 
-def parse_techniques(spec: str) -> list[str]:
+def parse_techniques(spec: str, hed_weights: str | None = None) -> list[str]:
+    """"lineart,canny" or "all" → technique names; the HED weights (`hed_weights` or the default) must
+    exist when one needs them: refused before hours of work, not at the first shape."""
     names = list(TECHNIQUES) if spec.strip() == "all" else [t.strip() for t in spec.split(",") if t.strip()]
     unknown = [t for t in names if t not in TECHNIQUES]
     if unknown or not names:
         raise WalaError(f"unknown sketch technique '{unknown[0] if unknown else spec}' (known: {', '.join(TECHNIQUES)}, all)")
-    if any(t in NEEDS_HED for t in names):  # before hours of work, not at the first shape
-        from wala.sketch.hed import default_weights
+    if any(t in NEEDS_HED for t in names):
+        from wala.sketch.hed import weights_file
 
-        if not default_weights().is_file():
-            raise WalaError(f"HED weights not found at {default_weights()} (needed by "
-                            f"{', '.join(t for t in names if t in NEEDS_HED)})")
+        try:
+            weights_file(hed_weights)
+        except WalaError as exc:
+            raise WalaError(f"{exc} (needed by {', '.join(t for t in names if t in NEEDS_HED)})") from None
     return names
 
 

