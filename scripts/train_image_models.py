@@ -61,11 +61,15 @@ def pack(work: Path, packed: Path, autoencoder: Path, latents: Path) -> None:
     shutil.copy(autoencoder, packed / "ae.safetensors")
 
 
-def _sets(work: Path, name: str, steps: int) -> list[str]:
+def _data(work: Path) -> list[str]:
+    """The packed autoencoder and data, as `--set` arguments (every run and calibration reads them)."""
     return ["--set", f"autoencoder={work / 'ae.safetensors'}", "--set", f"train.data={work / 'data/train'}",
-            "--set", f"train.eval_data={work / 'data/eval'}", "--set", f"train.out={work / name}",
-            "--set", f"train.steps={steps}", "--set", f"train.eval_every={max(steps // 4, 1)}",
-            "--set", f"train.checkpoint_every={steps}"]
+            "--set", f"train.eval_data={work / 'data/eval'}"]
+
+
+def _sets(work: Path, name: str, steps: int) -> list[str]:
+    return [*_data(work), "--set", f"train.out={work / name}", "--set", f"train.steps={steps}",
+            "--set", f"train.eval_every={max(steps // 4, 1)}", "--set", f"train.checkpoint_every={steps}"]
 
 
 def _with_latents(work: Path, name: str) -> None:
@@ -83,13 +87,11 @@ def train(work: Path, seconds: float, calibration: int) -> None:
     started = time.perf_counter()
     for name in (*RUNS, "sk64_ft", *(f"calibration/{n}" for n in RUNS)):
         _with_latents(work, name)
-    base = ["--set", f"autoencoder={work / 'ae.safetensors'}", "--set", f"train.data={work / 'data/train'}",
-            "--set", f"train.eval_data={work / 'data/eval'}"]
     steps: dict[str, int] = {}
     for name in RUNS:
         config = f"configs/image/{name}.yaml"
         batch = yaml.safe_load((ROOT / config).read_text())["train"]["batch_size"]
-        steps[name] = calibrated_steps("train-diffusion", config, base, work, seconds, batch, calibration)()
+        steps[name] = calibrated_steps("train-diffusion", config, _data(work), work, seconds, batch, calibration)()
         wala("train-diffusion", config, *_sets(work, name, steps[name]), log=work / f"{name}.log")
     steps["sk64_ft"] = steps["sk64"]  # equal steps: the comparison the paper's recipe rests on
     single_view = work / "sv64" / f"step-{steps['sv64']:08d}.safetensors"

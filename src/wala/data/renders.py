@@ -7,14 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wala.io.images import read_image  # a render (S, S[, 3]) uint8 → the (224, 224, 3) crop models read
 from wala.render.views import Pose, render_views
-
-
-def crop(image: np.ndarray) -> np.ndarray:
-    """A rendered (S, S[, 3]) uint8 image → the (224, 224, 3) crop the models read."""
-    from wala.io.images import read_image
-
-    return read_image(image)
 
 
 class ViewMaker:
@@ -30,10 +24,10 @@ class ViewMaker:
 
     def arrays(self, mesh, seed: int) -> dict[str, np.ndarray]:
         views = render_views(mesh, self.poses, renderer=self.renderer)
-        out = {"rgb": np.stack([crop(v.rgb) for v in views]),
-               "depth": np.stack([crop(v.depth)[..., 0] for v in views])}
+        out = {"rgb": np.stack([read_image(v.rgb) for v in views]),
+               "depth": np.stack([read_image(v.depth)[..., 0] for v in views])}
         if self.techniques:
-            out["sketch"] = np.stack([np.stack([crop(self.sketcher.draw(t, mesh, v, seed + k).image)[..., 0]
+            out["sketch"] = np.stack([np.stack([read_image(self.sketcher.draw(t, mesh, v, seed + k).image)[..., 0]
                                                 for t in self.techniques]) for k, v in enumerate(views)])
         return out
 
