@@ -12,9 +12,7 @@ every tensor used, or a known constant (the wavelet filter buffers, checked agai
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 import types
 from pathlib import Path
 
@@ -251,24 +249,14 @@ def load_official(directory: str | Path):
 def save_model(model, directory: str | Path, source: str, storage: torch.dtype | None = None) -> Path:
     """Our model directory: config.json + model.safetensors, each written atomically. `storage`
     (float16/bfloat16) stores the parameters at half size; loading computes in float32 again."""
-    from safetensors.torch import save_file
-
-    from wala.io.mesh import write_atomic
+    from wala.io.mesh import write_atomic, write_safetensors
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     parameters = {name for name, _ in model.named_parameters()}
     tensors = {k: (v.to(storage) if storage is not None and k in parameters else v).detach().contiguous().cpu()
                for k, v in model.state_dict().items() if k not in OURS_ONLY}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"wala": "generator", "source": source})
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model directory is meant to be shared
-        os.replace(tmp, directory / "model.safetensors")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_safetensors(directory / "model.safetensors", tensors, {"wala": "generator", "source": source})
     write_atomic(directory / "config.json",
                  (json.dumps({"wala": "generator", "source": source, "model": to_dict(model.config)}, indent=2) + "\n").encode())
     return directory

@@ -8,15 +8,14 @@ epoch, position in the epoch and the optimizer's param groups. That is everythin
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from wala.errors import WalaError, one_line
+from wala.io.mesh import write_safetensors
 
 
 def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -63,17 +62,7 @@ def save_checkpoint(path: str | Path, kind: str, config: dict, state: dict, tens
     for prefix, values in tensors.items():
         flat.update(_prefixed(prefix, values))
     metadata = {"wala": kind, "config": json.dumps(config), "state": json.dumps(state)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(flat, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_safetensors(path, flat, metadata)
     (path.parent / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return path
 
