@@ -83,7 +83,8 @@ def cmd_prep(args) -> None:
 
     config = _representation(args)
     result = prepare(args.sources, args.output, config, args.shard_size, args.workers, progress=not args.quiet,
-                     views=args.views, sketches=args.sketches)
+                     views=args.views, sketches=args.sketches,
+                     captions=args.captions)
     print(f"{args.output}: {result['samples']} samples, {result['skipped_shards']} finished shards skipped, "
           f"{len(result['errors'])} failed (see errors.jsonl)")
 
@@ -258,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--views", default="", help="also store RGB renders and depth maps at these views, for the "
                    "image conditions: view ids of the 55-view table, front/right/left/back, AZ:EL, or a set "
                    "(rgb4, dm4, dm6, sketch)")
+    p.add_argument("--captions", action="store_true", help="also store captions for the text condition: "
+                   "template captions of procedural shapes, or the lines of a MESH.txt beside a mesh")
     p.add_argument("--sketches", default="", help="also store sketches of those views: lineart, canny, hed, "
                    "hed_potrace, scribble, clipasso (comma-separated) or all")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -291,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wala.cli_images import add_image_commands
 
     add_image_commands(sub)
+    from wala.cli_text import add_text_commands
+
+    add_text_commands(sub)
 
     p = sub.add_parser("eval-gen", help="IoU/CD/F-score of generated vs true shapes, beside nearest/trilinear upsampling and retrieval")
     generator_options(p)

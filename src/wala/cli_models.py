@@ -17,6 +17,8 @@ def cmd_generate(args) -> None:
     from wala.pipeline import WaLaPipeline
 
     given = next((name for name in CONDITIONS if name != "none" and getattr(args, name, None)), "none")
+    if args.text_model and given != "text":
+        raise WalaError("--text-model turns --text into the views a depth/RGB model reads: give --text")
     if args.samples < 1:
         raise WalaError("--samples must be at least 1")
     if args.faces < 0:
@@ -27,6 +29,24 @@ def cmd_generate(args) -> None:
         if not kind.conditional:
             raise WalaError("--batch needs a conditional model (an unconditional one takes --samples)")
         given = kind.name
+    chain = None
+    if given == "text" and not args.batch:
+        args.text = [" ".join(args.text)]  # unquoted words are one text
+    if args.text_model and pipe.condition == "text":
+        raise WalaError("this model reads text itself; --text-model is for multi-view depth/RGB models (DM6, DM4, RGB4)")
+    if given == "text" and pipe.condition != "text" and args.text_model:  # text → views → shape
+        if args.batch:
+            raise WalaError("--text-model takes one --text, not --batch")
+        from wala.cli_text import load_text_model, run_text_model
+
+        text_model = load_text_model(args.text_model, args.device, args.dtype)
+        chain = run_text_model(text_model, args.text[0], pipe.text_views(), args.text_steps, args.text_guidance, args.seed)
+        for path in chain.write(Path(args.output) / ("depth" if pipe.condition == "depth" else "rgb")):
+            print(path)
+        given = pipe.condition
+    elif given == "text" and pipe.condition != "text" and pipe.condition in ("depth", "views"):
+        raise WalaError(f"this model reads {pipe.model.kind.flag} ({pipe.condition}); give --text-model to turn "
+                        f"the text into its views")
     pipe.check_condition(given)
     steps, guidance = pipe.defaults()
     steps, guidance = args.steps or steps, guidance if args.scale is None else args.scale
@@ -52,7 +72,7 @@ def cmd_generate(args) -> None:
         if failures:
             raise WalaError(f"{len(failures)} of {len(inputs)} inputs failed (listed in {out / 'failed.log'})")
         return
-    shapes, back = generate(getattr(args, given, None) or [])
+    shapes, back = generate(list(chain.images) if chain else getattr(args, given, None) or [])
     written, empty = write_shapes(shapes, out, dataclasses.replace(options, back=back))
     for line in empty:
         print(line, file=sys.stderr)
@@ -131,7 +151,7 @@ def add_model_commands(sub, conditions) -> None:
     given = p.add_mutually_exclusive_group(required=True)
     for kind in conditions.values():
         if kind.conditional:
-            given.add_argument(kind.flag, *kind.aliases, dest=kind.name, nargs="+", metavar="FILE", help=kind.help)
+            given.add_argument(kind.flag, *kind.aliases, dest=kind.name, nargs="+", metavar=kind.metavar, help=kind.help)
     given.add_argument("--unconditional", action="store_true")
     given.add_argument("--batch", metavar="PATH", help="many inputs: a folder (one file, or for several views one "
                        "subfolder, per input) or a list file (an input per line); resumable, OUT/NAME/ per input")
@@ -151,6 +171,10 @@ def add_model_commands(sub, conditions) -> None:
     p.add_argument("--normalize", action="store_true",
                    help="map the point cloud into the ±0.9 cube first (released models take points as given)")
     p.add_argument("--original-frame", action="store_true", help="with --normalize: meshes back in the cloud's frame")
+    p.add_argument("--text-model", help="with --text and a multi-view depth/RGB model (DM6, DM4, RGB4): the text-to-views "
+                   "model (WaLa-MVDream-DM6/-RGB4) that turns the text into the model's views, written to OUT/depth or OUT/rgb")
+    p.add_argument("--text-steps", type=int, default=50, help="--text-model's DDIM steps")
+    p.add_argument("--text-guidance", type=float, default=10.0, help="--text-model's guidance")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("models", help="model directories on the search path ($WALA_MODELS, ~/.cache/wala/models, the built-in ones)")

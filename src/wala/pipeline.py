@@ -75,6 +75,7 @@ class GeneratedShape:
     def __init__(self, latent: torch.Tensor, seed: int, decode: Callable[[torch.Tensor], np.ndarray]):
         self.latent = latent  # (e, G, G, G) float32, on the CPU
         self.seed = seed      # the seed that reproduces this sample alone (samples=1)
+        self.text_views = None  # text → views → shape: the drawn views (wala.text.multiview.TextViews)
         self._decode, self._tsdf, self._mesh = decode, None, None
 
     @property
@@ -169,6 +170,26 @@ class WaLaPipeline:
                             f"got {len(paths)}")
         return kind.read(list(paths), c, composite_alpha=composite_alpha)
 
+    def text_views(self) -> tuple[int, ...]:
+        """The view ids a text-to-views model must draw for this model: its training views (DM6:
+        3, 6, 10, 26, 49, 50). Only multi-view depth and RGB models read such views."""
+        c = self.condition_config
+        if self.condition not in ("depth", "views") or not c.training_views:
+            raise WalaError(f"text → views → shape needs a multi-view depth or RGB model (DM6, DM4, RGB4); "
+                            f"this one reads {self.model.kind.flag} ({self.condition})")
+        return tuple(c.training_views)
+
+    def views_from_text(self, text: str, text_model, steps: int = 50, guidance: float = 10.0, seed: int = 0,
+                        official_prompt: bool = False):
+        """This model's views drawn from `text` by a text-to-views model (a `wala.text.multiview.TextToViews`
+        or its path): depth maps for a depth model, RGB for a multi-view RGB one. → `TextViews`."""
+        from wala.text.multiview import TextToViews
+
+        views = self.text_views()
+        if not isinstance(text_model, TextToViews):
+            text_model = TextToViews.load(text_model, self.device)
+        return text_model(text, views=views, steps=steps, guidance=guidance, seed=seed, official_prompt=official_prompt)
+
     def condition_tensor(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None,
                          normalize: bool = False, **arrays: np.ndarray) -> torch.Tensor | None:
         """The model input for a condition array: `points`, `voxels`, or by kind name `image=`,
@@ -188,7 +209,8 @@ class WaLaPipeline:
         (kind, value), = given.items()
         if kind == "pointcloud" and normalize:
             value, _ = normalize_points(check_point_cloud(value), RepresentationConfig().normalize_bound)
-        return self.model.kind.to_input(value, self.condition_config).to(self.device, next(self.model.parameters()).dtype)
+        tensor = self.model.kind.to_input(value, self.condition_config).to(self.device)
+        return tensor.to(next(self.model.parameters()).dtype) if tensor.is_floating_point() else tensor  # ids stay ints
 
     @torch.no_grad()
     def generate_latents(self, condition: torch.Tensor | None = None, samples: int = 1, steps: int | None = None,
@@ -220,16 +242,28 @@ class WaLaPipeline:
         tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels, **images), **options)
         return [tsdf_to_mesh(t) for t in tsdfs]
 
-    def __call__(self, pointcloud=None, voxel=None, image=None, sketch=None, depth=None, views=None, *,
-                 steps: int | None = None, scale: float | None = None, seed: int = 0, samples: int = 1,
-                 normalize: bool = False, composite_alpha: bool = False, progress: bool = True) -> list[GeneratedShape]:
+    def __call__(self, pointcloud=None, voxel=None, image=None, sketch=None, depth=None, views=None, text=None, *,
+                 text_model=None, steps: int | None = None, scale: float | None = None, seed: int = 0,
+                 samples: int = 1, normalize: bool = False, composite_alpha: bool = False,
+                 progress: bool = True) -> list[GeneratedShape]:
         """Shapes for one condition — a file path or an array: `pointcloud` (N, 3), `voxel` 16³ 0/1;
         `image`/`sketch`: a file, Pillow image or uint8 array of any size (resized and cropped as the
         released models read); `depth`/`views`: a list of those (files in any order, named by view
-        id; images and arrays in the model's view order). No condition for an unconditional model.
-        Steps and guidance default to the condition's (`defaults`); sample i uses seed + i."""
+        id; images and arrays in the model's view order); `text`: a caption for a text model, or with
+        `text_model` (a TextToViews or its path) the text drawn as this depth/RGB model's views first
+        (`views_from_text`, 50 steps, guidance 10, the same seed; the views are each shape's
+        `.text_views`). No condition for an unconditional model. Steps and guidance default to the
+        condition's (`defaults`); sample i uses seed + i."""
+        drawn = None
+        if text is not None and text_model is not None:
+            drawn = self.views_from_text(text, text_model, seed=seed)
+            text, kind_images = None, list(drawn.images)
+            if self.condition == "depth":
+                depth = kind_images
+            else:
+                views = kind_images
         given = {k: v for k, v in dict(pointcloud=pointcloud, voxel=voxel, image=image, sketch=sketch,
-                                        depth=depth, views=views).items() if v is not None}
+                                        depth=depth, views=views, text=text).items() if v is not None}
         if len(given) > 1:
             raise WalaError(f"give one condition, not {' and '.join(given)}")
         if samples < 1:
@@ -239,13 +273,16 @@ class WaLaPipeline:
             (kind, value), = given.items()
             sources = list(value) if isinstance(value, (list, tuple)) else [value]
             is_file = [isinstance(v, (str, Path)) for v in sources]
-            array = (self.read_condition(kind, sources, composite_alpha) if kind in ("image", "sketch", "depth", "views")
-                     or all(is_file) else value)
+            array = (self.read_condition(kind, sources, composite_alpha)
+                     if kind in ("image", "sketch", "depth", "views", "text") or all(is_file) else value)
             condition = self.condition_tensor(**{kind: array}, normalize=normalize)
         else:
             self.check_condition("none")
         latents = self.generate_latents(condition, samples, steps, scale, seed, progress)
-        return [GeneratedShape(z.float().cpu(), seed + i, self.decode) for i, z in enumerate(latents)]
+        shapes = [GeneratedShape(z.float().cpu(), seed + i, self.decode) for i, z in enumerate(latents)]
+        for shape in shapes:
+            shape.text_views = drawn
+        return shapes
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor) -> np.ndarray:

@@ -7,6 +7,7 @@ from wala.conditions.depth import DEPTH
 from wala.conditions.image import IMAGE
 from wala.conditions.pointcloud import POINTCLOUD
 from wala.conditions.sketch import SKETCH
+from wala.conditions.text import TEXT
 from wala.conditions.views import VIEWS
 from wala.conditions.voxel import VOXEL
 from wala.errors import WalaError
@@ -14,7 +15,7 @@ from wala.errors import WalaError
 UNCONDITIONAL = ConditionKind(name="none", flag="--unconditional", steps=1000, guidance=1.0)
 
 CONDITIONS: dict[str, ConditionKind] = {kind.name: kind for kind in (UNCONDITIONAL, POINTCLOUD, VOXEL, IMAGE, SKETCH,
-                                                                      DEPTH, VIEWS)}
+                                                                      DEPTH, VIEWS, TEXT)}
 
 
 def condition_kind(name: str) -> ConditionKind:

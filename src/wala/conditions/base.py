@@ -33,6 +33,7 @@ class ConditionKind:
     official_guidance: float | None = None  # what the official run.py really uses, when it ignores --scale
     aliases: tuple[str, ...] = ()   # other spellings of `flag` (the official CLI's)
     help: str = ""                  # what files `flag` takes
+    metavar: str = "FILE"           # what `flag` takes, in `wala generate --help`
     formats: tuple[str, ...] = ()   # file suffixes `read` takes (a batch folder's inputs)
     # (files, steps, guidance): recommendations that depend on the number of files (depth maps)
     per_files: tuple[tuple[int, int, float], ...] = ()

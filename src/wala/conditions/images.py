@@ -84,7 +84,7 @@ def stored_views(c: ConditionConfig, names: list[str], array: str) -> list[int] 
     return [names.index(str(v)) for v in c.training_views]
 
 
-def _one_per_sample(stored: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def one_per_sample(stored: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """(B, N, …) → (B, …): a random one of the N per sample (the first without a generator)."""
     if generator is None:
         return stored[:, 0]
@@ -97,7 +97,7 @@ def rgb_training_input(stored: torch.Tensor, c: ConditionConfig, generator: torc
     (B, V, 3, 224, 224) for a multi-view model (the dataset already picked its views)."""
     from wala.io.images import image_tensor
 
-    return image_tensor(stored if _multi(c) else _one_per_sample(stored, generator))
+    return image_tensor(stored if _multi(c) else one_per_sample(stored, generator))
 
 
 def gray_training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.Generator | None) -> torch.Tensor:

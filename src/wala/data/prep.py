@@ -82,10 +82,25 @@ def _procedural_items(spec: str) -> list[Item]:
     return [Item(f"procedural-{f}", f"{s:06d}", f"{PROCEDURAL}{f}:{s}") for f in families for s in range(seed, seed + count)]
 
 
-def encode_item(item: Item, config: RepresentationConfig, views=None) -> dict[str, np.ndarray]:
+def item_captions(item: Item) -> list[str]:
+    """A procedural shape's template captions (wala.text.captions), or the lines of `MESH.txt` beside a
+    mesh (the first 8, or repeated up to 8: every shape stores the same number)."""
+    from wala.text.captions import PER_SHAPE, family_captions
+
+    if item.source.startswith(PROCEDURAL):
+        family, seed = item.source[len(PROCEDURAL):].split(":")
+        return family_captions(family, int(seed))
+    sidecar = Path(item.source).with_suffix(".txt")
+    lines = [line.strip() for line in sidecar.read_text().splitlines() if line.strip()] if sidecar.is_file() else []
+    if not lines:
+        raise WalaError(f"no captions for {item.source}: write them one per line in {sidecar}")
+    return (lines * PER_SHAPE)[:PER_SHAPE]
+
+
+def encode_item(item: Item, config: RepresentationConfig, views=None, captions: bool = False) -> dict[str, np.ndarray]:
     """The wavelet tree of one item as arrays (coarse, d0, d1) and its condition data: surface
-    `points` (8192, 3) and 16³ `occupancy`, both in the normalized frame, and with a
-    `wala.data.renders.ViewMaker` its renders and sketches."""
+    `points` (8192, 3) and 16³ `occupancy`, both in the normalized frame, with a
+    `wala.data.renders.ViewMaker` its renders and sketches, and with `captions` (K, 32) caption token ids."""
     from wala.pipeline import encode_mesh_file
     from wala.sdf.extract import tsdf_to_mesh
     from wala.sdf.families import family_tsdf
@@ -105,11 +120,15 @@ def encode_item(item: Item, config: RepresentationConfig, views=None) -> dict[st
     derived = {kind.array: kind.derive(surface, tsdf, seed) for kind in CONDITIONS.values() if kind.derive}
     if views is not None:
         derived.update(views.arrays(surface, seed))
+    if captions:
+        from wala.text.sentence import tokenize
+
+        derived["captions"] = tokenize(item_captions(item))
     return {**tree.to_arrays(), **derived}
 
 
 def _prep_shard(job) -> tuple[int, int, list[dict]]:
-    index, items, config, folder, view_spec, techniques = job
+    index, items, config, folder, view_spec, techniques, captions = job
     torch.set_num_threads(1)
     samples, errors = [], []
     views = None
@@ -120,7 +139,7 @@ def _prep_shard(job) -> tuple[int, int, list[dict]]:
         views = ViewMaker(parse_views(view_spec), techniques)
     for item in items:
         try:
-            arrays = encode_item(item, config, views)
+            arrays = encode_item(item, config, views, captions)
         except Exception as exc:  # a bad mesh is logged and skipped, never fatal
             errors.append({"key": item.key, "source": item.source, "error": f"{type(exc).__name__}: {exc}"})
             continue
@@ -135,10 +154,11 @@ def _prep_shard(job) -> tuple[int, int, list[dict]]:
 
 def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig = RepresentationConfig(),
             shard_size: int = 64, workers: int = 1, progress: bool = True, views: str = "",
-            sketches: str = "") -> dict:
+            sketches: str = "", captions: bool = False) -> dict:
     """Writes the shards of `sources` into `folder`; returns {"samples", "skipped_shards", "errors"}.
     `views` ("3,6,10,26", "sketch", …: wala.render.views.parse_views) adds renders and depth maps,
-    `sketches` ("lineart,canny" or "all": wala.sketch) drawings of those views."""
+    `sketches` ("lineart,canny" or "all": wala.sketch) drawings of those views, `captions` captions
+    (`item_captions`) as token ids of the text condition's sentence encoder."""
     from wala.render.views import parse_views
     from wala.sketch import parse_techniques
 
@@ -155,11 +175,16 @@ def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig
                 "items": len(items), "stored_points": DEFAULT_STORED_POINTS}
     if poses:  # only then, so folders prepared without renders keep their manifest
         settings.update(views=poses, sketches=techniques)
+    if captions:
+        from wala.text.sentence import tokenize
+
+        tokenize(["a check that the sentence encoder's tokenizer is installed"])
+        settings["captions"] = True
     if manifest.exists() and json.loads(manifest.read_text()) != settings:
         raise WalaError(f"{folder} was prepared with other settings ({manifest}); use a new folder")
     manifest.write_text(json.dumps(settings, indent=2) + "\n")
     done = finished_shards(folder)
-    jobs = [(i, items[s: s + shard_size], config, str(folder), views, techniques)
+    jobs = [(i, items[s: s + shard_size], config, str(folder), views, techniques, captions)
             for i, s in enumerate(range(0, len(items), shard_size)) if i not in done]
     errors: list[dict] = []
     bar = tqdm(total=sum(len(j[1]) for j in jobs), unit="shape", disable=not progress, desc="prep")

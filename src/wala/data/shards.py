@@ -72,6 +72,7 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
         settings = json.loads(manifest.read_text()) if manifest.exists() else {}
         self.views: list[str] = settings.get("views", [])         # renders' view names, stored order
         self.sketches: list[str] = settings.get("sketches", [])   # sketch techniques, stored order
+        self.captions: bool = settings.get("captions", False)     # caption token ids (`--captions`)
         if manifest.exists() and settings.get("grid") != GRID_CONVENTION:
             raise WalaError(f"{self.folder} was prepared on the old cell-centred grid; prepare it again "
                             f"(wala now samples TSDFs corner-aligned, as the released models)")

@@ -293,12 +293,15 @@ def _load(module: nn.Module, state: dict[str, torch.Tensor], source: str, what: 
     module.load_state_dict({k: v.contiguous().float() for k, v in state.items()}, strict=True, assign=True)
 
 
-def build_components(config: TextModelConfig) -> tuple[nn.Module, nn.Module, nn.Module]:
-    """(UNet, VAE, text encoder) with parameters on the meta device, to be loaded."""
+def build_components(config: TextModelConfig, empty: bool = True) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """(UNet, VAE, text encoder) with parameters on the meta device, to be loaded (`empty`), or
+    randomly initialised (benchmarks)."""
+    from contextlib import nullcontext
+
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    with empty_parameters():
+    with empty_parameters() if empty else nullcontext():
         unet = UNet2DConditionModel(**config.unet())
         vae = AutoencoderKL(**config.vae())
         text = CLIPTextModel(CLIPTextConfig(**config.text()))
@@ -360,18 +363,13 @@ class TextViews:
     seed: int
 
     def write(self, directory: str | Path) -> list[Path]:
-        """`DIR/<view id>.png`: named as the DM6/DM4/RGB4 models read them."""
-        from PIL import Image
-
+        """`DIR/<view id>.png`, RGB: named as the DM6/DM4/RGB4 models read them."""
         from wala.io.mesh import write_atomic
-        import io
+        from wala.render.preview import preview_png
 
-        paths = []
-        for view, image in zip(self.views, self.images):
-            buffer = io.BytesIO()
-            Image.fromarray(image).save(buffer, format="PNG")
-            write_atomic(Path(directory) / f"{view}.png", buffer.getvalue())
-            paths.append(Path(directory) / f"{view}.png")
+        paths = [Path(directory) / f"{view}.png" for view in self.views]
+        for path, image in zip(paths, self.images):
+            write_atomic(path, preview_png([image]))
         return paths
 
 

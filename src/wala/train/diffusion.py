@@ -157,6 +157,8 @@ def _datasets(config: DiffusionTrainConfig, model: LatentDiffusion):
         mean, std = latents.mean(dim=(0, 2, 3, 4)), latents.std(dim=(0, 2, 3, 4)).clamp(min=1e-6)
         model.config = dataclasses.replace(c, latent_mean=tuple(mean.tolist()), latent_std=tuple(std.tolist()))
     array = model.kind.array
+    if array == "captions" and not (shapes.captions and eval_shapes.captions):
+        raise WalaError("a text model trains on captions: prepare the data with `wala prep … --captions`")
     pick = [stored_views(c.condition, data.views, array) if array in IMAGE_ARRAYS else None for data in (shapes, eval_shapes)]
     return (LatentDataset(shapes, model.normalize(latents), array, pick[0]),
             LatentDataset(eval_shapes, model.normalize(eval_latents), array, pick[1]))
