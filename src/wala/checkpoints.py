@@ -210,7 +210,7 @@ def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], 
     model.load_state_dict({**fresh, **used}, assign=True)
 
 
-def _owned(tensor: torch.Tensor) -> torch.Tensor:
+def owned(tensor: torch.Tensor) -> torch.Tensor:
     """The tensor if it owns its storage, else a copy: a pickle may store views into shared storages,
     and parameters that share memory would corrupt each other when trained in place."""
     whole = tensor.is_contiguous() and tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
@@ -241,7 +241,7 @@ def load_official(directory: str | Path):
     state = read_official_checkpoint(directory / "checkpoint.ckpt")
     with torch.device("meta"):
         model = LatentDiffusion(config)
-    load_state_strictly(model, {k: _owned(v) for k, v in state.items()}, directory / "checkpoint.ckpt")
+    load_state_strictly(model, {k: owned(v) for k, v in state.items()}, directory / "checkpoint.ckpt")
     model.source = "official"
     return model
 

@@ -90,7 +90,14 @@ def cmd_convert(args) -> None:
     from wala.autoencoder.model import count_parameters
     from wala.checkpoints import load_generator, save_model
     from wala.pipeline import DTYPES
+    from wala.text.multiview import TextToViews, is_text_model
 
+    if is_text_model(args.model):
+        model = TextToViews.load(args.model)
+        model.save(args.output, DTYPES[args.storage] if args.storage != "fp32" else None)
+        print(f"wrote {args.output} (text-to-views model: unet/, vae/, text_encoder/; "
+              f"{count_parameters(model) / 1e6:.1f}M parameters)")
+        return
     model = load_generator(args.model)
     save_model(model, args.output, getattr(model, "source", "wala"), DTYPES[args.storage])
     print(f"wrote {args.output} ({model.kind.name} generator, {count_parameters(model) / 1e6:.1f}M parameters)")

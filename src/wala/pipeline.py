@@ -243,7 +243,7 @@ class WaLaPipeline:
         return [tsdf_to_mesh(t) for t in tsdfs]
 
     def __call__(self, pointcloud=None, voxel=None, image=None, sketch=None, depth=None, views=None, text=None, *,
-                 text_model=None, steps: int | None = None, scale: float | None = None, seed: int = 0,
+                 text_model=None, text_steps: int = 50, text_guidance: float = 10.0, steps: int | None = None, scale: float | None = None, seed: int = 0,
                  samples: int = 1, normalize: bool = False, composite_alpha: bool = False,
                  progress: bool = True) -> list[GeneratedShape]:
         """Shapes for one condition — a file path or an array: `pointcloud` (N, 3), `voxel` 16³ 0/1;
@@ -251,12 +251,12 @@ class WaLaPipeline:
         released models read); `depth`/`views`: a list of those (files in any order, named by view
         id; images and arrays in the model's view order); `text`: a caption for a text model, or with
         `text_model` (a TextToViews or its path) the text drawn as this depth/RGB model's views first
-        (`views_from_text`, 50 steps, guidance 10, the same seed; the views are each shape's
-        `.text_views`). No condition for an unconditional model. Steps and guidance default to the
+        (`views_from_text` with `text_steps`, `text_guidance` and the same seed; the views are each
+        shape's `.text_views`). No condition for an unconditional model. Steps and guidance default to the
         condition's (`defaults`); sample i uses seed + i."""
         drawn = None
         if text is not None and text_model is not None:
-            drawn = self.views_from_text(text, text_model, seed=seed)
+            drawn = self.views_from_text(text, text_model, text_steps, text_guidance, seed)
             text, kind_images = None, list(drawn.images)
             if self.condition == "depth":
                 depth = kind_images

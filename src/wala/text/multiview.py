@@ -290,7 +290,9 @@ def _load(module: nn.Module, state: dict[str, torch.Tensor], source: str, what: 
         if tuple(v.shape) != tuple(expected[k].shape):
             raise WalaError(f"{source}: the {what}'s {k} has shape {tuple(v.shape)}, the config gives "
                             f"{tuple(expected[k].shape)}")
-    module.load_state_dict({k: v.contiguous().float() for k, v in state.items()}, strict=True, assign=True)
+    from wala.checkpoints import owned
+
+    module.load_state_dict({k: owned(v.float()) for k, v in state.items()}, strict=True, assign=True)
 
 
 def build_components(config: TextModelConfig, empty: bool = True) -> tuple[nn.Module, nn.Module, nn.Module]:
@@ -346,6 +348,15 @@ def read_text_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 
     state = read_official_checkpoint(path)
     return {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+
+
+def is_text_model(path: str | Path) -> bool:
+    """A text-to-views model: a `wala convert` directory of one, a directory with checkpoint.ckpt and no
+    args.json (the released WaLa-MVDream downloads), or a .ckpt file."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / CONVERTED).is_file() or ((path / "checkpoint.ckpt").is_file() and not (path / "args.json").exists())
+    return path.suffix == ".ckpt"
 
 
 def _find_config(directory: Path) -> Path | None:
