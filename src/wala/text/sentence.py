@@ -48,6 +48,9 @@ def _read(name: str) -> bytes:
 
 @lru_cache(maxsize=1)
 def _tokenizer():
+    from wala.text import require
+
+    require("tokenizers")
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_str(_read("tokenizer.json").decode())
@@ -74,6 +77,9 @@ class SentenceEncoder(nn.Module):
 
     def __init__(self):
         super().__init__()
+        from wala.text import require
+
+        require("transformers")
         from transformers import BertConfig, BertModel
 
         self.bert = BertModel(BertConfig(**MINILM), add_pooling_layer=False)

@@ -53,6 +53,9 @@ def byte_alphabet() -> dict[int, str]:
 
 class ClipTokenizer:
     def __init__(self, path: str | Path | None = None):
+        from wala.text import require
+
+        require("ftfy", "regex")
         import regex
 
         lines = gzip.open(path or vocab_file()).read().decode("utf-8").split("\n")
