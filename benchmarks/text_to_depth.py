@@ -62,7 +62,7 @@ def main() -> None:
 
     model.decode = timed_decode
     started = time.perf_counter()
-    model("a wooden chair", views=views, steps=a.steps, seed=0)
+    model("a wooden chair", views=views, steps=a.steps, seed=0, on_step=on_step)
     total = time.perf_counter() - started
     first = steps_done[0]
     per_step = (steps_done[-1] - first) / max(1, len(steps_done) - 1)

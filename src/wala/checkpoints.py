@@ -228,6 +228,8 @@ def read_model_config(directory: Path) -> tuple[DiffusionConfig, str]:
         if info.get("wala") != "generator" or "model" not in info:
             raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
         return from_dict(DiffusionConfig, info["model"]), info.get("source", "wala")
+    if kind == "text":
+        raise WalaError(f"{directory} is a text-to-views model: use it with `wala text2depth` or `--text-model`")
     raise WalaError(f"{directory} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} "
                     f"or {' + '.join(OURS_FILES)})")
 

@@ -133,7 +133,7 @@ def cmd_serve(args) -> None:
     from wala.models import list_models
     from wala.serve.app import serve
 
-    models = [Path(m) for m in args.model] or [m.path for m in list_models()[0]]
+    models = [Path(m) for m in args.model] or [m.path for m in list_models()[0] if m.kind != "text-to-views"]
     if args.max_upload_mb <= 0:
         raise WalaError("--max-upload-mb must be positive")
     serve(models, args.host, args.port, max_upload_mb=args.max_upload_mb, device=args.device, dtype=args.dtype)

@@ -27,11 +27,14 @@ def search_path() -> list[Path]:
 
 
 def model_format(directory: Path) -> str | None:
-    """"official", "ours", or None when `directory` is not a model directory."""
+    """"official", "ours", "text" (a text-to-views model: a WaLa-MVDream download, checkpoint.ckpt alone,
+    or its `wala convert` directory), or None when `directory` is not a model directory."""
     if all((directory / f).is_file() for f in OFFICIAL_FILES):
         return "official"
     if all((directory / f).is_file() for f in OURS_FILES):
         return "ours"
+    if (directory / "wala_text.json").is_file() or (directory / OFFICIAL_FILES[1]).is_file():
+        return "text"
     return None
 
 
@@ -70,6 +73,11 @@ def describe(directory: Path) -> ModelInfo:
 
     if not directory.exists():
         raise WalaError(f"model not found: {directory} (see `wala models` for the names on the search path)")
+    if model_format(directory) == "text":
+        from wala.text.multiview import describe_text_model
+
+        source, parameters = describe_text_model(directory)
+        return ModelInfo(directory.name, directory, source, "text → depth maps / RGB views", parameters, "text-to-views")
     config, source = read_model_config(directory)
     source = "builtin" if directory.parent == BUILTIN else source
     with torch.device("meta"):

@@ -153,7 +153,7 @@ def test_loading_is_strict_and_pickle_safe(tmp_path, model):
         TextToViews.load(tmp_path / "nowhere")
 
 
-def test_convert_writes_diffusers_folders_that_load_back_alike(tmp_path, model):
+def test_convert_writes_diffusers_folders_that_load_back_alike(tmp_path, model, monkeypatch, capsys):
     from diffusers import UNet2DConditionModel
 
     assert main(["convert", str(TEXT / "model"), "-o", str(tmp_path / "conv")]) == 0
@@ -165,6 +165,13 @@ def test_convert_writes_diffusers_folders_that_load_back_alike(tmp_path, model):
     assert torch.equal(a.latents, b.latents) and np.array_equal(a.images, b.images)
     stock = UNet2DConditionModel.from_pretrained(tmp_path / "conv" / "unet")  # diffusers reads it as it is
     assert stock.config.class_embed_type == "projection"
+    monkeypatch.setenv("WALA_MODELS", str(tmp_path))  # found by name, listed, and kept apart from 3D generators
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    assert "conv    official  text → depth maps / RGB views           3.4M" in capsys.readouterr().out
+    assert torch.equal(TextToViews.load("conv")("a chair", steps=2, seed=1).latents, a.latents)
+    assert main(["generate", "conv", "--text", "a chair", "-o", str(tmp_path / "x")]) == 2
+    assert "is a text-to-views model: use it with `wala text2depth`" in capsys.readouterr().err
 
 
 def test_text_to_depth_maps_to_mesh_in_one_call(model, tmp_path):

@@ -36,6 +36,8 @@ def create_app(models: list[Path], max_upload_mb: float = 20.0, device: str = "a
     described = {}
     for path in models:
         info = describe(resolve_model(path))
+        if info.kind == "text-to-views":
+            raise WalaError(f"{path} is a text-to-views model; wala serve shows 3D generators")
         described[info.name] = info
     if not described:
         raise WalaError("wala serve needs at least one model (--model DIR, or models on the search path)")

@@ -362,6 +362,18 @@ def is_text_model(path: str | Path) -> bool:
     return path.suffix == ".ckpt"
 
 
+def describe_text_model(directory: Path) -> tuple[str, int]:
+    """(source, parameters) of a text-to-views folder from its config alone (built on the meta device):
+    the converted config, the yaml beside the checkpoint, or the released layout."""
+    if (directory / CONVERTED).is_file():
+        info = json.loads((directory / CONVERTED).read_text())
+        config, source = TextModelConfig(**info["config"]), info.get("source", "wala")
+    else:
+        found = _find_config(directory)
+        config, source = (TextModelConfig.from_yaml(found) if found else TextModelConfig()), "official"
+    return source, sum(p.numel() for m in build_components(config) for p in m.parameters())
+
+
 def _find_config(directory: Path) -> Path | None:
     found = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
     return found[0] if found else None
@@ -415,7 +427,9 @@ class TextToViews(nn.Module):
         from wala.text import require
 
         require("diffusers", "transformers", "ftfy", "regex")
-        path = Path(path)
+        from wala.models import resolve_model
+
+        path = resolve_model(path)  # a name finds the folder on the model search path (`wala models`)
         if path.is_dir() and (path / CONVERTED).is_file():
             model = cls._load_converted(path)
         else:
