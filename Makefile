@@ -87,10 +87,11 @@ bench: $(STAMP) meshes
 	$(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --json out/bench/cpu.jsonl
 	$(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
 	$(PY) benchmarks/generation_speed.py --config official --condition image --steps 5 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
+	$(PY) benchmarks/text_to_depth.py --steps 50 --json out/bench/cpu.jsonl   # ~25 min on 2 cores
 
-# On a machine with a CUDA GPU (≤ 9 min): the released point-cloud architecture at 5 steps in bf16 and
-# fp32, the single-view one (DINOv2 ViT-L/14) in bf16, and training throughput (shapes/s, MFU) of the
-# autoencoder and of the 1B denoiser.
+# On a machine with a CUDA GPU (≤ 10 min): the released point-cloud architecture at 5 steps in bf16 and
+# fp32, the single-view one (DINOv2 ViT-L/14) in bf16, training throughput (shapes/s, MFU) of the
+# autoencoder and of the 1B denoiser, and full-size text → six depth maps at 50 DDIM steps (fp32, fp16).
 bench-gpu: $(STAMP)
 	mkdir -p out/bench
 	$(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
@@ -98,6 +99,8 @@ bench-gpu: $(STAMP)
 	$(PY) benchmarks/generation_speed.py --config official --condition image --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model ae --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model denoiser --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
+	$(PY) benchmarks/text_to_depth.py --device cuda --steps 50 --json out/bench/gpu.jsonl
+	$(PY) benchmarks/text_to_depth.py --device cuda --steps 50 --dtype fp16 --json out/bench/gpu.jsonl
 
 # Our Light Field Distance beside the reference C implementation (compiled here; needs root for apt).
 bench-lfd: $(STAMP) meshes

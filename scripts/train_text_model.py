@@ -123,6 +123,30 @@ def evaluate(work: Path, checkpoint: Path, seeds: int, steps: int, guidances: li
     return result
 
 
+def contact_sheet(checkpoint: Path, path: Path, guidance: float, steps: int) -> None:
+    """One shape per family from its first held-out caption (seed 0), rendered and captioned, 5 a row."""
+    from PIL import Image, ImageDraw
+
+    from wala.pipeline import WaLaPipeline
+    from wala.render.preview import preview_png
+    from wala.render.views import Pose, render_views
+    from wala.text.captions import NOUNS, held_out_captions
+
+    pipe = WaLaPipeline.from_pretrained(checkpoint)
+    tiles = []
+    for family in NOUNS:
+        caption = held_out_captions(family)[0]
+        mesh = pipe(text=caption, steps=steps, scale=guidance, seed=0, progress=False)[0].mesh
+        tile = Image.fromarray(render_views(mesh, [Pose("sheet", 30.0, 20.0)], 192)[0].rgb)
+        canvas = Image.new("RGB", (192, 222), "white")
+        canvas.paste(tile, (0, 30))
+        ImageDraw.Draw(canvas).multiline_text((4, 2), caption.replace(" of ", " of\n", 1), fill="black")
+        tiles.append(np.asarray(canvas))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [np.concatenate(tiles[i:i + 5], axis=1) for i in range(0, len(tiles), 5)]  # 10 families: 2 rows
+    path.write_bytes(preview_png([np.concatenate(rows, axis=0)]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", default="runs/text", type=Path)
@@ -132,7 +156,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="eval: this checkpoint instead of the trained one")
     parser.add_argument("--seeds", type=int, default=2, help="eval: shapes per caption")
     parser.add_argument("--sample-steps", type=int, default=10)
-    parser.add_argument("--guidance", default="1.5,3", help="eval: comma-separated guidance scales")
+    parser.add_argument("--guidance", default="0,1.5,3", help="eval: comma-separated guidance scales (0: the "
+                        "unconditional model, a control that should score near chance)")
+    parser.add_argument("--sheet", type=Path, help="eval: also a contact sheet of one shape per family (held-out captions)")
     args = parser.parse_args()
     stages = args.stages.split(",")
     checkpoint = args.checkpoint or args.work / "text64" / f"step-{args.steps:08d}.safetensors"
@@ -145,6 +171,8 @@ def main() -> None:
                           [float(g) for g in args.guidance.split(",")])
         (args.work / "eval_text64.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps({k: v for k, v in result.items() if k != "chance"}, indent=2))
+        if args.sheet:
+            contact_sheet(checkpoint, args.sheet, 3.0, args.sample_steps)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ SCHEDULE_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alph
                     "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
                     "posterior_mean_coef1", "posterior_mean_coef2")
 UNET, TEXT, VAE = "model.diffusion_model.", "cond_stage_model.model.", "first_stage_model."
+UNUSED_TEXT = ("text_projection", "logit_scale", "attn_mask")  # besides the tower's last block
 CONVERTED = "wala_text.json"  # marks a `wala convert` directory of a text model
 
 
@@ -271,11 +272,6 @@ def _text_state(state: dict[str, torch.Tensor], config: TextModelConfig) -> dict
     return out
 
 
-def _unused_text(config: TextModelConfig) -> tuple[set[str], str]:
-    """Tower tensors the model never reads: the last block, the projection, the logit scale."""
-    return {"text_projection", "logit_scale", "attn_mask"}, f"transformer.resblocks.{config.text_layers - 1}."
-
-
 def _load(module: nn.Module, state: dict[str, torch.Tensor], source: str, what: str) -> None:
     expected = module.state_dict()
     prefix = "text_model." if what == "text_encoder" and all(k.startswith("text_model.") for k in expected) else ""
@@ -331,12 +327,12 @@ def convert_official(state: dict[str, torch.Tensor], config: TextModelConfig, so
     for k in [k for k in vae if k.endswith(("to_q.weight", "to_k.weight", "to_v.weight", "to_out.0.weight"))]:
         vae[k] = vae[k].reshape(vae[k].shape[:2])  # the mid-block attention's 1×1 convs → linear layers
     tower = {k[len(TEXT):]: v for k, v in parts[TEXT].items()}
-    unused_names, unused_block = _unused_text(config)
+    last_block = f"transformer.resblocks.{config.text_layers - 1}."
     try:
         text = _text_state(tower, config)
     except KeyError as exc:
         raise WalaError(f"{source}: the text tower misses tensor {TEXT}{exc.args[0]}") from None
-    used_tower = sum(v.numel() for k, v in tower.items() if k not in unused_names and not k.startswith(unused_block))
+    used_tower = sum(v.numel() for k, v in tower.items() if k not in UNUSED_TEXT and not k.startswith(last_block))
     for what, src, out in (("UNet", parts[UNET], unet), ("VAE", parts[VAE], vae)):
         if sum(v.numel() for v in src.values()) != sum(v.numel() for v in out.values()):
             raise WalaError(f"{source}: not every {what} tensor has a place in the model (unknown keys)")
@@ -483,7 +479,7 @@ class TextToViews(nn.Module):
         modules = build_components(config)
         files = ("unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors",
                  "text_encoder/model.safetensors")
-        for module, file, name in zip(modules, files, ("UNet", "VAE", "text encoder")):
+        for module, file, name in zip(modules, files, ("unet", "vae", "text_encoder")):
             try:
                 state = load_file(str(directory / file))
             except (SafetensorError, OSError) as exc:
