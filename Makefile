@@ -39,7 +39,7 @@ data/refset/manifest.json: configs/refset.json | $(STAMP) meshes
 
 test: $(STAMP) meshes
 	scripts/ensure_chromium.sh
-	WALA_MESHES=$(MESHES) $(PY) -m pytest -q
+	WALA_MESHES=$(MESHES) $(PY) -m pytest -q --durations=15
 
 # The main job on the embedded default: the built-in 64³ point-cloud and voxel generators (src/wala/builtin,
 # trained by scripts/train_builtin.py) on the bundled held-out examples — a mesh, a turntable preview and a
