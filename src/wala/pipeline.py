@@ -243,9 +243,9 @@ class WaLaPipeline:
         return [tsdf_to_mesh(t) for t in tsdfs]
 
     def __call__(self, pointcloud=None, voxel=None, image=None, sketch=None, depth=None, views=None, text=None, *,
-                 text_model=None, text_steps: int = 50, text_guidance: float = 10.0, steps: int | None = None, scale: float | None = None, seed: int = 0,
-                 samples: int = 1, normalize: bool = False, composite_alpha: bool = False,
-                 progress: bool = True) -> list[GeneratedShape]:
+                 text_model=None, text_steps: int = 50, text_guidance: float = 10.0, steps: int | None = None,
+                 scale: float | None = None, seed: int = 0, samples: int = 1, normalize: bool = False,
+                 composite_alpha: bool = False, progress: bool = True) -> list[GeneratedShape]:
         """Shapes for one condition — a file path or an array: `pointcloud` (N, 3), `voxel` 16³ 0/1;
         `image`/`sketch`: a file, Pillow image or uint8 array of any size (resized and cropped as the
         released models read); `depth`/`views`: a list of those (files in any order, named by view
@@ -256,6 +256,8 @@ class WaLaPipeline:
         condition's (`defaults`); sample i uses seed + i."""
         drawn = None
         if text is not None and text_model is not None:
+            if depth is not None or views is not None:
+                raise WalaError("give text and a text model, or the views themselves, not both")
             drawn = self.views_from_text(text, text_model, text_steps, text_guidance, seed)
             text, kind_images = None, list(drawn.images)
             if self.condition == "depth":
