@@ -39,7 +39,7 @@ def test_the_voxel_encoder_gives_512_tokens_x_major():
 
 
 def test_every_condition_is_one_registered_record():
-    assert set(CONDITIONS) == {"none", "pointcloud", "voxel", "image", "sketch", "depth", "views"}
+    assert set(CONDITIONS) == {"none", "pointcloud", "voxel", "image", "sketch", "depth", "views", "text"}
     flags = [f for kind in CONDITIONS.values() for f in (kind.flag, *kind.aliases)]
     assert len(flags) == len(set(flags))  # one kind per command-line flag
     assert condition_kind("pointcloud").array == "points" and condition_kind("voxel").array == "occupancy"

@@ -94,10 +94,6 @@ def test_six_depth_maps_step_by_step(model):
     decoded = model.decode(torch.from_numpy(expected["latents"]))
     assert np.abs(decoded[:, :, ::4, ::4].numpy() - expected["decoded_sub4"]).max() <= 1e-4
     assert_u8(to_uint8(decoded), expected["images_u8"])
-    # end to end from the seed: x_T is what torch.manual_seed(42) then the official sampler draws
-    out = model(meta["prompt_cli"], views=views, steps=meta["step"], seed=meta["seed"], official_prompt=True)
-    assert relative(out.latents, expected["latents"]) <= 1e-5
-    assert_u8(out.images, expected["images_u8"])
 
 
 def test_four_rgb_views(model):
@@ -107,17 +103,43 @@ def test_four_rgb_views(model):
     assert_u8(out.images, expected["images_u8"])
 
 
-def test_text2depth_writes_the_official_cli_pngs_named_by_view(tmp_path, capsys):
-    expected, meta = case("dm6_cli")
-    assert main(["text2depth", str(TEXT / "model"), "--text", meta["prompt_cli"], "--official-prompt",
-                 "--seed", str(meta["seed"]), "-o", str(tmp_path)]) == 0  # 50 steps, guidance 10: run.py's defaults
+def test_text2depth_from_the_seed_writes_the_official_pixels_named_by_view(tmp_path, capsys):
+    expected, meta = case("dm6_s5")  # end to end: x_T is what torch.manual_seed(42) then the sampler draws
+    assert main(["text2depth", str(TEXT / "model"), "--text", meta["prompt_cli"], "--official-prompt", "--seed",
+                 str(meta["seed"]), "--steps", str(meta["step"]), "-o", str(tmp_path)]) == 0  # guidance 10: run.py's
     for i, view in enumerate(VIEWS["depth"]):
-        official = np.asarray(Image.open(TEXT / "dm6_cli" / f"image_{i}.png"))
         ours = Image.open(tmp_path / f"{view}.png")
         assert ours.mode == "RGB" and ours.size == (256, 256)
-        assert_u8(np.asarray(ours), official)
+        assert_u8(np.asarray(ours), expected["images_u8"][i])
     assert main(["text2depth", str(TEXT / "model"), "--text", "a cup", "--views", "3,99", "-o", str(tmp_path)]) == 2
     assert "distinct view ids 0–54" in capsys.readouterr().err
+
+
+def test_the_official_cli_run_first_and_last_steps_and_its_pngs(model):
+    """run.py itself at 50 steps ("An owl, 3D model": no suffix, seed 1234): its first two steps from
+    x_T, its last step (ᾱ_prev = ᾱ₀) from the stored step 48, and its PNG files from its latents."""
+    expected, meta = case("dm6_cli")
+    assert [prompt_text(meta["prompt_cli"], official=True)] == meta["prompt_final"]
+    assert (ddim_timesteps(50)[::-1] == expected["step_t"]).all()
+    context = torch.cat([torch.from_numpy(expected["text_uc"]).expand(6, -1, -1),
+                         torch.from_numpy(expected["text_c"]).expand(6, -1, -1)])
+    camera = torch.from_numpy(cameras(VIEWS["depth"])).float()
+    camera = torch.cat([camera, camera])
+    assert torch.equal(torch.randn(6, 4, 32, 32, generator=torch.Generator().manual_seed(meta["seed"])),
+                       torch.from_numpy(expected["x_T"]))
+    selected = expected["step_sel"].tolist()  # [0, 1, 48, 49]
+    first = []
+    model.sample(torch.from_numpy(expected["x_T"]), context, camera, 6, 50, 10.0, trace=first.append,
+                 stop_after=2)
+    for i in (0, 1):
+        assert relative(first[i]["x_prev"], expected["step_x_prev"][selected.index(i)]) <= 1e-5
+    last = []
+    model.sample(torch.from_numpy(expected["step_x_prev"][selected.index(48)]), context, camera, 6, 50, 10.0,
+                 trace=last.append, start_at=49)
+    assert relative(last[0]["x_prev"], expected["latents"]) <= 1e-5
+    images = to_uint8(model.decode(torch.from_numpy(expected["latents"])))
+    for i in range(6):
+        assert_u8(images[i], np.asarray(Image.open(TEXT / "dm6_cli" / f"image_{i}.png")))
 
 
 def test_config_from_shapes_is_the_released_layout():

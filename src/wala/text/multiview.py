@@ -541,13 +541,17 @@ class TextToViews(nn.Module):
     @torch.no_grad()
     def sample(self, x: torch.Tensor, context: torch.Tensor, camera: torch.Tensor, frames: int, steps: int,
                guidance: float, on_step: Callable[[int, int], None] | None = None,
-               trace: Callable[[dict], None] | None = None) -> torch.Tensor:
+               trace: Callable[[dict], None] | None = None, start_at: int = 0,
+               stop_after: int | None = None) -> torch.Tensor:
         """DDIM (eta 0) from x_T (F, 4, 32, 32) with classifier-free guidance; `context` and `camera`
-        are the 2F rows [unconditional; conditional]. `trace` gets each step's tensors (tests)."""
+        are the 2F rows [unconditional; conditional]. `trace` gets each step's tensors; `start_at`
+        (x is then that step's input) and `stop_after` run part of the chain (tests)."""
         abar = alphas_cumprod()
         timesteps = ddim_timesteps(steps)
         x = x.float()
-        for n, k in enumerate(range(len(timesteps) - 1, -1, -1)):
+        order = list(range(len(timesteps) - 1, -1, -1))  # table indices, largest timestep first
+        end = len(order) if stop_after is None else start_at + stop_after
+        for n, k in enumerate(order[start_at:end], start=start_at):
             t = int(timesteps[k])
             a_t = abar[t].to(x.device)
             a_prev = abar[int(timesteps[k - 1]) if k > 0 else 0].to(x.device)
