@@ -15,7 +15,8 @@ from results import report  # benchmarks/results.py (scripts run from their fold
 
 from wala.autoencoder.model import count_parameters
 from wala.pipeline import DTYPES, resolve_device
-from wala.text.multiview import VIEWS, TextModelConfig, TextToViews, build_components
+from wala.text.checkpoint import TextModelConfig, build_components
+from wala.text.multiview import VIEWS, TextToViews
 
 
 def peak_memory_gib(device: torch.device) -> float:

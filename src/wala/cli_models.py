@@ -90,7 +90,8 @@ def cmd_convert(args) -> None:
     from wala.autoencoder.model import count_parameters
     from wala.checkpoints import load_generator, save_model
     from wala.pipeline import DTYPES
-    from wala.text.multiview import TextToViews, is_text_model
+    from wala.text.checkpoint import is_text_model
+    from wala.text.multiview import TextToViews
 
     if is_text_model(args.model):
         model = TextToViews.load(args.model)

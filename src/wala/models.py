@@ -16,6 +16,7 @@ from wala.errors import WalaError, one_line
 
 OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
 OURS_FILES = ("config.json", "model.safetensors")
+TEXT_MARKER = "wala_text.json"  # a text-to-views model's `wala convert` folder (wala.text.checkpoint)
 
 
 BUILTIN = Path(__file__).parent / "builtin"
@@ -33,7 +34,7 @@ def model_format(directory: Path) -> str | None:
         return "official"
     if all((directory / f).is_file() for f in OURS_FILES):
         return "ours"
-    if (directory / "wala_text.json").is_file() or (directory / OFFICIAL_FILES[1]).is_file():
+    if (directory / TEXT_MARKER).is_file() or (directory / OFFICIAL_FILES[1]).is_file():
         return "text"
     return None
 
@@ -74,7 +75,7 @@ def describe(directory: Path) -> ModelInfo:
     if not directory.exists():
         raise WalaError(f"model not found: {directory} (see `wala models` for the names on the search path)")
     if model_format(directory) == "text":
-        from wala.text.multiview import describe_text_model
+        from wala.text.checkpoint import describe_text_model
 
         source, parameters = describe_text_model(directory)
         return ModelInfo(directory.name, directory, source, "text → depth maps / RGB views", parameters, "text-to-views")

@@ -10,8 +10,8 @@ from PIL import Image
 
 from wala.cli import main
 from wala.errors import WalaError
-from wala.text.multiview import (VIEWS, TextModelConfig, TextToViews, alphas_cumprod, cameras, ddim_timesteps,
-                                 prompt_text, to_uint8)
+from wala.text.checkpoint import TextModelConfig
+from wala.text.multiview import VIEWS, TextToViews, alphas_cumprod, cameras, ddim_timesteps, prompt_text, to_uint8
 from wala.text.tokenizer import clip_tokenizer
 
 TEXT = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official" / "text_dm6"
