@@ -14,13 +14,12 @@ import torch.nn as nn
 from wala.conditions.base import ConditionKind
 from wala.config import ConditionConfig
 from wala.errors import WalaError
+from wala.text.sentence import CAPTION_TOKENS, WIDTH, SentenceEncoder, tokenize
 
 
 class TextEncoder(nn.Module):
     def __init__(self, c: ConditionConfig):
         super().__init__()
-        from wala.text.sentence import WIDTH, SentenceEncoder
-
         self.sentence = SentenceEncoder()
         self.proj = nn.Linear(WIDTH, c.width)
 
@@ -31,8 +30,6 @@ class TextEncoder(nn.Module):
 
 def read_text(sources: list, c: ConditionConfig, composite_alpha: bool = False) -> np.ndarray:
     """The words of `--text` (joined by spaces), or one `.txt` file (a batch input) → (32,) ids."""
-    from wala.text.sentence import tokenize
-
     if len(sources) == 1 and str(sources[0]).endswith(".txt") and Path(sources[0]).is_file():
         text = Path(sources[0]).read_text()
     else:
@@ -56,13 +53,7 @@ def _training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.G
     return one_per_sample(stored.long(), generator)
 
 
-def _tokens(c: ConditionConfig) -> int:
-    from wala.text.sentence import CAPTION_TOKENS
-
-    return CAPTION_TOKENS
-
-
 TEXT = ConditionKind(name="text", flag="--text", steps=10, guidance=1.5, array="captions", encoder=TextEncoder,
-                     tokens=_tokens, read=read_text, to_input=text_input, training_input=_training_input,
+                     tokens=lambda c: CAPTION_TOKENS, read=read_text, to_input=text_input, training_input=_training_input,
                      formats=(".txt",), metavar="WORD", help="a caption (words may be unquoted); with --text-model, the text a "
                      "text-to-views model turns into this depth/RGB model's views")

@@ -176,9 +176,9 @@ def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig
     if poses:  # only then, so folders prepared without renders keep their manifest
         settings.update(views=poses, sketches=techniques)
     if captions:
-        from wala.text.sentence import tokenize
+        from wala.text.sentence import tokenizer
 
-        tokenize(["a check that the sentence encoder's tokenizer is installed"])
+        tokenizer()  # missing: refused here, not logged as a failure per shape
         settings["captions"] = True
     if manifest.exists() and json.loads(manifest.read_text()) != settings:
         raise WalaError(f"{folder} was prepared with other settings ({manifest}); use a new folder")

@@ -47,21 +47,22 @@ def _read(name: str) -> bytes:
 
 
 @lru_cache(maxsize=1)
-def _tokenizer():
+def tokenizer():
+    """The WordPiece tokenizer (truncating and padding to 32); refused in one line when not installed."""
     from wala.text import require
 
     require("tokenizers")
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_str(_read("tokenizer.json").decode())
-    tokenizer.enable_truncation(CAPTION_TOKENS)
-    tokenizer.enable_padding(length=CAPTION_TOKENS, pad_id=0)
-    return tokenizer
+    wordpiece = Tokenizer.from_str(_read("tokenizer.json").decode())
+    wordpiece.enable_truncation(CAPTION_TOKENS)
+    wordpiece.enable_padding(length=CAPTION_TOKENS, pad_id=0)
+    return wordpiece
 
 
 def tokenize(texts: list[str]) -> np.ndarray:
     """(N, 32) int64 WordPiece ids ([CLS] … [SEP], 0-padded; longer texts cut)."""
-    return np.asarray([e.ids for e in _tokenizer().encode_batch(list(texts))], dtype=np.int64)
+    return np.asarray([e.ids for e in tokenizer().encode_batch(list(texts))], dtype=np.int64)
 
 
 def minilm_weights() -> dict[str, torch.Tensor]:
