@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import resource
 import time
 
 import torch
-from results import report  # benchmarks/results.py (scripts run from their folder)
+from results import peak_memory_gib, report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.config import ConditionConfig, DiffusionConfig, load_config
 from wala.autoencoder.model import count_parameters
@@ -47,12 +46,6 @@ def config(name: str, condition: str) -> DiffusionConfig:
     latent = WaveletVQVAE.sizes(packed_size(resolution))[-1]
     return dataclasses.replace(model, autoencoder=ae, resolution=resolution,
                                denoiser=dataclasses.replace(model.denoiser, latent_size=latent))
-
-
-def peak_memory_gib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def sync(device: torch.device) -> None:

@@ -7,22 +7,15 @@ on them): wall time of text encoding, the DDIM steps (CFG batch of 2·views), de
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 
 import torch
-from results import report  # benchmarks/results.py (scripts run from their folder)
+from results import peak_memory_gib, report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.autoencoder.model import count_parameters
 from wala.pipeline import DTYPES, resolve_device
 from wala.text.checkpoint import TextModelConfig, build_components
 from wala.text.multiview import VIEWS, TextToViews
-
-
-def peak_memory_gib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def main() -> None:

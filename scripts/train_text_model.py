@@ -95,7 +95,7 @@ def caption_retrieval(captions: list[str], work: Path) -> list[str]:
 
 def evaluate(work: Path, checkpoint: Path, seeds: int, steps: int, guidances: list[float]) -> dict:
     from wala.pipeline import WaLaPipeline
-    from wala.text.captions import NOUNS, TEMPLATES, _fill, held_out_captions
+    from wala.text.captions import NOUNS, TEMPLATES, fill, held_out_captions
 
     pipe = WaLaPipeline.from_pretrained(checkpoint)
     reference, families = training_occupancy(work)
@@ -103,7 +103,7 @@ def evaluate(work: Path, checkpoint: Path, seeds: int, steps: int, guidances: li
     for family in NOUNS:
         result["chance"][family] = families.count(family) / len(families)
     sets = {"held_out": {f: held_out_captions(f) for f in NOUNS},
-            "seen": {f: [_fill(t, NOUNS[f][0]) for t in TEMPLATES[:len(held_out_captions(f))]] for f in NOUNS}}
+            "seen": {f: [fill(t, NOUNS[f][0]) for t in TEMPLATES[:len(held_out_captions(f))]] for f in NOUNS}}
     for name, captions in sets.items():
         flat = [(f, c) for f, cs in captions.items() for c in cs]
         retrieved = caption_retrieval([c for _, c in flat], work)

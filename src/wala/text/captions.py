@@ -31,7 +31,7 @@ HELD_OUT_TEMPLATES = ("a picture of {a} {n}", "a gray {n} on a white background"
 PER_SHAPE = 8
 
 
-def _fill(template: str, noun: str) -> str:
+def fill(template: str, noun: str) -> str:
     return template.format(a="an" if noun[0] in "aeiou" else "a", n=noun)
 
 
@@ -39,7 +39,7 @@ def family_captions(family: str, seed: int, count: int = PER_SHAPE) -> list[str]
     """`count` training captions for shape `seed` of `family` (distinct, drawn by the seed)."""
     if family not in NOUNS:
         raise WalaError(f"no captions for shape family '{family}' (known: {', '.join(NOUNS)})")
-    every = [_fill(t, n) for t in TEMPLATES for n in NOUNS[family]]
+    every = [fill(t, n) for t in TEMPLATES for n in NOUNS[family]]
     rng = np.random.default_rng([seed, sorted(NOUNS).index(family)])
     return [every[i] for i in rng.choice(len(every), size=min(count, len(every)), replace=False)]
 
@@ -47,5 +47,5 @@ def family_captions(family: str, seed: int, count: int = PER_SHAPE) -> list[str]
 def held_out_captions(family: str) -> list[str]:
     """Captions of phrasings no training caption uses: new templates with a family noun, and the
     training templates with a new noun."""
-    return ([_fill(t, NOUNS[family][0]) for t in HELD_OUT_TEMPLATES]
-            + [_fill(t, HELD_OUT_NOUNS[family]) for t in TEMPLATES[:4]])
+    return ([fill(t, NOUNS[family][0]) for t in HELD_OUT_TEMPLATES]
+            + [fill(t, HELD_OUT_NOUNS[family]) for t in TEMPLATES[:4]])
