@@ -187,13 +187,14 @@ class TextToViews(nn.Module):
         return self.text_encoder(input_ids=ids).last_hidden_state
 
     @torch.no_grad()
-    def eps(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, camera: torch.Tensor | None,
+    def eps(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, camera: torch.Tensor,
             frames: int) -> torch.Tensor:
-        """One UNet call on (B·F, 4, 32, 32); `frames` views of a sample attend to each other."""
+        """One UNet call on (B·F, 4, 32, 32) with each image's (16,) camera; `frames` views of a sample
+        attend to each other."""
         self.attention.frames = frames
         dtype = self.dtype
         return self.unet(x.to(dtype), t, encoder_hidden_states=context.to(dtype),
-                         class_labels=None if camera is None else camera.to(self.device, dtype)).sample
+                         class_labels=camera.to(self.device, dtype)).sample
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
