@@ -2,18 +2,18 @@
 checkpoints, into one class (wala.diffusion.model.LatentDiffusion).
 
 A released directory holds `args.json` and `checkpoint.ckpt` (a Lightning pickle). The pickle is
-read by a restricted unpickler: tensors and plain containers are rebuilt; classes of the training
-stack (Lightning, omegaconf, argparse, the official `src.*` modules) become inert placeholders
-(only `state_dict` is used); any other global — `os.system`, `builtins.eval`, … — is refused and
-named, so no code in the file ever runs. As the official loader: the raw `state_dict` (not EMA),
-`autoencoder._orig_mod.` renamed. Unlike it, loading is strict: every parameter must be filled and
-every tensor used, or a known constant (the wavelet filter buffers, checked against bior6.8).
+read by torch's weights-only unpickler (wala.io.pickled): tensors and plain containers are rebuilt;
+classes of the training stack become inert stand-ins (only `state_dict` is used); any other global —
+`os.system`, `builtins.eval`, … — is refused by name, and a TorchScript archive by what it is, so no
+code in the file ever runs. args.json is typed and bounded key by key before a model is built from it,
+and every tensor is checked against the keys, shapes and dtypes that model expects before any of it is
+copied. As the official loader: the raw `state_dict` (not EMA), `autoencoder._orig_mod.` renamed.
+Unlike it, loading is strict: every parameter must be filled and every tensor used, or a known constant
+(the wavelet filter buffers, checked against bior6.8).
 """
 from __future__ import annotations
 
 import json
-import pickle
-import types
 from pathlib import Path
 
 import numpy as np
@@ -23,78 +23,21 @@ import torch
 from wala.config import (AutoencoderConfig, ConditionConfig, DenoiserConfig, DiffusionConfig, ScheduleConfig,
                          from_dict, to_dict)
 from wala.errors import WalaError, one_line
+from wala.io.pickled import check_tensor_layouts, read_torch_pickle
 from wala.models import OFFICIAL_FILES, OURS_FILES, model_format, resolve_model, search_path
 
-TRAINING_STACK = ("lightning", "pytorch_lightning", "lightning_fabric", "lightning_utilities", "omegaconf",
-                  "argparse", "src", "build3d")
-DATA_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "defaultdict"), ("builtins", "set"),
-                ("builtins", "frozenset"), ("builtins", "slice"), ("builtins", "complex"), ("datetime", "datetime"),
-                ("datetime", "timedelta")}
 OURS_ONLY = {"autoencoder.quantize.steps_unused"}  # training state of our quantizer
 
 
-# -- restricted unpickling ----------------------------------------------------------------------
-class Inert:
-    """A stand-in for a training-stack class: keeps whatever it is given, does nothing."""
-
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-    def __setstate__(self, state):
-        self.state = state
-
-    def __setitem__(self, key, value):
-        pass
-
-    def append(self, value):
-        pass
-
-    def extend(self, values):
-        pass
-
-
-def _allowed_globals() -> dict[str, object]:
-    from torch._weights_only_unpickler import _get_allowed_globals
-
-    return _get_allowed_globals()
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        allowed = _allowed_globals()
-        key = f"{module}.{name}"
-        if key in allowed:
-            return allowed[key]
-        if (module, name) in DATA_GLOBALS or (module == "numpy.dtypes" and name.endswith("DType")):
-            return super().find_class(module, name)
-        if module.split(".")[0] in TRAINING_STACK:
-            return type(name, (Inert,), {"__module__": f"wala.inert.{module}"})
-        raise pickle.UnpicklingError(f"refused global {key}")
-
-
-restricted_pickle = types.ModuleType("wala_restricted_pickle")
-restricted_pickle.Unpickler = RestrictedUnpickler
-restricted_pickle.__name__ = "wala_restricted_pickle"
-restricted_pickle.load = lambda f, **kw: RestrictedUnpickler(f, **kw).load()
-
-
 def read_official_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """The raw `state_dict` of a released checkpoint.ckpt, read without running any of its code."""
+    """The raw `state_dict` of a released checkpoint.ckpt, read without running any of its code
+    (wala.io.pickled), every tensor checked against its storage before anything is built from it."""
     path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False, pickle_module=restricted_pickle)
-    except pickle.UnpicklingError as exc:
-        if "refused global" in str(exc):
-            raise WalaError(f"{path}: the checkpoint would run code ({str(exc).split('refused global ')[-1]}); "
-                            f"refused, nothing was run") from exc
-        raise WalaError(f"corrupt checkpoint {path}: {one_line(exc)}") from exc
-    except Exception as exc:
-        raise WalaError(f"corrupt checkpoint {path}: {one_line(exc)}") from exc
+    payload = read_torch_pickle(path)
     state = payload.get("state_dict") if isinstance(payload, dict) else None
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
         raise WalaError(f"{path} holds no 'state_dict' of tensors (not a WaLa checkpoint?)")
+    check_tensor_layouts(state, path)
     return {k.replace("autoencoder._orig_mod.", "autoencoder.", 1): v for k, v in state.items()}
 
 
@@ -109,9 +52,69 @@ def read_args(path: str | Path) -> dict:
     return args
 
 
+# The args.json keys a model is built from, with their types and ranges: wide around the released
+# models' values (OFFICIAL.md §3), narrow enough that no value makes a model or schedule unbuildable.
+INT_ARGS = {"pc_output_dim": (1, 16384), "voxel_context_dim": (1, 16384), "num_inds": (1, 4096),
+            "pc_dims": (1, 16384), "voxel_resolution": (1, 256), "cond_num_mapping_layers": (0, 64),
+            "max_images_num": (1, 4096), "e_dim": (1, 64), "grid_size": (1, 64), "att_patch_size": (1, 64),
+            "att_hidden_size": (1, 16384), "transformer_num_blocks": (1, 512), "transformer_num_heads": (1, 512),
+            "transformer_add_num_register": (0, 256), "unet_model_channels": (1, 4096),
+            "add_condition_res_ch": (0, 4096), "learnable_skip_r": (0, 4096), "diffusion_step": (1, 10000),
+            "n_e": (1, 65536), "resolution": (8, 1024), "max_depth": (1, 8), "max_training_level": (0, 8),
+            "encoder_num_tran": (0, 64), "decoder_num_tran": (0, 64)}
+FLOAT_ARGS = {"diffusion_scale_ratio": (1e-6, 1e6), "dp_cond": (0.0, 1.0)}
+INT_LIST_ARGS = {"unet_num_res_blocks": (0, 64), "training_views": (0, 4095)}
+FLAG_ARGS = ("use_image_conditions", "use_depth_conditions", "use_pointcloud_conditions", "use_voxel_conditions",
+             "use_multiple_views_grids", "use_camera_index", "add_condition_time_ch")
+TEXT_ARGS = ("wavelet", "padding_mode", "network_type", "dit_block_type", "pc_encoder_type", "clip_model_type",
+             "diffusion_beta_schedule", "diffusion_model_mean_type", "diffusion_model_var_type")
+DINOV2_ARGS = {"embed_dim": (1, 4096), "depth": (1, 64), "num_heads": (1, 64)}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_args(args: dict, source="args.json") -> None:
+    """Every key a model is built from has its type and lies in its range; else one line naming it."""
+    def bad(key, value, want):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise WalaError(f"{source}: {key} is {shown}; it must be {want}")
+
+    for key, (low, high) in INT_ARGS.items():
+        value = args.get(key)
+        if value is not None and not (_is_int(value) and low <= value <= high):
+            bad(key, value, f"an integer in {low}…{high}")
+    for key, (low, high) in FLOAT_ARGS.items():
+        value = args.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and low <= value <= high):
+            bad(key, value, f"a number in {low:g}…{high:g}")
+    for key, (low, high) in INT_LIST_ARGS.items():
+        value = args.get(key)
+        if value is not None and not (isinstance(value, list) and 1 <= len(value) <= 64
+                                      and all(_is_int(v) and low <= v <= high for v in value)):
+            bad(key, value, f"a list of 1…64 integers in {low}…{high}")
+    for key in FLAG_ARGS:
+        if args.get(key) not in (None, True, False, 0, 1):
+            bad(key, args[key], "true, false or null")
+    for key in TEXT_ARGS:
+        if args.get(key) is not None and not isinstance(args[key], str):
+            bad(key, args[key], "a string")
+    tiny = args.get("fixture_dinov2")
+    if tiny is not None:
+        if not isinstance(tiny, dict):
+            bad("fixture_dinov2", tiny, "an object")
+        for key, (low, high) in DINOV2_ARGS.items():
+            if not (_is_int(tiny.get(key)) and low <= tiny[key] <= high):
+                bad(f"fixture_dinov2.{key}", tiny.get(key), f"an integer in {low}…{high}")
+
+
 def config_from_args(args: dict) -> DiffusionConfig:
     """The DiffusionConfig of a released model's args.json (absent keys read as None, as the
-    official DotDict does). OFFICIAL.md §3 lists what each key means."""
+    official DotDict does), its values checked first (`check_args`). OFFICIAL.md §3 lists what each
+    key means."""
+    check_args(args)
     a = lambda key, default=None: default if args.get(key) is None else args[key]
     vit = {}
     if a("use_image_conditions") or a("use_depth_conditions"):  # the official branch order: image first
@@ -186,28 +189,38 @@ def _check_wavelet_buffer(key: str, value: torch.Tensor) -> bool:
         return False
     dec_lo, dec_hi, rec_lo, rec_hi = (np.asarray(f) for f in pywt.Wavelet("bior6.8").filter_bank)
     expected = {"h0": dec_lo[::-1], "h1": dec_hi[::-1], "g0": rec_lo, "g1": rec_hi}[name[:2]]
-    taps = value.detach().double().flatten().numpy()
-    if taps.shape != expected.shape or not np.allclose(taps, expected, atol=1e-6):
+    if value.numel() != expected.size or not np.allclose(value.detach().double().flatten().numpy(), expected, atol=1e-6):
         raise WalaError(f"wavelet filter buffer {key} does not hold bior6.8's taps")
     return True
 
 
+def check_keys_and_shapes(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source) -> None:
+    """Every tensor of `state` has a key and the shape of `expected` (a model's state dict, on the meta
+    device or not): checked before anything of `state` is copied."""
+    for key, value in state.items():
+        if key not in expected:
+            raise WalaError(f"{source}: unexpected key {key} (the config does not describe this checkpoint)")
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise WalaError(f"{source}: {key} has shape {tuple(value.shape)}, the config gives "
+                            f"{tuple(expected[key].shape)}")
+
+
 def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source) -> None:
     """Fills every parameter and buffer of `model` (built on the meta device) with the tensors of
-    `state` themselves — no copy: one 4 GB model in memory, not two — constants excepted, using every
-    tensor; else one line naming the first mismatched key."""
+    `state` — their own memory where they own it (one 4 GB model in memory, not two) — constants
+    excepted, using every tensor; else one line naming the first mismatched key. Keys, shapes and
+    dtypes are all checked before any tensor is copied."""
     expected = {k: v for k, v in model.state_dict().items() if k not in OURS_ONLY}
     used = {k: v for k, v in state.items() if not _check_wavelet_buffer(k, v)}
-    for key in used:
-        if key not in expected:
-            raise WalaError(f"{source}: unexpected key {key} (the args do not describe this checkpoint)")
-        if tuple(used[key].shape) != tuple(expected[key].shape):
-            raise WalaError(f"{source}: {key} has shape {tuple(used[key].shape)}, the args give {tuple(expected[key].shape)}")
+    check_keys_and_shapes(expected, used, source)
+    for key, value in used.items():
+        if value.dtype != expected[key].dtype:
+            raise WalaError(f"{source}: {key} is {value.dtype}, the model holds {expected[key].dtype}")
     missing = [k for k in expected if k not in used]
     if missing:
         raise WalaError(f"{source}: missing key {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     fresh = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in model.state_dict().items() if k in OURS_ONLY}
-    model.load_state_dict({**fresh, **used}, assign=True)
+    model.load_state_dict({**fresh, **{k: owned(v) for k, v in used.items()}}, assign=True)
 
 
 def owned(tensor: torch.Tensor) -> torch.Tensor:
@@ -243,7 +256,7 @@ def load_official(directory: str | Path):
     state = read_official_checkpoint(directory / "checkpoint.ckpt")
     with torch.device("meta"):
         model = LatentDiffusion(config)
-    load_state_strictly(model, {k: owned(v) for k, v in state.items()}, directory / "checkpoint.ckpt")
+    load_state_strictly(model, state, directory / "checkpoint.ckpt")
     model.source = "official"
     return model
 
@@ -304,15 +317,20 @@ def load_trained(path: str | Path, kind: str, weights: str = "ema"):
 
     config, _, tensors = load_checkpoint(path, kind)
     if kind == "diffusion":
-        from wala.diffusion.model import LatentDiffusion
+        from wala.diffusion.model import LatentDiffusion as model_class
 
-        model = LatentDiffusion(from_dict(DiffusionConfig, config["model"]))
-        model.source = "wala"
+        model_config = from_dict(DiffusionConfig, config["model"])
     else:
-        from wala.autoencoder.model import WaveletVQVAE
+        from wala.autoencoder.model import WaveletVQVAE as model_class
 
-        model = WaveletVQVAE(from_dict(AutoencoderConfig, config["model"]))
+        model_config = from_dict(AutoencoderConfig, config["model"])
+    with torch.device("meta"):  # the sizes the file's metadata declares, checked before a model is made
+        expected = model_class(model_config).state_dict()
+    check_keys_and_shapes(expected, tensors.get(weights, {}), path)
+    model = model_class(model_config)
     load_weights(model, tensors, weights, path)
+    if kind == "diffusion":
+        model.source = "wala"
     return model.eval(), config
 
 

@@ -117,6 +117,8 @@ class ScheduleConfig:
     variance: str = "fixed_small"    # "fixed_small" or "fixed_large"
 
     def __post_init__(self):
+        if not 1 <= self.timesteps <= 10_000:  # the schedule is built at once: bounded
+            raise WalaError(f"schedule timesteps must be in 1…10000, got {self.timesteps}")
         for name, value, known in (("betas", self.betas, ("cosine", "linear")),
                                    ("prediction", self.prediction, ("x0", "eps", "previous")),
                                    ("variance", self.variance, ("fixed_small", "fixed_large"))):

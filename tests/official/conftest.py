@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official"
 
@@ -27,3 +28,19 @@ def official():
         return cache[kind]
 
     return get
+
+
+@pytest.fixture
+def copy_model():
+    """A copy of an official-format model folder, its state dict or args changed by the callables given."""
+    def copy(folder, target, state=None, args=None):
+        target.mkdir()
+        checkpoint = torch.load(folder / "checkpoint.ckpt", map_location="cpu", weights_only=True)
+        if state is not None:
+            checkpoint["state_dict"] = state(checkpoint["state_dict"])
+        torch.save(checkpoint, target / "checkpoint.ckpt")
+        values = json.loads((folder / "args.json").read_text())
+        (target / "args.json").write_text(json.dumps(args(values) if args else values))
+        return target
+
+    return copy

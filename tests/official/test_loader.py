@@ -14,17 +14,6 @@ from wala.errors import WalaError
 from wala.pipeline import WaLaPipeline
 
 
-def copy_model(folder, target, state=None, args=None):
-    target.mkdir()
-    checkpoint = torch.load(folder / "checkpoint.ckpt", map_location="cpu", weights_only=True)
-    if state is not None:
-        checkpoint["state_dict"] = state(checkpoint["state_dict"])
-    torch.save(checkpoint, target / "checkpoint.ckpt")
-    values = json.loads((folder / "args.json").read_text())
-    (target / "args.json").write_text(json.dumps(args(values) if args else values))
-    return target
-
-
 def test_the_raw_state_dict_is_used_not_the_ema(official):
     folder = official("pc")[0]
     model = load_official(folder)
@@ -36,7 +25,7 @@ def test_the_raw_state_dict_is_used_not_the_ema(official):
     assert "autoencoder.decoder.in_conv.weight" in raw  # the _orig_mod. prefix is gone
 
 
-def test_a_mismatched_key_is_named_in_one_line(official, tmp_path):
+def test_a_mismatched_key_is_named_in_one_line(official, tmp_path, copy_model):
     folder = official("vx16")[0]
 
     def renamed(state):
@@ -73,7 +62,7 @@ class _RunsACommand:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_a_checkpoint_whose_pickle_would_run_a_command_is_refused_and_nothing_runs(official, tmp_path, capsys):
+def test_a_checkpoint_whose_pickle_would_run_a_command_is_refused_and_nothing_runs(official, tmp_path, capsys, copy_model):
     marker = tmp_path / "ran"
     target = copy_model(official("pc")[0], tmp_path / "evil")
     checkpoint = torch.load(target / "checkpoint.ckpt", map_location="cpu", weights_only=True)
@@ -85,7 +74,7 @@ def test_a_checkpoint_whose_pickle_would_run_a_command_is_refused_and_nothing_ru
     assert err.count("\n") == 1 and not marker.exists()
 
 
-def test_training_stack_objects_in_the_pickle_become_inert(official, tmp_path):
+def test_training_stack_objects_in_the_pickle_become_inert(official, tmp_path, copy_model):
     import argparse
 
     target = copy_model(official("pc")[0], tmp_path / "lightning")
@@ -96,7 +85,7 @@ def test_training_stack_objects_in_the_pickle_become_inert(official, tmp_path):
     assert load_official(target).kind.name == "pointcloud"
 
 
-def test_a_corrupt_or_missing_checkpoint_is_one_line(official, tmp_path, capsys):
+def test_a_corrupt_or_missing_checkpoint_is_one_line(official, tmp_path, capsys, copy_model):
     target = copy_model(official("un")[0], tmp_path / "broken")
     (target / "checkpoint.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(WalaError, match="corrupt checkpoint"):
