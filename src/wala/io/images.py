@@ -8,11 +8,19 @@ alpha over white; our opt-in `--composite-alpha`) — then the shorter side resi
 bilinear, which antialiases when shrinking) and the centre 224² cropped. The model input is
 (u8/255 − 0.5)/0.5 per channel: mean and std 0.5, not ImageNet's. Depth maps are ordinary 8-bit
 images (RGB or grayscale, nearer brighter, background 0); nothing about them is metric.
+
+Bounds: an image file may hold at most MAX_PIXELS = 50 million pixels (48 MP phone photos pass; ~200 MB
+once decoded as RGBA, where the model sees a 224² crop), checked from the header before any pixel is
+decoded; Pillow's own decompression-bomb check (Image.MAX_IMAGE_PIXELS, 89 MP) stays on behind it and
+also ends in a WalaError. Only the decoders of IMAGE_FORMATS are tried. The longer side may be at most
+MAX_ASPECT = 20 times the shorter: the shorter side is resized to 224 before the crop, so a 1 × 10⁷
+strip would otherwise become a 224 × 2·10⁹ image.
 """
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +32,9 @@ from wala.io.mesh import checked_path
 IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 ALPHA_RULES = ("drop", "la-white", "white")
 SIZE = 224
+MAX_PIXELS = 50_000_000
+MAX_ASPECT = 20
+_DECODERS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")  # the decoders of IMAGE_FORMATS (JPEG also opens MPO)
 
 
 def load_image(path: str | os.PathLike, alpha: str = "drop"):
@@ -32,14 +43,29 @@ def load_image(path: str | os.PathLike, alpha: str = "drop"):
 
     path, _ = checked_path(path, IMAGE_FORMATS, "image")
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            image = opened
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow's warning ends the read too
+            with Image.open(path, formats=_DECODERS) as opened:
+                check_image_size(opened.width, opened.height, f"image {path}")  # from the header, nothing decoded yet
+                opened.load()
+                image = opened
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise WalaError(f"image {path} is refused as a decompression bomb: {one_line(exc)}") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise WalaError(f"cannot read image {path}: {one_line(exc)}") from exc
-    if image.width == 0 or image.height == 0:
-        raise WalaError(f"image {path} is empty ({image.width}×{image.height})")
     return to_rgb(image, alpha, str(path))
+
+
+def check_image_size(width: int, height: int, name: str = "image") -> None:
+    """A WalaError for an empty image, one over MAX_PIXELS, or one side over MAX_ASPECT times the other."""
+    if width == 0 or height == 0:
+        raise WalaError(f"{name} is empty ({width}×{height})")
+    if width * height > MAX_PIXELS:
+        raise WalaError(f"{name} is {width}×{height} ({width * height / 1e6:,.0f} MP); wala reads images up to "
+                        f"{MAX_PIXELS / 1e6:g} MP: shrink it (the model sees a {SIZE}×{SIZE} crop)")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise WalaError(f"{name} is {width}×{height}; wala reads images at most {MAX_ASPECT} times longer than "
+                        f"wide (the model sees the centre square)")
 
 
 def to_rgb(image, alpha: str = "drop", name: str = "image"):
@@ -62,6 +88,7 @@ def square_crop(image) -> np.ndarray:
     from PIL import Image
 
     w, h = image.size
+    check_image_size(w, h)
     if w <= h:
         size = (SIZE, int(SIZE * h / w))
     else:
