@@ -2,6 +2,10 @@
 const $ = (id) => document.getElementById(id);
 const viewer = new MeshViewer($("viewer"));
 let models = [];
+// A server bound to anything but loopback wants its token: the address it printed carries it (?token=).
+const token = new URLSearchParams(location.search).get("token");
+const headers = token ? { "X-Wala-Token": token } : {};
+const withToken = (url) => (url && token ? `${url}?token=${encodeURIComponent(token)}` : url);
 
 function status(text, isError) {
   $("status").textContent = text;
@@ -20,7 +24,9 @@ function chooseModel() {
 }
 
 async function loadModels() {
-  models = await (await fetch("/api/models")).json();
+  const answer = await fetch("/api/models", { headers });
+  if (!answer.ok) throw new Error((await answer.json()).error);
+  models = await answer.json();
   $("model").innerHTML = models.map((m) => `<option value="${m.name}">${m.name} (${m.source})</option>`).join("");
   chooseModel();
 }
@@ -37,13 +43,13 @@ $("form").addEventListener("submit", async (event) => {
   status("generating…");
   $("generate").disabled = true;
   try {
-    const answer = await fetch("/api/generate", { method: "POST", body });
+    const answer = await fetch("/api/generate", { method: "POST", body, headers });
     const result = await answer.json();
     if (!answer.ok) { status(result.error || `error ${answer.status}`, true); return; }
     viewer.show(decode(result.mesh.positions, Float32Array), decode(result.mesh.indices, Uint32Array));
-    $("preview").src = result.preview || "";
-    $("downloads").innerHTML = `<a href="${result.obj}" download>OBJ</a> · <a href="${result.glb}" download>GLB</a>`
-      + ` · ${result.faces} faces`;
+    $("preview").src = withToken(result.preview) || "";
+    $("downloads").innerHTML = `<a href="${withToken(result.obj)}" download>OBJ</a>`
+      + ` · <a href="${withToken(result.glb)}" download>GLB</a> · ${result.faces} faces`;
     status(`done in ${result.seconds} s`);
   } catch (err) {
     status(`error: ${err}`, true);
