@@ -130,18 +130,35 @@ def batch_inputs(source: str | Path, files_per_input: int, formats: tuple[str, .
     return inputs
 
 
-def run_batch(inputs: list[BatchInput], out: Path, generate, options: OutputOptions) -> tuple[int, int, list[str]]:
+def run_batch(inputs: list[BatchInput], out: Path, generate, options: OutputOptions, settings: dict | None = None,
+              force: bool = False) -> tuple[int, int, list[str]]:
     """Runs `generate(files) → (shapes, back)` for each unfinished input (`back`: a Normalization to
-    the input's frame, or None). (inputs done now, inputs skipped as finished before, failure lines)."""
+    the input's frame, or None). (inputs done now, inputs skipped as finished before, failure lines).
+    `settings` (what the shapes depend on) are kept in OUT/batch.json: a rerun under others is refused
+    unless `force`, which redoes every input."""
     import dataclasses
 
+    from wala.io.mesh import write_atomic
+
     out.mkdir(parents=True, exist_ok=True)
+    recorded = out / "batch.json"
+    if settings is not None:
+        if recorded.is_file() and not force:
+            try:
+                before = json.loads(recorded.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise WalaError(f"cannot read {recorded}: {exc}") from exc
+            changed = [f"{k} {before.get(k)!r} → {v!r}" for k, v in settings.items() if before.get(k) != v]
+            if changed:
+                raise WalaError(f"{out} holds a batch made with other options ({', '.join(changed)}): give --force "
+                                f"to redo every input there, or another output folder")
+        write_atomic(recorded, (json.dumps(settings, indent=1) + "\n").encode())
     (out / "failed.log").unlink(missing_ok=True)  # this run's failures only: earlier ones are retried
     done = skipped = 0
     failures = []
     for item in inputs:
         folder = out / item.name
-        if (folder / "done.json").is_file():
+        if (folder / "done.json").is_file() and not force:
             skipped += 1
             continue
         start = time.perf_counter()
@@ -156,8 +173,6 @@ def run_batch(inputs: list[BatchInput], out: Path, generate, options: OutputOpti
             with open(out / "failed.log", "a") as log:
                 log.write(failures[-1] + "\n")
             continue
-        from wala.io.mesh import write_atomic
-
         record = {"input": item.files, "files": [p.name for p in written], "empty": empty,
                   "seconds": round(time.perf_counter() - start, 2)}
         write_atomic(folder / "done.json", (json.dumps(record, indent=1) + "\n").encode())

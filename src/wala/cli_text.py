@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
+from wala import cli_options as checked
 from wala.errors import WalaError
 
 
@@ -58,6 +59,7 @@ def run_text_model(model, text: str, views, steps: int, guidance: float, seed: i
 def cmd_text2depth(args) -> None:
     text = " ".join(args.text)
     views = text_views(args.views)
+    checked.check_output_folder(args.output)
     started = time.perf_counter()
     model = load_text_model(args.model, args.device, args.dtype)
     loaded = time.perf_counter()
@@ -76,9 +78,9 @@ def add_text_commands(sub) -> None:
     p.add_argument("--text", nargs="+", required=True, help="the prompt (words may be unquoted)")
     p.add_argument("-o", "--output", required=True, help="folder: VIEW.png per view")
     p.add_argument("--views", default="6", help="6 (3,6,10,26,49,50: depth), 4 (0,6,10,26: the RGB model's) or ids")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps (the official 50)")
-    p.add_argument("--guidance", "--scale", dest="guidance", type=float, default=10.0, help="classifier-free guidance")
-    p.add_argument("--seed", type=int, default=0, help="x_T as torch.manual_seed(seed) on a CPU draws it, on any device")
+    p.add_argument("--steps", type=checked.steps, default=50, help="DDIM steps (the official 50)")
+    p.add_argument("--guidance", "--scale", dest="guidance", type=checked.finite, default=10.0, help="classifier-free guidance")
+    p.add_argument("--seed", type=checked.seed, default=0, help="x_T as torch.manual_seed(seed) on a CPU draws it, on any device")
     p.add_argument("--official-prompt", action="store_true",
                    help="the prompt as the official CLI passes it (the repr of a list: \"['a cup'], 3d asset\"), for parity")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
