@@ -20,8 +20,8 @@ import time
 import torch
 from results import peak_memory_gib, report  # benchmarks/results.py (scripts run from their folder)
 
-from wala.config import ConditionConfig, DiffusionConfig, load_config
 from wala.autoencoder.model import count_parameters
+from wala.config import ConditionConfig, DiffusionConfig, load_config
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
 from wala.sdf.extract import tsdf_to_mesh

@@ -35,7 +35,7 @@ def main() -> None:
     poses = parse_views("sketch")
     times: dict[str, list[float]] = {name: [] for name in ("render", *FAST)}
     sketcher = Sketcher(clipasso_iterations=args.clipasso_iterations)
-    sketcher.hed  # load the weights outside the timings
+    _ = sketcher.hed  # load the weights outside the timings
     with MeshRenderer() as renderer:
         for path in args.meshes:
             mesh, _ = normalize_mesh(load_mesh(path))

@@ -19,9 +19,9 @@ from results import report  # benchmarks/results.py (scripts run from their fold
 from torch.utils.flop_counter import FlopCounterMode
 
 from wala.autoencoder import WaveletVQVAE, reconstruction_loss
+from wala.autoencoder.model import count_parameters
 from wala.config import AutoencoderConfig, DiffusionConfig
 from wala.diffusion import gaussian
-from wala.autoencoder.model import count_parameters
 from wala.diffusion.model import LatentDiffusion
 
 

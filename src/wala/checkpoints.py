@@ -20,8 +20,15 @@ import numpy as np
 import pywt
 import torch
 
-from wala.config import (AutoencoderConfig, ConditionConfig, DenoiserConfig, DiffusionConfig, ScheduleConfig,
-                         from_dict, to_dict)
+from wala.config import (
+    AutoencoderConfig,
+    ConditionConfig,
+    DenoiserConfig,
+    DiffusionConfig,
+    ScheduleConfig,
+    from_dict,
+    to_dict,
+)
 from wala.errors import WalaError, one_line
 from wala.io.pickled import check_tensor_layouts, read_torch_pickle
 from wala.models import OFFICIAL_FILES, OURS_FILES, model_format, resolve_model, search_path

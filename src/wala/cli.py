@@ -9,12 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from wala import cli_options as checked
+from wala.config import RepresentationConfig, load_config
 from wala.errors import WalaError
 
 
-def _representation(args) -> "RepresentationConfig":
-    from wala.config import RepresentationConfig, load_config
-
+def _representation(args) -> RepresentationConfig:
     config = load_config(RepresentationConfig, args.config) if getattr(args, "config", None) else RepresentationConfig()
     if getattr(args, "resolution", None):
         config = replace(config, resolution=args.resolution)

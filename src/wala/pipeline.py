@@ -8,9 +8,9 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -107,7 +107,7 @@ class WaLaPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: torch.device | str = "auto",
-                        dtype: torch.dtype | str = torch.float32) -> "WaLaPipeline":
+                        dtype: torch.dtype | str = torch.float32) -> WaLaPipeline:
         """`path`: a model directory or checkpoint, or a name on the model search path. `device`
         auto: cuda, then mps, then cpu. `dtype` "bf16" halves memory and, on a CPU with bf16 support,
         time (1.7× on 2 Zen 4 cores for the 1B model); "fp16" for GPUs; "fp32" (default) is what

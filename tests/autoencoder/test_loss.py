@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from wala.autoencoder import reconstruction_loss
+from wala.config import RepresentationConfig
 from wala.errors import WalaError
 from wala.wavelet import WaveletTree, importance_masks, pack_wavelet_tree, tsdf_to_tree
-from wala.config import RepresentationConfig
 
 CONFIG = RepresentationConfig(resolution=64)
 

@@ -5,9 +5,9 @@ import torch.nn.functional as F
 
 from wala.conditions import CONDITIONS, condition_kind
 from wala.conditions.derive import occupancy_grid, surface_samples
+from wala.conditions.dinov2 import DinoV2, ImageEncoder
 from wala.conditions.pointcloud import PointNetEncoder
 from wala.conditions.voxel import VoxelEncoder
-from wala.conditions.dinov2 import DinoV2, ImageEncoder
 from wala.config import ConditionConfig
 from wala.errors import WalaError
 from wala.sdf.extract import tsdf_to_mesh

@@ -6,7 +6,7 @@ import pytest
 import trimesh
 
 from wala.errors import WalaError
-from wala.io.conditions import (load_point_cloud, load_voxels, normalize_points, read_binvox, write_binvox)
+from wala.io.conditions import load_point_cloud, load_voxels, normalize_points, read_binvox, write_binvox
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ data is read; the bombs are loaded in a fresh Python whose peak memory is measur
 import io
 import json
 import struct
-import sys
 import zlib
 
 import h5py
@@ -12,8 +11,7 @@ import numpy as np
 import pytest
 
 from wala.errors import WalaError
-from wala.io.conditions import (MAX_POINTS, check_point_cloud, load_point_cloud, load_voxels, read_binvox,
-                                write_binvox)
+from wala.io.conditions import MAX_POINTS, check_point_cloud, load_point_cloud, load_voxels, read_binvox, write_binvox
 from wala.io.images import load_image, read_image
 
 PEAK_MIB = 1024  # every refusal below stays far under this; reading any of the bombs would not

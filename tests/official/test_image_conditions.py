@@ -1,7 +1,6 @@
 """`wala generate` with the released image-family models: what each accepts, what it refuses (one line,
 exit 2, nothing written), and the opt-in alpha compositing beside the official default."""
 import numpy as np
-import pytest
 from PIL import Image
 
 from wala.cli import main

@@ -1,6 +1,5 @@
 """The Python API and model management on released-format models: one call per condition, files or
 arrays alike, the official shape for the official seed; model directories found by name."""
-import json
 import shutil
 
 import numpy as np
@@ -61,7 +60,7 @@ def test_a_tsdf_without_surface_has_no_mesh():
     empty = GeneratedShape(torch.zeros(4, 12, 12, 12), 0, lambda latent: np.full((32, 32, 32), 0.1, np.float32))
     assert empty.tsdf.shape == (32, 32, 32)
     with pytest.raises(WalaError):
-        empty.mesh
+        _ = empty.mesh
 
 
 @pytest.fixture

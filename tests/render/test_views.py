@@ -9,8 +9,15 @@ from PIL import Image
 from wala.cli import main
 from wala.errors import WalaError
 from wala.render.shaded import look_at, orbit_eye
-from wala.render.views import (CAMERA_DISTANCE, FIELD_OF_VIEW, VIEW_TABLE, depth_to_u8, parse_views, render_views,
-                               u8_to_depth)
+from wala.render.views import (
+    CAMERA_DISTANCE,
+    FIELD_OF_VIEW,
+    VIEW_TABLE,
+    depth_to_u8,
+    parse_views,
+    render_views,
+    u8_to_depth,
+)
 
 
 def test_views_are_read_from_ids_sets_names_and_angles():

@@ -8,8 +8,8 @@ from safetensors.torch import load_file
 
 from wala.cli import main
 from wala.config import load_config
-from wala.errors import WalaError
 from wala.diffusion.model import LatentDiffusion
+from wala.errors import WalaError
 from wala.pipeline import WaLaPipeline
 from wala.train.diffusion import DiffusionTrainConfig, load_diffusion, train_diffusion
 

@@ -3,8 +3,14 @@ import torch
 
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
-from wala.wavelet import (PACKED_CHANNELS, importance_masks, pack_wavelet_tree, tree_to_tsdf, tsdf_to_tree,
-                          unpack_wavelet_tree)
+from wala.wavelet import (
+    PACKED_CHANNELS,
+    importance_masks,
+    pack_wavelet_tree,
+    tree_to_tsdf,
+    tsdf_to_tree,
+    unpack_wavelet_tree,
+)
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,7 @@ class WaveletVQVAE(nn.Module):
         return self.decoder(self.quantize(z).quantized if quantize else z, self.sizes(size)[::-1])
 
     @classmethod
-    def from_pretrained(cls, path, device: str | torch.device = "cpu") -> "WaveletVQVAE":
+    def from_pretrained(cls, path, device: str | torch.device = "cpu") -> WaveletVQVAE:
         """A train-ae checkpoint (EMA weights), or the autoencoder inside any generator wala reads."""
         from wala.checkpoints import load_autoencoder
 

@@ -1,8 +1,9 @@
 """What a condition is to wala: one record per kind, so nothing else branches on its name."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ class Chain:
 
     @classmethod
     @functools.lru_cache(maxsize=16)
-    def build(cls, config: ScheduleConfig, steps: int | None = None) -> "Chain":
+    def build(cls, config: ScheduleConfig, steps: int | None = None) -> Chain:
         """Cached per (schedule, steps): the training objective asks for it every step."""
         full_abar = cumulative_alphas(config)
         kept = list(range(config.timesteps)) if steps is None else respaced_timesteps(config.timesteps, steps)

@@ -8,8 +8,8 @@ generator seeded S + i (initial noise, then one draw per step including the last
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -164,7 +164,7 @@ class LatentDiffusion(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32) -> "LatentDiffusion":
+                        dtype: torch.dtype = torch.float32) -> LatentDiffusion:
         """A released model directory (checkpoint.ckpt + args.json), a `wala convert` directory, or a
         train-diffusion checkpoint (EMA weights)."""
         from wala.checkpoints import load_generator

@@ -135,7 +135,7 @@ class MeshRenderer:
     def release(self) -> None:
         self.ctx.release()
 
-    def __enter__(self) -> "MeshRenderer":
+    def __enter__(self) -> MeshRenderer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -6,7 +6,7 @@ is normalized like a mesh (bbox centered, longest side 1.8) and yields a TSDF gr
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

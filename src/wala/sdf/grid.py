@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
 GRID_CONVENTION = "corner"  # recorded with prepared data: a folder made under another convention is refused
 
 

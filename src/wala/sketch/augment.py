@@ -9,7 +9,6 @@ outside the image is the border's colour, i.e. paper.
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 

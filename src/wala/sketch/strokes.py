@@ -92,7 +92,7 @@ def clipasso_style(model: HED, image: np.ndarray, edges: np.ndarray, seed: int =
         wanted = _features(model, target)
     optimizer = torch.optim.Adam([control], lr=1.0)  # CLIPasso's: control points move in pixels
     previous, iterations = None, 0
-    for iterations in range(1, max_iterations + 1):
+    for iterations in range(1, max_iterations + 1):  # noqa: B007 (the count is returned)
         drawing = 1.0 - rasterize(control, size, width * size / CANVAS)
         got = _features(model, drawing)
         geometric = sum(F.mse_loss(g, w) / w.pow(2).mean().clamp_min(1e-6) for g, w in zip(got[1:3], wanted[1:3]))

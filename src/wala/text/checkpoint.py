@@ -90,7 +90,7 @@ class TextModelConfig:
                     projection_dim=self.text_width, bos_token_id=49406, eos_token_id=49407, pad_token_id=0)
 
     @classmethod
-    def from_yaml(cls, path: Path) -> "TextModelConfig":
+    def from_yaml(cls, path: Path) -> TextModelConfig:
         import yaml
 
         try:
@@ -118,7 +118,7 @@ class TextModelConfig:
         return config
 
     @classmethod
-    def from_shapes(cls, shapes: dict[str, tuple]) -> "TextModelConfig":
+    def from_shapes(cls, shapes: dict[str, tuple]) -> TextModelConfig:
         """The SD2 layout read off the tensor shapes (keys without the `model.` prefix); head widths of
         64 (not in the shapes) as SD2.1's UNet and ViT-H/14's text tower."""
         def count(prefix: str) -> int:

@@ -18,9 +18,9 @@ Reading and writing the checkpoint, the config and the component layout: `wala.t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,10 +28,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from wala.errors import WalaError
-from wala.render.views import VIEW_TABLE
 from wala.models import TEXT_MARKER
-from wala.text.checkpoint import (LATENT_CHANNELS, LATENT_SIZE, TextModelConfig, load_converted, load_official,
-                                  save_converted)
+from wala.render.views import VIEW_TABLE
+from wala.text.checkpoint import (
+    LATENT_CHANNELS,
+    LATENT_SIZE,
+    TextModelConfig,
+    load_converted,
+    load_official,
+    save_converted,
+)
 
 TRAIN_STEPS = 1000
 BETA_START, BETA_END = 0.00085, 0.02
@@ -145,7 +151,7 @@ class TextToViews(nn.Module):
 
     # -- loading and saving
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> "TextToViews":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> TextToViews:
         """A released checkpoint (`checkpoint.ckpt`, or the directory holding it, with an optional
         official-layout `*.yaml` beside it) or a `wala convert` directory."""
         from wala.text import require

@@ -11,9 +11,9 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -23,10 +23,15 @@ from wala.data.sampling import epoch_order, rank_slice
 from wala.errors import WalaError
 from wala.train import distributed as D
 from wala.train import fsdp
-from wala.train.checkpoint import (checkpoint_name, latest_checkpoint, load_checkpoint, optimizer_tensors,
-                                   restore_optimizer, save_checkpoint)
+from wala.train.checkpoint import (
+    checkpoint_name,
+    latest_checkpoint,
+    load_checkpoint,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+)
 from wala.train.ema import EMA
-
 
 LR_SCHEDULES = ("constant", "cosine")
 

@@ -19,7 +19,7 @@ from wala.errors import WalaError
 SUBBAND_KEYS = ("aad", "ada", "add", "daa", "dad", "dda", "ddd")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _filter_bank(wavelet: str) -> tuple[tuple[float, ...], ...]:
     try:
         return tuple(tuple(f) for f in pywt.Wavelet(wavelet).filter_bank)

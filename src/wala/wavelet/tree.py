@@ -20,7 +20,7 @@ class WaveletTree:
     details: list[torch.Tensor]  # [D0 (B, 7, M, M, M), D1 (B, 7, ...)], coarsest first
     resolution: int              # N of the TSDF it came from
 
-    def to(self, device: torch.device | str) -> "WaveletTree":
+    def to(self, device: torch.device | str) -> WaveletTree:
         return WaveletTree(self.coarse.to(device), [d.to(device) for d in self.details], self.resolution)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -29,16 +29,16 @@ class WaveletTree:
                 "d1": self.details[1][0].cpu().numpy()}
 
     @classmethod
-    def from_arrays(cls, arrays, resolution: int) -> "WaveletTree":
+    def from_arrays(cls, arrays, resolution: int) -> WaveletTree:
         """Inverse of `to_arrays`: a batch of one from a mapping holding coarse, d0 and d1."""
         coarse, d0, d1 = (torch.from_numpy(np.asarray(arrays[key]))[None] for key in ("coarse", "d0", "d1"))
         return cls(coarse, [d0, d1], resolution)
 
-    def coarse_only(self) -> "WaveletTree":
+    def coarse_only(self) -> WaveletTree:
         """The same tree with every detail zeroed: the C0-only baseline."""
         return WaveletTree(self.coarse, [torch.zeros_like(d) for d in self.details], self.resolution)
 
-    def filtered(self, ratio: float = 1 / 32) -> "WaveletTree":
+    def filtered(self, ratio: float = 1 / 32) -> WaveletTree:
         """The tree with unimportant detail coefficients zeroed (see `importance_masks`)."""
         masks = importance_masks(self.details, ratio)
         return WaveletTree(self.coarse, [d * m for d, m in zip(self.details, masks)], self.resolution)
