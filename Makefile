@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 MESHES := data/meshes
 OUT    ?= out/demo
 
-.PHONY: install meshes refset test demo demo-train sketch-sheet bench bench-gpu bench-lfd clean
+.PHONY: install meshes refset test lint demo demo-train sketch-sheet bench bench-gpu bench-lfd clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ refset: data/refset/manifest.json
 
 data/refset/manifest.json: configs/refset.json | $(STAMP) meshes
 	$(PY) -m wala.cli refset configs/refset.json -o data/refset --meshes $(MESHES) --quiet
+
+# ruff: the formatter and a small rule set (pyproject's [tool.ruff]); CI runs it before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check src tests scripts benchmarks
+	$(VENV)/bin/ruff check src tests scripts benchmarks
 
 test: $(STAMP) meshes
 	scripts/ensure_chromium.sh

@@ -11,6 +11,7 @@ read, resized and cropped as `wala generate` does, then encoded). A random model
 cross zero, so marching cubes then runs on a procedural chair at the same size.
 Peak memory: the process's max RSS (CPU) or the CUDA allocator's peak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,14 +39,18 @@ def config(name: str, condition: str) -> DiffusionConfig:
         return DiffusionConfig()
     if condition != "pointcloud":
         raise SystemExit("--condition image needs --config official")
-    diffusion_file, ae_file, resolution = {"tiny": ("configs/diffusion_tiny.yaml", "configs/ae_tiny.yaml", 64),
-                                           "small": ("configs/diffusion_pc_cpu.yaml", "configs/ae_cpu128.yaml", 128)}[name]
+    diffusion_file, ae_file, resolution = {
+        "tiny": ("configs/diffusion_tiny.yaml", "configs/ae_tiny.yaml", 64),
+        "small": ("configs/diffusion_pc_cpu.yaml", "configs/ae_cpu128.yaml", 128),
+    }[name]
     ae = load_config(AutoencoderTrainConfig, ae_file).model
     model = load_config(DiffusionTrainConfig, diffusion_file).model
     from wala.autoencoder.model import WaveletVQVAE
+
     latent = WaveletVQVAE.sizes(packed_size(resolution))[-1]
-    return dataclasses.replace(model, autoencoder=ae, resolution=resolution,
-                               denoiser=dataclasses.replace(model.denoiser, latent_size=latent))
+    return dataclasses.replace(
+        model, autoencoder=ae, resolution=resolution, denoiser=dataclasses.replace(model.denoiser, latent_size=latent)
+    )
 
 
 def sync(device: torch.device) -> None:
@@ -116,10 +121,19 @@ def main() -> None:
         for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
             stages[key].append(value)
     mean = {k: sum(v[1:]) / len(v[1:]) for k, v in stages.items()}
-    result = {"config": args.config, "condition": args.condition, "device": str(device), "dtype": args.dtype, "steps": args.steps,
-              "threads": torch.get_num_threads(), "compile": args.compile,
-              "parameters_m": round(count_parameters(model) / 1e6, 1), "build_s": round(built, 1),
-              **{f"{k}_s": round(v, 2) for k, v in mean.items()}, "peak_memory_gib": round(peak_memory_gib(device), 2)}
+    result = {
+        "config": args.config,
+        "condition": args.condition,
+        "device": str(device),
+        "dtype": args.dtype,
+        "steps": args.steps,
+        "threads": torch.get_num_threads(),
+        "compile": args.compile,
+        "parameters_m": round(count_parameters(model) / 1e6, 1),
+        "build_s": round(built, 1),
+        **{f"{k}_s": round(v, 2) for k, v in mean.items()},
+        "peak_memory_gib": round(peak_memory_gib(device), 2),
+    }
     report(result, args.json)
 
 

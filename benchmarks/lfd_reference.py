@@ -12,6 +12,7 @@ OBJ read, 100 renders and features); ours is `light_field_descriptor` per mesh. 
 is its two descriptors plus one distance; the distance alone is timed too, since a benchmark
 computes each mesh's descriptor once and then only distances.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,9 @@ def build_reference(build: Path) -> Path:
         z.extractall(build / "src")
     source = build / "src" / "lfd"
     for program, folder in (("3DAlignment", "3DAlignment"), ("Distance", "LightField")):
-        subprocess.run(["make", "-C", str(source / folder), "-j", str(os.cpu_count() or 1)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["make", "-C", str(source / folder), "-j", str(os.cpu_count() or 1)], check=True, stdout=subprocess.DEVNULL
+        )
         shutil.copy(source / folder / program, source / "Executable" / program)
     shutil.copytree(source / "Executable", run_dir, dirs_exist_ok=True)
     return run_dir
@@ -62,8 +64,9 @@ class Display:
 
     def __enter__(self):
         self.name = ":97"
-        self.process = subprocess.Popen(["Xvfb", self.name, "-screen", "0", "640x480x24"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            ["Xvfb", self.name, "-screen", "0", "640x480x24"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(1.0)
         return self.name
 
@@ -78,15 +81,23 @@ def reference_descriptors(run_dir: Path, meshes: dict[str, trimesh.Trimesh], wor
     for name, mesh in meshes.items():
         trimesh.Trimesh(mesh.vertices, mesh.faces, process=False).export(work / f"{name}.obj")
         start = time.perf_counter()
-        subprocess.run(["./3DAlignment", str(work / name)], cwd=run_dir, check=True, env={**os.environ, "DISPLAY": display},
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["./3DAlignment", str(work / name)],
+            cwd=run_dir,
+            check=True,
+            env={**os.environ, "DISPLAY": display},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         times.append(time.perf_counter() - start)
     return times
 
 
 def reference_distance(run_dir: Path, work: Path, a: str, b: str) -> int:
     # its main returns void, so the exit status is noise: read the printed figure instead
-    out = subprocess.run(["./Distance", str(work / a), str(work / b)], cwd=run_dir, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["./Distance", str(work / a), str(work / b)], cwd=run_dir, capture_output=True, text=True
+    ).stdout
     if "SIMILARITY:" not in out:
         raise RuntimeError(f"reference Distance failed on {a} vs {b}: {out.strip()[-200:]}")
     return int(out.split("SIMILARITY:")[1].split()[0])
@@ -97,8 +108,12 @@ def main() -> None:
     parser.add_argument("--meshes", nargs="*", help="mesh files (default: every fetched CGAL and PyMeshLab mesh)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
-    paths = [Path(p) for p in args.meshes] if args.meshes else sorted(MESHES.glob("cgal/*.off")) + sorted(
-        p for p in MESHES.glob("pymeshlab/*") if p.name != "colored_airplane.ply")
+    paths = (
+        [Path(p) for p in args.meshes]
+        if args.meshes
+        else sorted(MESHES.glob("cgal/*.off"))
+        + sorted(p for p in MESHES.glob("pymeshlab/*") if p.name != "colored_airplane.ply")
+    )
     meshes = {f"{p.parent.name}_{p.stem}": load_mesh(p) for p in paths}
     names = list(meshes)
     pairs = list(itertools.combinations(names, 2))
@@ -127,18 +142,35 @@ def main() -> None:
     ours_pair = 2 * np.mean(our_times) + our_distance_time
     ref_pair = 2 * np.mean(ref_times) + ref_distance_time
     result = {
-        "meshes": len(names), "pairs": len(pairs), "spearman": float(rho), "pearson": float(r),
-        "ours": {"descriptor_s": float(np.mean(our_times)), "distance_s": our_distance_time, "pair_s": float(ours_pair)},
-        "reference": {"descriptor_s": float(np.mean(ref_times)), "distance_s": ref_distance_time, "pair_s": float(ref_pair)},
+        "meshes": len(names),
+        "pairs": len(pairs),
+        "spearman": float(rho),
+        "pearson": float(r),
+        "ours": {
+            "descriptor_s": float(np.mean(our_times)),
+            "distance_s": our_distance_time,
+            "pair_s": float(ours_pair),
+        },
+        "reference": {
+            "descriptor_s": float(np.mean(ref_times)),
+            "distance_s": ref_distance_time,
+            "pair_s": float(ref_pair),
+        },
         "lfd": {f"{a}|{b}": [o, f] for (a, b), o, f in zip(pairs, our_lfd, ref_lfd)},
     }
-    print(f"Spearman ρ = {rho:.3f}, Pearson r = {r:.3f} over {len(pairs)} pairs "
-          f"(mean LFD ours {np.mean(our_lfd):.0f}, reference {np.mean(ref_lfd):.0f})")
+    print(
+        f"Spearman ρ = {rho:.3f}, Pearson r = {r:.3f} over {len(pairs)} pairs "
+        f"(mean LFD ours {np.mean(our_lfd):.0f}, reference {np.mean(ref_lfd):.0f})"
+    )
     print(f"{'':12}{'descriptor/mesh':>17}{'distance/pair':>15}{'pair (2 desc + dist)':>22}")
-    for label, d, p, t in (("ours", np.mean(our_times), our_distance_time, ours_pair),
-                           ("reference", np.mean(ref_times), ref_distance_time, ref_pair)):
+    for label, d, p, t in (
+        ("ours", np.mean(our_times), our_distance_time, ours_pair),
+        ("reference", np.mean(ref_times), ref_distance_time, ref_pair),
+    ):
         print(f"{label:12}{d:15.3f} s{p * 1000:12.2f} ms{t:20.3f} s")
-    print(f"ratio reference/ours per pair: {ref_pair / ours_pair:.2f}×, per distance: {ref_distance_time / our_distance_time:.2f}×")
+    print(
+        f"ratio reference/ours per pair: {ref_pair / ours_pair:.2f}×, per distance: {ref_distance_time / our_distance_time:.2f}×"
+    )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -5,6 +5,7 @@ by less than 1e-5).
 
     python benchmarks/render_sketch.py [--meshes a.off b.obj] [--clipasso-iterations 2000] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,14 +55,22 @@ def main() -> None:
         started = time.perf_counter()
         sketch = sketcher.draw("clipasso", mesh, view)
         clipasso = time.perf_counter() - started
-    result = {"threads": torch.get_num_threads(), "views": len(args.meshes) * len(poses),
-              "seconds_per_view": {k: statistics.median(v) for k, v in times.items()},
-              "clipasso": {"seconds": clipasso, "iterations": sketch.iterations,
-                           "seconds_per_iteration": clipasso / max(sketch.iterations, 1)}}
+    result = {
+        "threads": torch.get_num_threads(),
+        "views": len(args.meshes) * len(poses),
+        "seconds_per_view": {k: statistics.median(v) for k, v in times.items()},
+        "clipasso": {
+            "seconds": clipasso,
+            "iterations": sketch.iterations,
+            "seconds_per_iteration": clipasso / max(sketch.iterations, 1),
+        },
+    }
     for name, seconds in result["seconds_per_view"].items():
         print(f"{name:12s} {seconds * 1000:8.1f} ms/view (median of {result['views']})")
-    print(f"clipasso     {clipasso:8.1f} s for one view ({sketch.iterations} iterations, "
-          f"{result['clipasso']['seconds_per_iteration'] * 1000:.0f} ms each)")
+    print(
+        f"clipasso     {clipasso:8.1f} s for one view ({sketch.iterations} iterations, "
+        f"{result['clipasso']['seconds_per_iteration'] * 1000:.0f} ms each)"
+    )
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -8,6 +8,7 @@ grids hold the same points. Watertight meshes go to
 mesh2sdf as they are (ray-parity signs); meshes with holes go with fix=True, whose result is the
 SDF of the surface offset by `level`, so its sign is read from (value + level).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,13 @@ from wala.sdf import grid_points, mesh_to_tsdf, tsdf_to_mesh, voxel_size
 from wala.wavelet import wavedec3, waverec3
 
 MESHES = Path(os.environ.get("WALA_MESHES", "data/meshes"))
-DEFAULT = ["cgal/elephant.off", "cgal/armadillo.off", "cgal/bunny00.off", "pymeshlab/cow.obj", "cgal/elephant-with-holes.off"]
+DEFAULT = [
+    "cgal/elephant.off",
+    "cgal/armadillo.off",
+    "cgal/bunny00.off",
+    "pymeshlab/cow.obj",
+    "cgal/elephant-with-holes.off",
+]
 
 
 def timed(fn, repeat=1):
@@ -56,15 +63,25 @@ def bench_tsdf(path: Path, n: int) -> dict:
     band = np.flatnonzero((np.abs(ours) < 0.1) & clear)
     pick = np.random.default_rng(0).choice(band, min(100_000, len(band)), replace=False)
     points = grid_points(n).numpy().reshape(-1, 3)[pick].astype(np.float64)
-    (igl_d, *_), t_igl = timed(lambda: igl.signed_distance(points, np.asarray(mesh.vertices, np.float64),
-                                                           np.asarray(mesh.faces, np.int64)))
+    (igl_d, *_), t_igl = timed(
+        lambda: igl.signed_distance(points, np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64))
+    )
     agree_igl = float(np.mean(np.sign(ours.reshape(-1)[pick]) == np.sign(igl_d)))
     dist_err = float(np.mean(np.abs(np.abs(ours.reshape(-1)[pick]) - np.minimum(np.abs(igl_d), 0.1))) / h)
     _, t_mc = timed(lambda: tsdf_to_mesh(ours))
-    return {"mesh": path.name, "faces": len(mesh.faces), "watertight": watertight, "ours_s": t_ours,
-            "mesh2sdf_s": t_ref, "ratio": t_ours / t_ref, "sign_agree_mesh2sdf": agree_m2s,
-            "sign_agree_libigl": agree_igl, "libigl_100k_points_s": t_igl, "mean_abs_dist_err_voxels": dist_err,
-            "marching_cubes_s": t_mc}
+    return {
+        "mesh": path.name,
+        "faces": len(mesh.faces),
+        "watertight": watertight,
+        "ours_s": t_ours,
+        "mesh2sdf_s": t_ref,
+        "ratio": t_ours / t_ref,
+        "sign_agree_mesh2sdf": agree_m2s,
+        "sign_agree_libigl": agree_igl,
+        "libigl_100k_points_s": t_igl,
+        "mean_abs_dist_err_voxels": dist_err,
+        "marching_cubes_s": t_mc,
+    }
 
 
 def bench_dwt(n: int, repeat: int = 3) -> dict:
@@ -75,9 +92,17 @@ def bench_dwt(n: int, repeat: int = 3) -> dict:
     _, t_ours_inv = timed(lambda: waverec3(coeffs, size=n), repeat)
     _, t_ref_inv = timed(lambda: pywt.waverecn(ref, "bior6.8", mode="zero"), repeat)
     err = float(np.abs(coeffs[0][0].numpy() - ref[0]).max())
-    return {"n": n, "dwt_ours_s": t_ours, "dwt_pywt_s": t_ref, "dwt_ratio": t_ours / t_ref,
-            "idwt_ours_s": t_ours_inv, "idwt_pywt_s": t_ref_inv, "idwt_ratio": t_ours_inv / t_ref_inv,
-            "max_abs_diff_c0": err, "torch_threads": torch.get_num_threads()}
+    return {
+        "n": n,
+        "dwt_ours_s": t_ours,
+        "dwt_pywt_s": t_ref,
+        "dwt_ratio": t_ours / t_ref,
+        "idwt_ours_s": t_ours_inv,
+        "idwt_pywt_s": t_ref_inv,
+        "idwt_ratio": t_ours_inv / t_ref_inv,
+        "max_abs_diff_c0": err,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
@@ -88,21 +113,32 @@ def main() -> None:
     args = parser.parse_args()
 
     dwt = bench_dwt(args.resolution)
-    print(f"DWT  {args.resolution}³: ours {dwt['dwt_ours_s']:.3f}s  PyWavelets {dwt['dwt_pywt_s']:.3f}s  "
-          f"ratio {dwt['dwt_ratio']:.2f}  (max |ΔC0| {dwt['max_abs_diff_c0']:.1e}, {dwt['torch_threads']} threads)")
-    print(f"IDWT {args.resolution}³: ours {dwt['idwt_ours_s']:.3f}s  PyWavelets {dwt['idwt_pywt_s']:.3f}s  "
-          f"ratio {dwt['idwt_ratio']:.2f}")
+    print(
+        f"DWT  {args.resolution}³: ours {dwt['dwt_ours_s']:.3f}s  PyWavelets {dwt['dwt_pywt_s']:.3f}s  "
+        f"ratio {dwt['dwt_ratio']:.2f}  (max |ΔC0| {dwt['max_abs_diff_c0']:.1e}, {dwt['torch_threads']} threads)"
+    )
+    print(
+        f"IDWT {args.resolution}³: ours {dwt['idwt_ours_s']:.3f}s  PyWavelets {dwt['idwt_pywt_s']:.3f}s  "
+        f"ratio {dwt['idwt_ratio']:.2f}"
+    )
     rows = []
-    print(f"\n{'mesh':28s} {'faces':>7s} {'wt':>3s} {'ours s':>7s} {'m2sdf s':>8s} {'ratio':>6s} "
-          f"{'sign=m2s':>9s} {'sign=igl':>9s} {'|d| err':>8s} {'MC s':>5s}")
+    print(
+        f"\n{'mesh':28s} {'faces':>7s} {'wt':>3s} {'ours s':>7s} {'m2sdf s':>8s} {'ratio':>6s} "
+        f"{'sign=m2s':>9s} {'sign=igl':>9s} {'|d| err':>8s} {'MC s':>5s}"
+    )
     for path in args.meshes:
         r = bench_tsdf(Path(path), args.resolution)
         rows.append(r)
-        print(f"{r['mesh'][:28]:28s} {r['faces']:7d} {'y' if r['watertight'] else 'n':>3s} {r['ours_s']:7.2f} "
-              f"{r['mesh2sdf_s']:8.2f} {r['ratio']:6.3f} {r['sign_agree_mesh2sdf']:9.5f} "
-              f"{r['sign_agree_libigl']:9.5f} {r['mean_abs_dist_err_voxels']:8.4f} {r['marching_cubes_s']:5.2f}", flush=True)
-    print("\nsign=…: agreement on voxels more than one voxel from the surface; |d| err: mean "
-          "|our distance − libigl's| in voxels over a 100k-voxel band sample")
+        print(
+            f"{r['mesh'][:28]:28s} {r['faces']:7d} {'y' if r['watertight'] else 'n':>3s} {r['ours_s']:7.2f} "
+            f"{r['mesh2sdf_s']:8.2f} {r['ratio']:6.3f} {r['sign_agree_mesh2sdf']:9.5f} "
+            f"{r['sign_agree_libigl']:9.5f} {r['mean_abs_dist_err_voxels']:8.4f} {r['marching_cubes_s']:5.2f}",
+            flush=True,
+        )
+    print(
+        "\nsign=…: agreement on voxels more than one voxel from the surface; |d| err: mean "
+        "|our distance − libigl's| in voxels over a 100k-voxel band sample"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"dwt": dwt, "tsdf": rows}, indent=2) + "\n")
 

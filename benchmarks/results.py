@@ -1,5 +1,6 @@
 """What the benchmarks share: how they report (one JSON object printed, and appended to a JSONL file
 when asked) and how they measure peak memory."""
+
 from __future__ import annotations
 
 import json

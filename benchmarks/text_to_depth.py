@@ -4,6 +4,7 @@ on them): wall time of text encoding, the DDIM steps (CFG batch of 2·views), de
 
     python benchmarks/text_to_depth.py [--steps 50] [--views 6] [--device cuda] [--dtype fp32|bf16|fp16]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,11 +61,24 @@ def main() -> None:
     total = time.perf_counter() - started
     first = steps_done[0]
     per_step = (steps_done[-1] - first) / max(1, len(steps_done) - 1)
-    report({"benchmark": "text_to_depth", "device": str(device), "dtype": a.dtype, "views": a.views,
-            "steps": a.steps, "threads": torch.get_num_threads(), "params_m": {k: round(v / 1e6, 1) for k, v in sizes.items()},
-            "build_s": round(built, 1), "total_s": round(total, 1), "first_step_s": round(first - started, 2),
-            "step_s": round(per_step, 3), "decode_s": round(marks["decoded"] - marks["sampled"], 2),
-            "peak_gib": round(peak_memory_gib(device), 2)}, a.json)
+    report(
+        {
+            "benchmark": "text_to_depth",
+            "device": str(device),
+            "dtype": a.dtype,
+            "views": a.views,
+            "steps": a.steps,
+            "threads": torch.get_num_threads(),
+            "params_m": {k: round(v / 1e6, 1) for k, v in sizes.items()},
+            "build_s": round(built, 1),
+            "total_s": round(total, 1),
+            "first_step_s": round(first - started, 2),
+            "step_s": round(per_step, 3),
+            "decode_s": round(marks["decoded"] - marks["sampled"], 2),
+            "peak_gib": round(peak_memory_gib(device), 2),
+        },
+        a.json,
+    )
 
 
 if __name__ == "__main__":

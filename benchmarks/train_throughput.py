@@ -9,6 +9,7 @@ A step is forward + loss + backward + Adam, under bf16 autocast on CUDA as the t
 FLOPs per step are counted by torch's FlopCounterMode on one forward and backward; MFU divides the
 achieved FLOP/s by `--peak-tflops` (dense bf16: H100/H200 SXM 989).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ def build(name: str, batch: int, device: torch.device):
         def loss():
             recon, q = model(x)
             return reconstruction_loss(recon, x, "adaptive", 256, generator=generator) + q.loss
+
         return model, loss
     with device:  # random weights drawn on the device: seconds for 1B parameters on a GPU
         model = LatentDiffusion(DiffusionConfig())
@@ -45,7 +47,10 @@ def build(name: str, batch: int, device: torch.device):
     keep = torch.ones(batch, dtype=torch.bool, device=device)
 
     def loss():
-        return gaussian.diffusion_loss(lambda x, t, c: model(x, t, c, keep), model.config.schedule, x0, points, generator)
+        return gaussian.diffusion_loss(
+            lambda x, t, c: model(x, t, c, keep), model.config.schedule, x0, points, generator
+        )
+
     return model, loss
 
 
@@ -83,10 +88,16 @@ def main() -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
     elapsed = (time.perf_counter() - start) / args.steps
-    result = {"model": args.model, "device": str(device), "batch": args.batch,
-              "parameters_m": round(count_parameters(model) / 1e6, 1), "step_s": round(elapsed, 3),
-              "shapes_per_s": round(args.batch / elapsed, 2), "tflops_per_step": round(flops / 1e12, 3),
-              "mfu": round(flops / elapsed / (args.peak_tflops * 1e12), 4) if device.type == "cuda" else None}
+    result = {
+        "model": args.model,
+        "device": str(device),
+        "batch": args.batch,
+        "parameters_m": round(count_parameters(model) / 1e6, 1),
+        "step_s": round(elapsed, 3),
+        "shapes_per_s": round(args.batch / elapsed, 2),
+        "tflops_per_step": round(flops / 1e12, 3),
+        "mfu": round(flops / elapsed / (args.peak_tflops * 1e12), 4) if device.type == "cuda" else None,
+    }
     if device.type == "cuda":
         result["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
     report(result, args.json)

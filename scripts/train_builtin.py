@@ -11,6 +11,7 @@ ends where the budget does. Usage:
 
 (`make meshes` first, for the real meshes.) What one run reached: docs/training.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,12 +41,37 @@ def wala(*args: str, log: Path | None = None, wait: bool = True):
 
 
 def prep(work: Path, seeds: int, workers: int) -> None:
-    meshes = [str(ROOT / "data/meshes" / name) for name in ("cgal", "pymeshlab") if (ROOT / "data/meshes" / name).is_dir()]
+    meshes = [
+        str(ROOT / "data/meshes" / name) for name in ("cgal", "pymeshlab") if (ROOT / "data/meshes" / name).is_dir()
+    ]
     started = time.perf_counter()
-    wala("prep", f"procedural:all:{seeds}", *meshes, "-o", str(work / "data/train"), "--resolution", "64",
-         "--workers", str(workers), "--shard-size", "16", "--quiet")
-    wala("prep", "procedural:all:2:1000", "-o", str(work / "data/eval"), "--resolution", "64",
-         "--workers", str(workers), "--shard-size", "4", "--quiet")
+    wala(
+        "prep",
+        f"procedural:all:{seeds}",
+        *meshes,
+        "-o",
+        str(work / "data/train"),
+        "--resolution",
+        "64",
+        "--workers",
+        str(workers),
+        "--shard-size",
+        "16",
+        "--quiet",
+    )
+    wala(
+        "prep",
+        "procedural:all:2:1000",
+        "-o",
+        str(work / "data/eval"),
+        "--resolution",
+        "64",
+        "--workers",
+        str(workers),
+        "--shard-size",
+        "4",
+        "--quiet",
+    )
     print(f"prep: {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -62,14 +88,27 @@ def common(work: Path, overrides: list[str]) -> list[str]:
     return ["--set", f"train.data={work / 'data/train'}", "--set", f"train.eval_data={work / 'data/eval'}", *sets]
 
 
-def calibrated_steps(kind: str, config: str, sets: list[str], work: Path, seconds: float, batch: int,
-                     calibration: int) -> Callable[[], int]:
+def calibrated_steps(
+    kind: str, config: str, sets: list[str], work: Path, seconds: float, batch: int, calibration: int
+) -> Callable[[], int]:
     """Starts a calibration run of `calibration` steps; returns a function giving the step count that
     fits `seconds` (`sets`: the run's `--set` arguments)."""
     out = work / "calibration" / Path(config).stem
-    process = wala(kind, config, *sets, "--set", f"train.out={out}",
-                   "--set", f"train.steps={calibration}", "--set", f"train.log_every={calibration // 3}",
-                   "--set", "train.eval_samples=2", log=out.parent / f"{out.name}.log", wait=False)
+    process = wala(
+        kind,
+        config,
+        *sets,
+        "--set",
+        f"train.out={out}",
+        "--set",
+        f"train.steps={calibration}",
+        "--set",
+        f"train.log_every={calibration // 3}",
+        "--set",
+        "train.eval_samples=2",
+        log=out.parent / f"{out.name}.log",
+        wait=False,
+    )
 
     def steps() -> int:
         if process.wait():
@@ -79,35 +118,64 @@ def calibrated_steps(kind: str, config: str, sets: list[str], work: Path, second
         count = int(0.9 * seconds / per_step) // 100 * 100
         print(f"{Path(config).stem}: {per_step * 1000:.1f} ms/step → {count} steps in {seconds:.0f} s", flush=True)
         return max(count, 200)
+
     return steps
 
 
 def train(work: Path, ae_seconds: float, gen_seconds: float, calibration: int, overrides: list[str]) -> None:
     import yaml
 
-    batch = {name: yaml.safe_load((ROOT / f"configs/builtin/{name}.yaml").read_text())["train"]["batch_size"]
-             for name in ("ae64", *GENERATORS)}
+    batch = {
+        name: yaml.safe_load((ROOT / f"configs/builtin/{name}.yaml").read_text())["train"]["batch_size"]
+        for name in ("ae64", *GENERATORS)
+    }
     for pair in overrides:
         if pair.startswith("train.batch_size="):
             batch = dict.fromkeys(batch, int(pair.split("=", 1)[1]))
     sets = common(work, overrides)
     started = time.perf_counter()
-    ae_steps = calibrated_steps("train-ae", "configs/builtin/ae64.yaml", sets, work, ae_seconds, batch["ae64"],
-                                calibration)()
-    wala("train-ae", "configs/builtin/ae64.yaml", *sets, "--set", f"train.out={work / 'ae64'}",
-         "--set", f"train.steps={ae_steps}", "--set", f"train.eval_every={max(ae_steps // 4, 1)}",
-         log=work / "ae64.log")
+    ae_steps = calibrated_steps(
+        "train-ae", "configs/builtin/ae64.yaml", sets, work, ae_seconds, batch["ae64"], calibration
+    )()
+    wala(
+        "train-ae",
+        "configs/builtin/ae64.yaml",
+        *sets,
+        "--set",
+        f"train.out={work / 'ae64'}",
+        "--set",
+        f"train.steps={ae_steps}",
+        "--set",
+        f"train.eval_every={max(ae_steps // 4, 1)}",
+        log=work / "ae64.log",
+    )
     autoencoder = work / "ae64" / f"step-{ae_steps:08d}.safetensors"
     print(f"ae64: {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
     sets = [*sets, "--set", f"autoencoder={autoencoder}"]
-    counts = [calibrated_steps("train-diffusion", f"configs/builtin/{name}.yaml", sets, work, gen_seconds, batch[name],
-                               calibration) for name in GENERATORS]
+    counts = [
+        calibrated_steps(
+            "train-diffusion", f"configs/builtin/{name}.yaml", sets, work, gen_seconds, batch[name], calibration
+        )
+        for name in GENERATORS
+    ]
     counts = [count() for count in counts]  # both calibrations ran side by side, as the runs will
-    runs = [wala("train-diffusion", f"configs/builtin/{name}.yaml", *sets,
-                 "--set", f"train.out={work / name}", "--set", f"train.steps={steps}",
-                 "--set", f"train.eval_every={max(steps // 4, 1)}", log=work / f"{name}.log", wait=False)
-            for name, steps in zip(GENERATORS, counts)]
+    runs = [
+        wala(
+            "train-diffusion",
+            f"configs/builtin/{name}.yaml",
+            *sets,
+            "--set",
+            f"train.out={work / name}",
+            "--set",
+            f"train.steps={steps}",
+            "--set",
+            f"train.eval_every={max(steps // 4, 1)}",
+            log=work / f"{name}.log",
+            wait=False,
+        )
+        for name, steps in zip(GENERATORS, counts)
+    ]
     for name, run in zip(GENERATORS, runs):
         if run.wait():
             raise SystemExit(f"training {name} failed: see {work / name}.log")
@@ -118,8 +186,14 @@ def train(work: Path, ae_seconds: float, gen_seconds: float, calibration: int, o
 def export(work: Path, models: Path) -> None:
     steps = json.loads((work / "steps.json").read_text())
     for name in GENERATORS:
-        wala("convert", str(work / name / f"step-{steps[name]:08d}.safetensors"), "-o", str(models / name),
-             "--storage", "fp16")
+        wala(
+            "convert",
+            str(work / name / f"step-{steps[name]:08d}.safetensors"),
+            "-o",
+            str(models / name),
+            "--storage",
+            "fp16",
+        )
 
 
 def main() -> None:
@@ -132,8 +206,9 @@ def main() -> None:
     parser.add_argument("--ae-seconds", type=float, default=3600)
     parser.add_argument("--gen-seconds", type=float, default=3600)
     parser.add_argument("--calibration-steps", type=int, default=120)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an override for every training run")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="an override for every training run"
+    )
     args = parser.parse_args()
     stages = args.stages.split(",")
     if "prep" in stages:

@@ -17,6 +17,7 @@ Stages:
     python scripts/train_image_models.py --work PACKED --stages train,export --seconds 200      # on the GPU
     python scripts/train_image_models.py --work runs/img --models DIR --stages eval
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,20 @@ PACKED_VIEWS = ("3", "6", "10", "26")
 
 
 def prep(work: Path, workers: int) -> None:
-    meshes = [str(ROOT / "data/meshes" / name) for name in ("cgal", "pymeshlab") if (ROOT / "data/meshes" / name).is_dir()]
-    options = ["--resolution", "64", "--workers", str(workers), "--views", "sketch", "--sketches", "lineart,canny", "--quiet"]
+    meshes = [
+        str(ROOT / "data/meshes" / name) for name in ("cgal", "pymeshlab") if (ROOT / "data/meshes" / name).is_dir()
+    ]
+    options = [
+        "--resolution",
+        "64",
+        "--workers",
+        str(workers),
+        "--views",
+        "sketch",
+        "--sketches",
+        "lineart,canny",
+        "--quiet",
+    ]
     wala("prep", "procedural:all:40", *meshes, "-o", str(work / "data/train"), "--shard-size", "16", *options)
     wala("prep", "procedural:all:2:1000", "-o", str(work / "data/eval"), "--shard-size", "4", *options)
 
@@ -54,7 +67,7 @@ def pack(work: Path, packed: Path, autoencoder: Path, latents: Path) -> None:
             samples.append((meta, {k: v[keep] for k, v in arrays.items()}))
         folder = packed / "data" / split
         for index, start in enumerate(range(0, len(samples), 64)):
-            write_shard(folder, index, samples[start:start + 64])
+            write_shard(folder, index, samples[start : start + 64])
         settings = json.loads((work / "data" / split / "prep.json").read_text())
         (folder / "prep.json").write_text(json.dumps({**settings, "views": list(PACKED_VIEWS)}, indent=2) + "\n")
         shutil.copy(latents / f"latents-{split}.safetensors", packed / f"latents-{split}.safetensors")
@@ -63,13 +76,28 @@ def pack(work: Path, packed: Path, autoencoder: Path, latents: Path) -> None:
 
 def _data(work: Path) -> list[str]:
     """The packed autoencoder and data, as `--set` arguments (every run and calibration reads them)."""
-    return ["--set", f"autoencoder={work / 'ae.safetensors'}", "--set", f"train.data={work / 'data/train'}",
-            "--set", f"train.eval_data={work / 'data/eval'}"]
+    return [
+        "--set",
+        f"autoencoder={work / 'ae.safetensors'}",
+        "--set",
+        f"train.data={work / 'data/train'}",
+        "--set",
+        f"train.eval_data={work / 'data/eval'}",
+    ]
 
 
 def _sets(work: Path, name: str, steps: int) -> list[str]:
-    return [*_data(work), "--set", f"train.out={work / name}", "--set", f"train.steps={steps}",
-            "--set", f"train.eval_every={max(steps // 4, 1)}", "--set", f"train.checkpoint_every={steps}"]
+    return [
+        *_data(work),
+        "--set",
+        f"train.out={work / name}",
+        "--set",
+        f"train.steps={steps}",
+        "--set",
+        f"train.eval_every={max(steps // 4, 1)}",
+        "--set",
+        f"train.checkpoint_every={steps}",
+    ]
 
 
 def _with_latents(work: Path, name: str) -> None:
@@ -95,8 +123,14 @@ def train(work: Path, seconds: float, calibration: int) -> None:
         wala("train-diffusion", config, *_sets(work, name, steps[name]), log=work / f"{name}.log")
     steps["sk64_ft"] = steps["sk64"]  # equal steps: the comparison the paper's recipe rests on
     single_view = work / "sv64" / f"step-{steps['sv64']:08d}.safetensors"
-    wala("train-diffusion", "configs/image/sk64.yaml", *_sets(work, "sk64_ft", steps["sk64"]), "--set",
-         f"train.init_from={single_view}", log=work / "sk64_ft.log")
+    wala(
+        "train-diffusion",
+        "configs/image/sk64.yaml",
+        *_sets(work, "sk64_ft", steps["sk64"]),
+        "--set",
+        f"train.init_from={single_view}",
+        log=work / "sk64_ft.log",
+    )
     (work / "steps.json").write_text(json.dumps(steps))
     print(f"trained {steps} in {time.perf_counter() - started:.0f} s", flush=True)
 
@@ -104,7 +138,9 @@ def train(work: Path, seconds: float, calibration: int) -> None:
 def export(work: Path, models: Path) -> None:
     steps = json.loads((work / "steps.json").read_text())
     for name, count in steps.items():
-        wala("convert", str(work / name / f"step-{count:08d}.safetensors"), "-o", str(models / name), "--storage", "fp16")
+        wala(
+            "convert", str(work / name / f"step-{count:08d}.safetensors"), "-o", str(models / name), "--storage", "fp16"
+        )
 
 
 def evaluate(work: Path, models: Path, steps: int) -> None:
@@ -114,8 +150,20 @@ def evaluate(work: Path, models: Path, steps: int) -> None:
         if not (models / name).is_dir():
             continue
         view = [] if name.startswith("dm4") else ["--view", "3"]
-        wala("eval-gen", str(models / name), str(work / "data/eval"), "--reference", str(work / "data/train"),
-             *view, "--points", "20000", "--steps", str(steps), "--json", str(models / f"eval_{name}_{steps}.json"))
+        wala(
+            "eval-gen",
+            str(models / name),
+            str(work / "data/eval"),
+            "--reference",
+            str(work / "data/train"),
+            *view,
+            "--points",
+            "20000",
+            "--steps",
+            str(steps),
+            "--json",
+            str(models / f"eval_{name}_{steps}.json"),
+        )
 
 
 def main() -> None:
@@ -129,8 +177,13 @@ def main() -> None:
     parser.add_argument("--latents", type=Path, help="pack: folder with its latents-{train,eval}.safetensors")
     parser.add_argument("--seconds", type=float, default=200.0, help="train: each run's budget")
     parser.add_argument("--calibration-steps", type=int, default=45)
-    parser.add_argument("--eval-steps", type=int, default=25, help="eval: sampling steps (the models are short-trained: "
-                        "the README's 5 steps score lower, see docs/images-and-sketches.md)")
+    parser.add_argument(
+        "--eval-steps",
+        type=int,
+        default=25,
+        help="eval: sampling steps (the models are short-trained: "
+        "the README's 5 steps score lower, see docs/images-and-sketches.md)",
+    )
     args = parser.parse_args()
     stages = args.stages.split(",")
     if "prep" in stages:

@@ -13,6 +13,7 @@ Stages:
 
     python scripts/train_text_model.py --stages prep,train,eval [--steps 1500] [--seeds 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,16 @@ def prep(work: Path, workers: int) -> None:
 
 
 def train(work: Path, steps: int) -> Path:
-    sets = ["--set", f"train.data={work / 'data/train'}", "--set", f"train.eval_data={work / 'data/eval'}",
-            "--set", f"train.out={work / 'text64'}", "--set", f"train.steps={steps}"]
+    sets = [
+        "--set",
+        f"train.data={work / 'data/train'}",
+        "--set",
+        f"train.eval_data={work / 'data/eval'}",
+        "--set",
+        f"train.out={work / 'text64'}",
+        "--set",
+        f"train.steps={steps}",
+    ]
     started = time.perf_counter()
     wala("train-diffusion", CONFIG, *sets, log=work / "text64.log")
     print(f"trained {steps} steps in {time.perf_counter() - started:.0f} s", flush=True)
@@ -102,8 +111,10 @@ def evaluate(work: Path, checkpoint: Path, seeds: int, steps: int, guidances: li
     result = {"checkpoint": str(checkpoint), "steps": steps, "seeds": seeds, "chance": {}}
     for family in NOUNS:
         result["chance"][family] = families.count(family) / len(families)
-    sets = {"held_out": {f: held_out_captions(f) for f in NOUNS},
-            "seen": {f: [fill(t, NOUNS[f][0]) for t in TEMPLATES[:len(held_out_captions(f))]] for f in NOUNS}}
+    sets = {
+        "held_out": {f: held_out_captions(f) for f in NOUNS},
+        "seen": {f: [fill(t, NOUNS[f][0]) for t in TEMPLATES[: len(held_out_captions(f))]] for f in NOUNS},
+    }
     for name, captions in sets.items():
         flat = [(f, c) for f, cs in captions.items() for c in cs]
         retrieved = caption_retrieval([c for _, c in flat], work)
@@ -117,8 +128,11 @@ def evaluate(work: Path, checkpoint: Path, seeds: int, steps: int, guidances: li
                     hit = nearest_family(occupancy, reference, families) == family
                     hits.append(hit)
                     per_family[family].append(hit)
-            result[f"{name}_g{guidance:g}"] = {"accuracy": float(np.mean(hits)), "n": len(hits),
-                                               "per_family": {f: float(np.mean(v)) for f, v in per_family.items()}}
+            result[f"{name}_g{guidance:g}"] = {
+                "accuracy": float(np.mean(hits)),
+                "n": len(hits),
+                "per_family": {f: float(np.mean(v)) for f, v in per_family.items()},
+            }
             print(name, guidance, result[f"{name}_g{guidance:g}"]["accuracy"], flush=True)
     return result
 
@@ -143,7 +157,7 @@ def contact_sheet(checkpoint: Path, path: Path, guidance: float, steps: int) -> 
         ImageDraw.Draw(canvas).multiline_text((4, 2), caption.replace(" of ", " of\n", 1), fill="black")
         tiles.append(np.asarray(canvas))
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [np.concatenate(tiles[i:i + 5], axis=1) for i in range(0, len(tiles), 5)]  # 10 families: 2 rows
+    rows = [np.concatenate(tiles[i : i + 5], axis=1) for i in range(0, len(tiles), 5)]  # 10 families: 2 rows
     path.write_bytes(preview_png([np.concatenate(rows, axis=0)]))
 
 
@@ -156,9 +170,15 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="eval: this checkpoint instead of the trained one")
     parser.add_argument("--seeds", type=int, default=2, help="eval: shapes per caption")
     parser.add_argument("--sample-steps", type=int, default=10)
-    parser.add_argument("--guidance", default="0,1.5,3", help="eval: comma-separated guidance scales (0: the "
-                        "unconditional model, a control that should score near chance)")
-    parser.add_argument("--sheet", type=Path, help="eval: also a contact sheet of one shape per family (held-out captions)")
+    parser.add_argument(
+        "--guidance",
+        default="0,1.5,3",
+        help="eval: comma-separated guidance scales (0: the "
+        "unconditional model, a control that should score near chance)",
+    )
+    parser.add_argument(
+        "--sheet", type=Path, help="eval: also a contact sheet of one shape per family (held-out captions)"
+    )
     args = parser.parse_args()
     stages = args.stages.split(",")
     checkpoint = args.checkpoint or args.work / "text64" / f"step-{args.steps:08d}.safetensors"
@@ -167,8 +187,9 @@ def main() -> None:
     if "train" in stages:
         checkpoint = train(args.work, args.steps)
     if "eval" in stages:
-        result = evaluate(args.work, checkpoint, args.seeds, args.sample_steps,
-                          [float(g) for g in args.guidance.split(",")])
+        result = evaluate(
+            args.work, checkpoint, args.seeds, args.sample_steps, [float(g) for g in args.guidance.split(",")]
+        )
         (args.work / "eval_text64.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps({k: v for k, v in result.items() if k != "chance"}, indent=2))
         if args.sheet:

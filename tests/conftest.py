@@ -24,10 +24,12 @@ def fresh_python():
     """Runs Python `code` (args after it) in a new interpreter → (its last stdout line, the interpreter's
     own peak RSS in MiB). The peak is /proc's VmHWM, not ru_maxrss, which Linux carries over from the
     forking parent (pytest, after many tests) across exec."""
+
     def run(code: str, *args) -> tuple[str, float]:
         peak = "\nprint(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]))"
-        done = subprocess.run([sys.executable, "-c", code + peak, *map(str, args)], capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", code + peak, *map(str, args)], capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         *out, last = done.stdout.splitlines()
         return (out[-1] if out else ""), int(last) / 1024

@@ -25,7 +25,9 @@ def test_tsdf_kind_and_roundtrip_report(tmp_path, capsys):
     src = _sphere_file(tmp_path)
     assert main(["encode", str(src), "-o", str(tmp_path / "t.npz"), "--kind", "tsdf", "--resolution", "48"]) == 0
     assert main(["decode", str(tmp_path / "t.npz"), "-o", str(tmp_path / "t.glb")]) == 0
-    assert main(["roundtrip", str(src), "--resolution", "64", "--points", "5000", "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(["roundtrip", str(src), "--resolution", "64", "--points", "5000", "--json", str(tmp_path / "r.json")]) == 0
+    )
     out = capsys.readouterr().out
     for variant in ("tsdf", "tree", "tree_filtered", "c0"):
         assert variant in out

@@ -1,4 +1,5 @@
 """The bundled examples and the demo that scores generators on them."""
+
 import json
 
 import numpy as np
@@ -11,17 +12,25 @@ def test_the_bundled_examples_are_the_held_out_shapes_they_claim(tmp_path):
     make_examples(tmp_path, families=["chair", "ring"])  # regenerated from their families and seed: the same files
     bundled = json.loads((EXAMPLES / "manifest.json").read_text())
     assert len(bundled) == 10 and {e["seed"] for e in bundled} == {5000}  # no training or validation seed
-    assert json.loads((tmp_path / "manifest.json").read_text()) == [e for e in bundled if e["family"] in ("chair", "ring")]
+    assert json.loads((tmp_path / "manifest.json").read_text()) == [
+        e for e in bundled if e["family"] in ("chair", "ring")
+    ]
     for name in ("chair_5000", "ring_5000"):
-        assert np.allclose(load_point_cloud(tmp_path / "pointcloud" / f"{name}.ply"),
-                           load_point_cloud(EXAMPLES / "pointcloud" / f"{name}.ply"))
-        assert np.array_equal(load_voxels(tmp_path / "voxel" / f"{name}.json"), load_voxels(EXAMPLES / "voxel" / f"{name}.json"))
+        assert np.allclose(
+            load_point_cloud(tmp_path / "pointcloud" / f"{name}.ply"),
+            load_point_cloud(EXAMPLES / "pointcloud" / f"{name}.ply"),
+        )
+        assert np.array_equal(
+            load_voxels(tmp_path / "voxel" / f"{name}.json"), load_voxels(EXAMPLES / "voxel" / f"{name}.json")
+        )
 
 
 def test_the_built_in_models_make_recognisable_shapes_beside_the_baselines(tmp_path, capsys):
     # the shipped weights, found by name on the search path, on two held-out examples
     rows = run_demo({"pointcloud": "pc64", "voxel": "vx64"}, tmp_path, names=["bottle_5000", "rocket_5000"])
-    assert [(r["kind"], r["name"]) for r in rows] == [(k, n) for k in ("pointcloud", "voxel") for n in ("bottle_5000", "rocket_5000")]
+    assert [(r["kind"], r["name"]) for r in rows] == [
+        (k, n) for k in ("pointcloud", "voxel") for n in ("bottle_5000", "rocket_5000")
+    ]
     for row in rows:
         assert row["trilinear"]["iou"] > 0.35 and row["trilinear"]["cd"] < 0.05  # the baselines have surfaces
         # recognisable, and on these two better than upsampling the input (measured: 0.92/0.60 and 0.92/0.72)

@@ -7,6 +7,7 @@ A batch — a folder, or a list file with one input per line — writes each inp
 batch resumes where it stopped. An input that fails is logged (stderr and `OUT/failed.log`) and
 skipped; the others still run.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,16 +24,16 @@ from wala.errors import WalaError
 
 @dataclass
 class OutputOptions:
-    format: str = "obj"             # obj, ply, stl, off, glb, npz
-    faces: int = 0                  # decimate meshes to this many faces (0: keep all)
-    preview: bool = True            # a turntable PNG beside each mesh
-    gif: bool = False               # and an animated GIF
-    back: object | None = None      # a Normalization mapping meshes back to the input's frame
+    format: str = "obj"  # obj, ply, stl, off, glb, npz
+    faces: int = 0  # decimate meshes to this many faces (0: keep all)
+    preview: bool = True  # a turntable PNG beside each mesh
+    gif: bool = False  # and an animated GIF
+    back: object | None = None  # a Normalization mapping meshes back to the input's frame
 
 
 @dataclass
 class BatchInput:
-    name: str                       # its output folder
+    name: str  # its output folder
     files: list[str] = field(default_factory=list)
 
 
@@ -106,11 +107,17 @@ def batch_inputs(source: str | Path, files_per_input: int, formats: tuple[str, .
     source = Path(source)
     if source.is_dir():
         if files_per_input == 1:
-            inputs = [BatchInput(p.stem, [str(p)]) for p in sorted(source.iterdir())
-                      if p.is_file() and p.suffix.lower() in formats]
+            inputs = [
+                BatchInput(p.stem, [str(p)])
+                for p in sorted(source.iterdir())
+                if p.is_file() and p.suffix.lower() in formats
+            ]
         else:
-            inputs = [BatchInput(d.name, [str(p) for p in sorted(d.iterdir()) if p.suffix.lower() in formats])
-                      for d in sorted(source.iterdir()) if d.is_dir()]
+            inputs = [
+                BatchInput(d.name, [str(p) for p in sorted(d.iterdir()) if p.suffix.lower() in formats])
+                for d in sorted(source.iterdir())
+                if d.is_dir()
+            ]
     elif source.is_file():
         inputs = []
         for line in source.read_text().splitlines():
@@ -130,8 +137,14 @@ def batch_inputs(source: str | Path, files_per_input: int, formats: tuple[str, .
     return inputs
 
 
-def run_batch(inputs: list[BatchInput], out: Path, generate, options: OutputOptions, settings: dict | None = None,
-              force: bool = False) -> tuple[int, int, list[str]]:
+def run_batch(
+    inputs: list[BatchInput],
+    out: Path,
+    generate,
+    options: OutputOptions,
+    settings: dict | None = None,
+    force: bool = False,
+) -> tuple[int, int, list[str]]:
     """Runs `generate(files) → (shapes, back)` for each unfinished input (`back`: a Normalization to
     the input's frame, or None). (inputs done now, inputs skipped as finished before, failure lines).
     `settings` (what the shapes depend on) are kept in OUT/batch.json: a rerun under others is refused
@@ -150,8 +163,10 @@ def run_batch(inputs: list[BatchInput], out: Path, generate, options: OutputOpti
                 raise WalaError(f"cannot read {recorded}: {exc}") from exc
             changed = [f"{k} {before.get(k)!r} → {v!r}" for k, v in settings.items() if before.get(k) != v]
             if changed:
-                raise WalaError(f"{out} holds a batch made with other options ({', '.join(changed)}): give --force "
-                                f"to redo every input there, or another output folder")
+                raise WalaError(
+                    f"{out} holds a batch made with other options ({', '.join(changed)}): give --force "
+                    f"to redo every input there, or another output folder"
+                )
         write_atomic(recorded, (json.dumps(settings, indent=1) + "\n").encode())
     (out / "failed.log").unlink(missing_ok=True)  # this run's failures only: earlier ones are retried
     done = skipped = 0
@@ -173,8 +188,12 @@ def run_batch(inputs: list[BatchInput], out: Path, generate, options: OutputOpti
             with open(out / "failed.log", "a") as log:
                 log.write(failures[-1] + "\n")
             continue
-        record = {"input": item.files, "files": [p.name for p in written], "empty": empty,
-                  "seconds": round(time.perf_counter() - start, 2)}
+        record = {
+            "input": item.files,
+            "files": [p.name for p in written],
+            "empty": empty,
+            "seconds": round(time.perf_counter() - start, 2),
+        }
         write_atomic(folder / "done.json", (json.dumps(record, indent=1) + "\n").encode())
         print(f"{item.name}: {len(written)} files in {record['seconds']}s", file=sys.stderr)
         done += 1

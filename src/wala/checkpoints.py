@@ -11,6 +11,7 @@ copied. As the official loader: the raw `state_dict` (not EMA), `autoencoder._or
 Unlike it, loading is strict: every parameter must be filled and every tensor used, or a known constant
 (the wavelet filter buffers, checked against bior6.8).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,20 +62,54 @@ def read_args(path: str | Path) -> dict:
 
 # The args.json keys a model is built from, with their types and ranges: wide around the released
 # models' values (OFFICIAL.md §3), narrow enough that no value makes a model or schedule unbuildable.
-INT_ARGS = {"pc_output_dim": (1, 16384), "voxel_context_dim": (1, 16384), "num_inds": (1, 4096),
-            "pc_dims": (1, 16384), "voxel_resolution": (1, 256), "cond_num_mapping_layers": (0, 64),
-            "max_images_num": (1, 4096), "e_dim": (1, 64), "grid_size": (1, 64), "att_patch_size": (1, 64),
-            "att_hidden_size": (1, 16384), "transformer_num_blocks": (1, 512), "transformer_num_heads": (1, 512),
-            "transformer_add_num_register": (0, 256), "unet_model_channels": (1, 4096),
-            "add_condition_res_ch": (0, 4096), "learnable_skip_r": (0, 4096), "diffusion_step": (1, 10000),
-            "n_e": (1, 65536), "resolution": (8, 1024), "max_depth": (1, 8), "max_training_level": (0, 8),
-            "encoder_num_tran": (0, 64), "decoder_num_tran": (0, 64)}
+INT_ARGS = {
+    "pc_output_dim": (1, 16384),
+    "voxel_context_dim": (1, 16384),
+    "num_inds": (1, 4096),
+    "pc_dims": (1, 16384),
+    "voxel_resolution": (1, 256),
+    "cond_num_mapping_layers": (0, 64),
+    "max_images_num": (1, 4096),
+    "e_dim": (1, 64),
+    "grid_size": (1, 64),
+    "att_patch_size": (1, 64),
+    "att_hidden_size": (1, 16384),
+    "transformer_num_blocks": (1, 512),
+    "transformer_num_heads": (1, 512),
+    "transformer_add_num_register": (0, 256),
+    "unet_model_channels": (1, 4096),
+    "add_condition_res_ch": (0, 4096),
+    "learnable_skip_r": (0, 4096),
+    "diffusion_step": (1, 10000),
+    "n_e": (1, 65536),
+    "resolution": (8, 1024),
+    "max_depth": (1, 8),
+    "max_training_level": (0, 8),
+    "encoder_num_tran": (0, 64),
+    "decoder_num_tran": (0, 64),
+}
 FLOAT_ARGS = {"diffusion_scale_ratio": (1e-6, 1e6), "dp_cond": (0.0, 1.0)}
 INT_LIST_ARGS = {"unet_num_res_blocks": (0, 64), "training_views": (0, 4095)}
-FLAG_ARGS = ("use_image_conditions", "use_depth_conditions", "use_pointcloud_conditions", "use_voxel_conditions",
-             "use_multiple_views_grids", "use_camera_index", "add_condition_time_ch")
-TEXT_ARGS = ("wavelet", "padding_mode", "network_type", "dit_block_type", "pc_encoder_type", "clip_model_type",
-             "diffusion_beta_schedule", "diffusion_model_mean_type", "diffusion_model_var_type")
+FLAG_ARGS = (
+    "use_image_conditions",
+    "use_depth_conditions",
+    "use_pointcloud_conditions",
+    "use_voxel_conditions",
+    "use_multiple_views_grids",
+    "use_camera_index",
+    "add_condition_time_ch",
+)
+TEXT_ARGS = (
+    "wavelet",
+    "padding_mode",
+    "network_type",
+    "dit_block_type",
+    "pc_encoder_type",
+    "clip_model_type",
+    "diffusion_beta_schedule",
+    "diffusion_model_mean_type",
+    "diffusion_model_var_type",
+)
 DINOV2_ARGS = {"embed_dim": (1, 4096), "depth": (1, 64), "num_heads": (1, 64)}
 
 
@@ -84,6 +119,7 @@ def _is_int(value) -> bool:
 
 def check_args(args: dict, source="args.json") -> None:
     """Every key a model is built from has its type and lies in its range; else one line naming it."""
+
     def bad(key, value, want):
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         raise WalaError(f"{source}: {key} is {shown}; it must be {want}")
@@ -94,13 +130,15 @@ def check_args(args: dict, source="args.json") -> None:
             bad(key, value, f"an integer in {low}…{high}")
     for key, (low, high) in FLOAT_ARGS.items():
         value = args.get(key)
-        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                      and low <= value <= high):
+        if value is not None and not (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+        ):
             bad(key, value, f"a number in {low:g}…{high:g}")
     for key, (low, high) in INT_LIST_ARGS.items():
         value = args.get(key)
-        if value is not None and not (isinstance(value, list) and 1 <= len(value) <= 64
-                                      and all(_is_int(v) and low <= v <= high for v in value)):
+        if value is not None and not (
+            isinstance(value, list) and 1 <= len(value) <= 64 and all(_is_int(v) and low <= v <= high for v in value)
+        ):
             bad(key, value, f"a list of 1…64 integers in {low}…{high}")
     for key in FLAG_ARGS:
         if args.get(key) not in (None, True, False, 0, 1):
@@ -136,39 +174,71 @@ def config_from_args(args: dict) -> DiffusionConfig:
         kind, width = "voxel", a("voxel_context_dim")
     else:
         kind, width = "none", 1
-    if a("max_depth", 3) - a("max_training_level", 2) != 1 or a("wavelet", "bior6.8") != "bior6.8" \
-            or a("padding_mode", "zero") != "zero":
+    if (
+        a("max_depth", 3) - a("max_training_level", 2) != 1
+        or a("wavelet", "bior6.8") != "bior6.8"
+        or a("padding_mode", "zero") != "zero"
+    ):
         raise WalaError("only 3-level bior6.8 (mode zero) wavelet trees with 2 kept levels are supported")
     if a("dp_cond_type") is not None:
         raise WalaError(f"dp_cond_type {a('dp_cond_type')!r} cannot run in the official code either")
     if a("normalize_latent") is not None or a("decoder_num_tran", 0) or a("encoder_num_tran", 0):
         raise WalaError("autoencoders with l2-normalized codes or transformer layers are not supported")
     condition = ConditionConfig(
-        kind=kind, width=width, tokens=a("num_inds", 256),
+        kind=kind,
+        width=width,
+        tokens=a("num_inds", 256),
         encoder="simple" if a("pc_encoder_type") == "PointNet_Simple" else "large",
-        encoder_width=a("pc_dims", 1024), voxel_size=a("voxel_resolution", 16),
-        mapping_layers=a("cond_num_mapping_layers", 0), camera_index=bool(a("use_camera_index")),
+        encoder_width=a("pc_dims", 1024),
+        voxel_size=a("voxel_resolution", 16),
+        mapping_layers=a("cond_num_mapping_layers", 0),
+        camera_index=bool(a("use_camera_index")),
         training_views=tuple(a("training_views", ()) if a("use_multiple_views_grids") else ()),
-        max_views=a("max_images_num", 55), drop=0.0 if a("dp_cond") is None else float(a("dp_cond")), **vit)
+        max_views=a("max_images_num", 55),
+        drop=0.0 if a("dp_cond") is None else float(a("dp_cond")),
+        **vit,
+    )
     denoiser = DenoiserConfig(
-        arch="dit" if a("network_type") == "latent_dit" else "uvit", latent_channels=a("e_dim", 4),
-        latent_size=a("grid_size", 12), patch=a("att_patch_size", 1), width=a("att_hidden_size"),
-        depth=a("transformer_num_blocks"), heads=a("transformer_num_heads"), cross=a("dit_block_type") == "cross_dit",
-        time_condition=bool(a("add_condition_time_ch")), registers=a("transformer_add_num_register", 0),
-        res_width=a("unet_model_channels", 128), res_blocks=(a("unet_num_res_blocks", [3]) or [3])[0],
-        res_condition=a("add_condition_res_ch", 0), skip_ratio=a("learnable_skip_r", 0),
-        fixed_position=a("with_fix_pos") is not None)
+        arch="dit" if a("network_type") == "latent_dit" else "uvit",
+        latent_channels=a("e_dim", 4),
+        latent_size=a("grid_size", 12),
+        patch=a("att_patch_size", 1),
+        width=a("att_hidden_size"),
+        depth=a("transformer_num_blocks"),
+        heads=a("transformer_num_heads"),
+        cross=a("dit_block_type") == "cross_dit",
+        time_condition=bool(a("add_condition_time_ch")),
+        registers=a("transformer_add_num_register", 0),
+        res_width=a("unet_model_channels", 128),
+        res_blocks=(a("unet_num_res_blocks", [3]) or [3])[0],
+        res_condition=a("add_condition_res_ch", 0),
+        skip_ratio=a("learnable_skip_r", 0),
+        fixed_position=a("with_fix_pos") is not None,
+    )
     mean_type = {"START_X": "x0", "EPSILON": "eps", "PREVIOUS_X": "previous"}
     var_type = {"FIXED_SMALL": "fixed_small", "FIXED_LARGE": "fixed_large"}
-    if a("diffusion_model_mean_type", "START_X") not in mean_type or a("diffusion_model_var_type", "FIXED_SMALL") not in var_type:
-        raise WalaError(f"unsupported diffusion types {a('diffusion_model_mean_type')} / {a('diffusion_model_var_type')}")
-    schedule = ScheduleConfig(betas=a("diffusion_beta_schedule", "cosine"), timesteps=a("diffusion_step", 1000),
-                              scale_ratio=float(a("diffusion_scale_ratio", 1.0)),
-                              prediction=mean_type[a("diffusion_model_mean_type", "START_X")],
-                              variance=var_type[a("diffusion_model_var_type", "FIXED_SMALL")])
+    if (
+        a("diffusion_model_mean_type", "START_X") not in mean_type
+        or a("diffusion_model_var_type", "FIXED_SMALL") not in var_type
+    ):
+        raise WalaError(
+            f"unsupported diffusion types {a('diffusion_model_mean_type')} / {a('diffusion_model_var_type')}"
+        )
+    schedule = ScheduleConfig(
+        betas=a("diffusion_beta_schedule", "cosine"),
+        timesteps=a("diffusion_step", 1000),
+        scale_ratio=float(a("diffusion_scale_ratio", 1.0)),
+        prediction=mean_type[a("diffusion_model_mean_type", "START_X")],
+        variance=var_type[a("diffusion_model_var_type", "FIXED_SMALL")],
+    )
     autoencoder = AutoencoderConfig(latent_channels=a("e_dim", 4), codebook_size=a("n_e", 1024))
-    return DiffusionConfig(denoiser=denoiser, condition=condition, schedule=schedule, autoencoder=autoencoder,
-                           resolution=a("resolution", 256))
+    return DiffusionConfig(
+        denoiser=denoiser,
+        condition=condition,
+        schedule=schedule,
+        autoencoder=autoencoder,
+        resolution=a("resolution", 256),
+    )
 
 
 def _vit_size(args: dict) -> tuple[int, dict]:
@@ -196,7 +266,9 @@ def _check_wavelet_buffer(key: str, value: torch.Tensor) -> bool:
         return False
     dec_lo, dec_hi, rec_lo, rec_hi = (np.asarray(f) for f in pywt.Wavelet("bior6.8").filter_bank)
     expected = {"h0": dec_lo[::-1], "h1": dec_hi[::-1], "g0": rec_lo, "g1": rec_hi}[name[:2]]
-    if value.numel() != expected.size or not np.allclose(value.detach().double().flatten().numpy(), expected, atol=1e-6):
+    if value.numel() != expected.size or not np.allclose(
+        value.detach().double().flatten().numpy(), expected, atol=1e-6
+    ):
         raise WalaError(f"wavelet filter buffer {key} does not hold bior6.8's taps")
     return True
 
@@ -208,8 +280,9 @@ def check_keys_and_shapes(expected: dict[str, torch.Tensor], state: dict[str, to
         if key not in expected:
             raise WalaError(f"{source}: unexpected key {key} (the config does not describe this checkpoint)")
         if tuple(value.shape) != tuple(expected[key].shape):
-            raise WalaError(f"{source}: {key} has shape {tuple(value.shape)}, the config gives "
-                            f"{tuple(expected[key].shape)}")
+            raise WalaError(
+                f"{source}: {key} has shape {tuple(value.shape)}, the config gives {tuple(expected[key].shape)}"
+            )
 
 
 def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source) -> None:
@@ -225,7 +298,9 @@ def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], 
             raise WalaError(f"{source}: {key} is {value.dtype}, the model holds {expected[key].dtype}")
     missing = [k for k in expected if k not in used]
     if missing:
-        raise WalaError(f"{source}: missing key {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise WalaError(
+            f"{source}: missing key {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     fresh = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in model.state_dict().items() if k in OURS_ONLY}
     model.load_state_dict({**fresh, **{k: owned(v) for k, v in used.items()}}, assign=True)
 
@@ -250,8 +325,9 @@ def read_model_config(directory: Path) -> tuple[DiffusionConfig, str]:
         return from_dict(DiffusionConfig, info["model"]), info.get("source", "wala")
     if kind == "text":
         raise WalaError(f"{directory} is a text-to-views model: use it with `wala text2depth` or `--text-model`")
-    raise WalaError(f"{directory} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} "
-                    f"or {' + '.join(OURS_FILES)})")
+    raise WalaError(
+        f"{directory} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} or {' + '.join(OURS_FILES)})"
+    )
 
 
 def load_official(directory: str | Path):
@@ -276,11 +352,16 @@ def save_model(model, directory: str | Path, source: str, storage: torch.dtype |
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     parameters = {name for name, _ in model.named_parameters()}
-    tensors = {k: (v.to(storage) if storage is not None and k in parameters else v).detach().contiguous().cpu()
-               for k, v in model.state_dict().items() if k not in OURS_ONLY}
+    tensors = {
+        k: (v.to(storage) if storage is not None and k in parameters else v).detach().contiguous().cpu()
+        for k, v in model.state_dict().items()
+        if k not in OURS_ONLY
+    }
     write_safetensors(directory / "model.safetensors", tensors, {"wala": "generator", "source": source})
-    write_atomic(directory / "config.json",
-                 (json.dumps({"wala": "generator", "source": source, "model": to_dict(model.config)}, indent=2) + "\n").encode())
+    write_atomic(
+        directory / "config.json",
+        (json.dumps({"wala": "generator", "source": source, "model": to_dict(model.config)}, indent=2) + "\n").encode(),
+    )
     return directory
 
 
@@ -311,8 +392,11 @@ def load_generator(path: str | Path):
     if path.is_dir():
         return load_official(path) if model_format(path) == "official" else load_ours(path)
     if not path.exists():
-        where = "" if len(path.parts) != 1 else \
-            f" (nor a model directory of that name in {', '.join(map(str, search_path()))}: see `wala models`)"
+        where = (
+            ""
+            if len(path.parts) != 1
+            else f" (nor a model directory of that name in {', '.join(map(str, search_path()))}: see `wala models`)"
+        )
         raise WalaError(f"model not found: {path}{where}")
     return load_trained(path, "diffusion")[0]
 

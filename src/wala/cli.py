@@ -1,4 +1,5 @@
 """`wala …` — the command line. Bad input ends in one line on stderr and exit status 2."""
+
 from __future__ import annotations
 
 import argparse
@@ -82,11 +83,21 @@ def cmd_prep(args) -> None:
     from wala.data.prep import prepare
 
     config = _representation(args)
-    result = prepare(args.sources, args.output, config, args.shard_size, args.workers, progress=not args.quiet,
-                     views=args.views, sketches=args.sketches,
-                     captions=args.captions)
-    print(f"{args.output}: {result['samples']} samples, {result['skipped_shards']} finished shards skipped, "
-          f"{len(result['errors'])} failed (see errors.jsonl)")
+    result = prepare(
+        args.sources,
+        args.output,
+        config,
+        args.shard_size,
+        args.workers,
+        progress=not args.quiet,
+        views=args.views,
+        sketches=args.sketches,
+        captions=args.captions,
+    )
+    print(
+        f"{args.output}: {result['samples']} samples, {result['skipped_shards']} finished shards skipped, "
+        f"{len(result['errors'])} failed (see errors.jsonl)"
+    )
 
 
 def cmd_train_ae(args) -> None:
@@ -105,8 +116,9 @@ def cmd_eval_ae(args) -> None:
     model = load_autoencoder(args.checkpoint)
     dataset = WaveletTreeDataset(args.data)
     picked = range(min(args.limit, len(dataset))) if args.limit else None
-    result = evaluate_autoencoder(model, dataset, picked, surface=not args.no_surface, points=args.points,
-                                  quantize=not args.no_quantize)
+    result = evaluate_autoencoder(
+        model, dataset, picked, surface=not args.no_surface, points=args.points, quantize=not args.no_quantize
+    )
     print(format_evaluation(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -118,17 +130,32 @@ def cmd_ablate(args) -> None:
 
         if not (args.autoencoder and args.data and args.eval_data):
             raise WalaError("ablate diffusion needs --autoencoder, --data and --eval-data")
-        rows = run_diffusion_ablation(args.out or "runs/ablate_diffusion", args.config or "configs/diffusion_pc_cpu.yaml",
-                                      args.autoencoder, args.data, args.eval_data, args.steps, args.width_scale,
-                                      args.depth_scale, args.eval_count)
+        rows = run_diffusion_ablation(
+            args.out or "runs/ablate_diffusion",
+            args.config or "configs/diffusion_pc_cpu.yaml",
+            args.autoencoder,
+            args.data,
+            args.eval_data,
+            args.steps,
+            args.width_scale,
+            args.depth_scale,
+            args.eval_count,
+        )
         print(format_diffusion_ablation(rows))
         return
     from wala.ablations.autoencoder import format_ae_ablation, run_ae_ablation
 
     sizes = tuple(int(n) for n in args.sizes.split(","))
-    rows = run_ae_ablation(args.out or "runs/ablate_ae", args.config or "configs/ae_tiny.yaml", args.resolution,
-                           args.base_steps, args.finetune_steps, sizes,
-                           args.meshes, args.workers)
+    rows = run_ae_ablation(
+        args.out or "runs/ablate_ae",
+        args.config or "configs/ae_tiny.yaml",
+        args.resolution,
+        args.base_steps,
+        args.finetune_steps,
+        sizes,
+        args.meshes,
+        args.workers,
+    )
     print(format_ae_ablation(rows))
 
 
@@ -148,9 +175,19 @@ def cmd_eval_gen(args) -> None:
     generator = WaLaPipeline.from_pretrained(args.checkpoint, args.device)
     steps, guidance = generator.defaults()
     reference = WaveletTreeDataset(args.reference) if args.reference else None
-    results = evaluate_generation(generator, WaveletTreeDataset(args.data), reference, args.limit,
-                                  args.steps or steps, guidance if args.scale is None else args.scale,
-                                  args.seed, args.points, lfd=args.lfd, view=args.view, technique=args.technique)
+    results = evaluate_generation(
+        generator,
+        WaveletTreeDataset(args.data),
+        reference,
+        args.limit,
+        args.steps or steps,
+        guidance if args.scale is None else args.scale,
+        args.seed,
+        args.points,
+        lfd=args.lfd,
+        view=args.view,
+        technique=args.technique,
+    )
     print(format_generation(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -176,8 +213,9 @@ def _write_evaluation(result: dict, json_path: str | None, csv_path: str | None)
 def cmd_eval(args) -> None:
     from wala.eval.harness import evaluate_folders
 
-    result = evaluate_folders(args.generated, args.reference, args.resolution, args.points, args.frame,
-                              progress=_bar(args.quiet, "eval"))
+    result = evaluate_folders(
+        args.generated, args.reference, args.resolution, args.points, args.frame, progress=_bar(args.quiet, "eval")
+    )
     _write_evaluation(result, args.json, args.csv)
 
 
@@ -193,9 +231,19 @@ def cmd_bench(args) -> None:
     else:
         generator = WaLaPipeline.from_pretrained(args.checkpoint, args.device)
         steps, guidance = generator.defaults()
-    result = run_benchmark(args.condition, generator, args.reference, args.output, args.steps or steps,
-                           guidance if args.scale is None else args.scale, args.seed, args.limit,
-                           args.resolution, args.points, progress=_bar(args.quiet, "bench"))
+    result = run_benchmark(
+        args.condition,
+        generator,
+        args.reference,
+        args.output,
+        args.steps or steps,
+        guidance if args.scale is None else args.scale,
+        args.seed,
+        args.limit,
+        args.resolution,
+        args.points,
+        progress=_bar(args.quiet, "bench"),
+    )
     _write_evaluation(result, None, None)
     print(f"generated meshes, conditions, eval.json and eval.csv in {args.output}")
 
@@ -203,11 +251,15 @@ def cmd_bench(args) -> None:
 def cmd_refset(args) -> None:
     from wala.eval.refset import build_reference_set
 
-    result = build_reference_set(args.manifest, args.output, args.meshes, args.resolution, progress=_bar(args.quiet, "refset"))
+    result = build_reference_set(
+        args.manifest, args.output, args.meshes, args.resolution, progress=_bar(args.quiet, "refset")
+    )
     changed = [s["id"] for s in result["shapes"] if s.get("source_changed")]
     print(f"{args.output}: {len(result['shapes'])} shapes from {args.manifest}")
     if changed:
-        print(f"note: {len(changed)} source files differ from the manifest's hashes (newer packages?), e.g. {changed[0]}")
+        print(
+            f"note: {len(changed)} source files differ from the manifest's hashes (newer packages?), e.g. {changed[0]}"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,17 +304,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_shapes)
 
     p = sub.add_parser("prep", help="meshes / procedural families → sharded wavelet-tree dataset")
-    p.add_argument("sources", nargs="+", help="mesh files, folders, .txt lists, or procedural:FAMILY[,…|all]:COUNT[:SEED]")
+    p.add_argument(
+        "sources", nargs="+", help="mesh files, folders, .txt lists, or procedural:FAMILY[,…|all]:COUNT[:SEED]"
+    )
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--shard-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--views", default="", help="also store RGB renders and depth maps at these views, for the "
-                   "image conditions: view ids of the 55-view table, front/right/left/back, AZ:EL, or a set "
-                   "(rgb4, dm4, dm6, sketch)")
-    p.add_argument("--captions", action="store_true", help="also store captions for the text condition: "
-                   "template captions of procedural shapes, or the lines of a MESH.txt beside a mesh")
-    p.add_argument("--sketches", default="", help="also store sketches of those views: lineart, canny, hed, "
-                   "hed_potrace, scribble, clipasso (comma-separated) or all")
+    p.add_argument(
+        "--views",
+        default="",
+        help="also store RGB renders and depth maps at these views, for the "
+        "image conditions: view ids of the 55-view table, front/right/left/back, AZ:EL, or a set "
+        "(rgb4, dm4, dm6, sketch)",
+    )
+    p.add_argument(
+        "--captions",
+        action="store_true",
+        help="also store captions for the text condition: "
+        "template captions of procedural shapes, or the lines of a MESH.txt beside a mesh",
+    )
+    p.add_argument(
+        "--sketches",
+        default="",
+        help="also store sketches of those views: lineart, canny, hed, "
+        "hed_potrace, scribble, clipasso (comma-separated) or all",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     representation_options(p)
     p.set_defaults(run=cmd_prep)
@@ -277,8 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data")
     p.add_argument("--limit", type=int, default=0, help="first N samples only")
     p.add_argument("--no-surface", action="store_true", help="skip CD/F-score")
-    p.add_argument("--no-quantize", action="store_true",
-                   help="decode the continuous latent (the quantizer's cost is the gap to a normal run)")
+    p.add_argument(
+        "--no-quantize",
+        action="store_true",
+        help="decode the continuous latent (the quantizer's cost is the gap to a normal run)",
+    )
     p.add_argument("--points", type=int, default=30_000)
     p.add_argument("--json")
     p.set_defaults(run=cmd_eval_ae)
@@ -298,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_text_commands(sub)
 
-    p = sub.add_parser("eval-gen", help="IoU/CD/F-score of generated vs true shapes, beside nearest/trilinear upsampling and retrieval")
+    p = sub.add_parser(
+        "eval-gen", help="IoU/CD/F-score of generated vs true shapes, beside nearest/trilinear upsampling and retrieval"
+    )
     generator_options(p)
     p.add_argument("data", help="held-out prepared shapes (conditions and references)")
     p.add_argument("--reference", help="the training set, for the retrieval reference")
@@ -306,7 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=30_000, help="surface samples for CD/F-score")
     p.add_argument("--lfd", action="store_true", help="add Light Field Distance (about 1 s per mesh)")
     p.add_argument("--view", default="", help="image conditions: the prepared view given (default: the first)")
-    p.add_argument("--technique", default="", help="sketch conditions: the prepared technique given (default: the first)")
+    p.add_argument(
+        "--technique", default="", help="sketch conditions: the prepared technique given (default: the first)"
+    )
     p.add_argument("--json")
     p.set_defaults(run=cmd_eval_gen)
 
@@ -318,9 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="LFD/IoU/CD/F-score/D-IoU/D-MSE of generated meshes vs a reference set")
     p.add_argument("generated", help="folder of generated meshes, named like the reference ids")
     p.add_argument("reference", help="reference folder (a `wala refset` output, or any folder of meshes)")
-    p.add_argument("--frame", choices=("own", "reference", "normalized"), default="own",
-                   help="where generated meshes live: own = normalize each by its bbox; reference = the "
-                        "reference file's frame; normalized = the reference's normalized frame")
+    p.add_argument(
+        "--frame",
+        choices=("own", "reference", "normalized"),
+        default="own",
+        help="where generated meshes live: own = normalize each by its bbox; reference = the "
+        "reference file's frame; normalized = the reference's normalized frame",
+    )
     p.add_argument("--json")
     p.add_argument("--csv")
     scoring_options(p)
@@ -344,12 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_refset)
 
     p = sub.add_parser("ablate", help="small-scale reproductions of the paper's ablations")
-    p.add_argument("what", choices=["ae", "diffusion"],
-                   help="ae: seed Table 1 (sampling loss, balanced fine-tuning); diffusion: seed Table 2 "
-                        "(U-ViT sizes, DiT, pre/post-quant latents)")
+    p.add_argument(
+        "what",
+        choices=["ae", "diffusion"],
+        help="ae: seed Table 1 (sampling loss, balanced fine-tuning); diffusion: seed Table 2 "
+        "(U-ViT sizes, DiT, pre/post-quant latents)",
+    )
     p.add_argument("--out", help="default runs/ablate_WHAT")
-    p.add_argument("--config", help="settings to start from (default configs/ae_tiny.yaml, "
-                                    "configs/diffusion_pc_cpu.yaml)")
+    p.add_argument(
+        "--config", help="settings to start from (default configs/ae_tiny.yaml, configs/diffusion_pc_cpu.yaml)"
+    )
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--base-steps", type=int, default=300)
     p.add_argument("--finetune-steps", type=int, default=100)

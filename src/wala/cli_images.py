@@ -1,6 +1,7 @@
 """`wala render` and `wala sketch`: the images the image-conditioned models read, made from a mesh —
 shaded RGB and 8-bit depth maps at the official cameras (wala.render.views) and the paper's sketches
 (wala.sketch) — written as PNGs named by view, ready for `wala generate` and for training."""
+
 from __future__ import annotations
 
 import time
@@ -38,8 +39,10 @@ def cmd_render(args) -> None:
     for view in views:
         _write_png(out / "rgb" / f"{view.pose.name}.png", view.rgb)
         _write_png(out / "depth" / f"{view.pose.name}.png", view.depth)
-    print(f"wrote {len(views)} views to {out}/rgb and {out}/depth "
-          f"({', '.join(v.pose.name for v in views)}; depth: nearer brighter, background 0)")
+    print(
+        f"wrote {len(views)} views to {out}/rgb and {out}/depth "
+        f"({', '.join(v.pose.name for v in views)}; depth: nearer brighter, background 0)"
+    )
 
 
 def cmd_sketch(args) -> None:
@@ -64,34 +67,52 @@ def cmd_sketch(args) -> None:
                 write_atomic(name.with_suffix(".svg"), to_svg(sketch.paths, sketch.image.shape).encode())
                 for v in range(args.svg_variants):  # the paper's control-point noise, as more SVGs
                     noisy = jitter_paths(sketch.paths, args.svg_noise, rng)
-                    write_atomic(name.parent / f"{view.pose.name}_noise{v}.svg", to_svg(noisy, sketch.image.shape).encode())
+                    write_atomic(
+                        name.parent / f"{view.pose.name}_noise{v}.svg", to_svg(noisy, sketch.image.shape).encode()
+                    )
             extra = f", {sketch.iterations} iterations" if technique == "clipasso" else ""
             print(f"{view.pose.name:>6s} {technique:11s} {time.perf_counter() - started:6.2f} s{extra}")
             row.append(np.repeat(sketch.image[..., None], 3, axis=2))
         sheet.append(np.concatenate(row, axis=1))
     if args.sheet:
         _write_png(Path(args.sheet), np.concatenate(sheet, axis=0))
-        print(f"contact sheet: {args.sheet} (rows: views {', '.join(v.pose.name for v in views)}; "
-              f"columns: depth, rgb, {', '.join(techniques)})")
+        print(
+            f"contact sheet: {args.sheet} (rows: views {', '.join(v.pose.name for v in views)}; "
+            f"columns: depth, rgb, {', '.join(techniques)})"
+        )
 
 
 def add_image_commands(sub) -> None:
     def view_options(p, views: str):
         p.add_argument("mesh")
         p.add_argument("-o", "--output", required=True, help="folder")
-        p.add_argument("--views", default=views, help="view ids of the 55-view camera table (3,6,10,26), front/right/"
-                       "left/back, AZ:EL in degrees, or a set: rgb4, dm4, dm6, sketch (the paper's 8 sketch views)")
-        p.add_argument("--size", type=int, default=256, help="pixels (256: what the text-to-depth model writes; the models crop 224)")
+        p.add_argument(
+            "--views",
+            default=views,
+            help="view ids of the 55-view camera table (3,6,10,26), front/right/"
+            "left/back, AZ:EL in degrees, or a set: rgb4, dm4, dm6, sketch (the paper's 8 sketch views)",
+        )
+        p.add_argument(
+            "--size",
+            type=int,
+            default=256,
+            help="pixels (256: what the text-to-depth model writes; the models crop 224)",
+        )
         p.add_argument("--background", choices=sorted(BACKGROUNDS), default="white", help="RGB background")
 
     p = sub.add_parser("render", help="a mesh → shaded RGB and 8-bit depth PNGs at the official cameras, named by view")
     view_options(p, "dm6")
     p.set_defaults(run=cmd_render)
 
-    p = sub.add_parser("sketch", help="a mesh → the paper's sketches (line art, Canny, HED, HED+potrace, scribble, CLIPasso-style)")
+    p = sub.add_parser(
+        "sketch", help="a mesh → the paper's sketches (line art, Canny, HED, HED+potrace, scribble, CLIPasso-style)"
+    )
     view_options(p, "sketch")
-    p.add_argument("--technique", default="lineart,canny,hed,hed_potrace,scribble",
-                   help="comma-separated, or all (clipasso optimizes strokes: minutes a view on a CPU)")
+    p.add_argument(
+        "--technique",
+        default="lineart,canny,hed,hed_potrace,scribble",
+        help="comma-separated, or all (clipasso optimizes strokes: minutes a view on a CPU)",
+    )
     p.add_argument("--sheet", help="also write a contact sheet PNG (views × depth, rgb, techniques)")
     p.add_argument("--svg", action="store_true", help="traced techniques: also write the outlines as SVG")
     p.add_argument("--svg-variants", type=int, default=0, help="with --svg: this many control-point-noise variants")

@@ -1,5 +1,6 @@
 """`wala generate`, `wala convert`, `wala models`, `wala preview` and `wala serve`: the commands that run
 a generator (released, converted or ours), find it, and show what it made."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,20 +38,26 @@ def cmd_generate(args) -> None:
     if given == "text" and not args.batch:
         args.text = [" ".join(args.text)]  # unquoted words are one text
     if args.text_model and pipe.condition == "text":
-        raise WalaError("this model reads text itself; --text-model is for multi-view depth/RGB models (DM6, DM4, RGB4)")
+        raise WalaError(
+            "this model reads text itself; --text-model is for multi-view depth/RGB models (DM6, DM4, RGB4)"
+        )
     if given == "text" and pipe.condition != "text" and args.text_model:  # text → views → shape
         if args.batch:
             raise WalaError("--text-model takes one --text, not --batch")
         from wala.cli_text import load_text_model, run_text_model
 
         text_model = load_text_model(args.text_model, args.device, args.dtype)
-        chain = run_text_model(text_model, args.text[0], pipe.text_views(), args.text_steps, args.text_guidance, args.seed)
+        chain = run_text_model(
+            text_model, args.text[0], pipe.text_views(), args.text_steps, args.text_guidance, args.seed
+        )
         for path in chain.write(Path(args.output) / ("depth" if pipe.condition == "depth" else "rgb")):
             print(path)
         given = pipe.condition
     elif given == "text" and pipe.condition != "text" and pipe.condition in ("depth", "views"):
-        raise WalaError(f"this model reads {pipe.model.kind.flag} ({pipe.condition}); give --text-model to turn "
-                        f"the text into its views")
+        raise WalaError(
+            f"this model reads {pipe.model.kind.flag} ({pipe.condition}); give --text-model to turn "
+            f"the text into its views"
+        )
     pipe.check_condition(given)
     steps, guidance = pipe.defaults()
     steps, guidance = args.steps or steps, guidance if args.scale is None else args.scale
@@ -61,22 +68,43 @@ def cmd_generate(args) -> None:
         if given == "pointcloud" and args.normalize and args.original_frame:
             condition = pipe.read_condition(given, files)  # read once: the frame comes from the same points
             back = normalize_points(condition)[1]
-        shapes = pipe(**({given: condition} if files else {}), steps=steps, scale=guidance, seed=args.seed,
-                      samples=args.samples, normalize=args.normalize, composite_alpha=args.composite_alpha,
-                      progress=sys.stderr.isatty())
+        shapes = pipe(
+            **({given: condition} if files else {}),
+            steps=steps,
+            scale=guidance,
+            seed=args.seed,
+            samples=args.samples,
+            normalize=args.normalize,
+            composite_alpha=args.composite_alpha,
+            progress=sys.stderr.isatty(),
+        )
         return shapes, back
 
     out = Path(args.output)
     start = time.perf_counter()
     if args.batch:
         inputs = batch_inputs(args.batch, kind.files(pipe.condition_config), kind.formats)
-        settings = {"model": str(args.model), "steps": steps, "guidance": guidance, "seed": args.seed,
-                    "samples": args.samples, "format": args.format, "faces": args.faces, "dtype": args.dtype,
-                    "preview": not args.no_preview, "gif": args.gif, "normalize": args.normalize,
-                    "original_frame": args.original_frame, "composite_alpha": args.composite_alpha}
+        settings = {
+            "model": str(args.model),
+            "steps": steps,
+            "guidance": guidance,
+            "seed": args.seed,
+            "samples": args.samples,
+            "format": args.format,
+            "faces": args.faces,
+            "dtype": args.dtype,
+            "preview": not args.no_preview,
+            "gif": args.gif,
+            "normalize": args.normalize,
+            "original_frame": args.original_frame,
+            "composite_alpha": args.composite_alpha,
+        }
         done, skipped, failures = run_batch(inputs, out, generate, options, settings, args.force)
-        print(f"{done} inputs done, {skipped} already finished, {len(failures)} failed, in "
-              f"{time.perf_counter() - start:.1f}s ({steps} steps, guidance {guidance:g})", file=sys.stderr)
+        print(
+            f"{done} inputs done, {skipped} already finished, {len(failures)} failed, in "
+            f"{time.perf_counter() - start:.1f}s ({steps} steps, guidance {guidance:g})",
+            file=sys.stderr,
+        )
         if failures:
             raise WalaError(f"{len(failures)} of {len(inputs)} inputs failed (listed in {out / 'failed.log'})")
         return
@@ -87,11 +115,16 @@ def cmd_generate(args) -> None:
     for path in written:
         print(path)
     elapsed = time.perf_counter() - start
-    print(f"{len(shapes) - len(empty)} of {len(shapes)} shapes in {elapsed:.2f}s ({elapsed / len(shapes):.2f}s per "
-          f"shape; {steps} steps, guidance {guidance:g})", file=sys.stderr)
+    print(
+        f"{len(shapes) - len(empty)} of {len(shapes)} shapes in {elapsed:.2f}s ({elapsed / len(shapes):.2f}s per "
+        f"shape; {steps} steps, guidance {guidance:g})",
+        file=sys.stderr,
+    )
     if len(empty) == len(shapes):
-        raise WalaError("no sample has a surface (the generator or its autoencoder is undertrained, "
-                        "or the condition is far from the training data)")
+        raise WalaError(
+            "no sample has a surface (the generator or its autoencoder is undertrained, "
+            "or the condition is far from the training data)"
+        )
 
 
 def cmd_convert(args) -> None:
@@ -104,8 +137,10 @@ def cmd_convert(args) -> None:
     if is_text_model(args.model):
         model = TextToViews.load(args.model)
         model.save(args.output, DTYPES[args.storage] if args.storage != "fp32" else None)
-        print(f"wrote {args.output} (text-to-views model: unet/, vae/, text_encoder/; "
-              f"{count_parameters(model) / 1e6:.1f}M parameters)")
+        print(
+            f"wrote {args.output} (text-to-views model: unet/, vae/, text_encoder/; "
+            f"{count_parameters(model) / 1e6:.1f}M parameters)"
+        )
         return
     model = load_generator(args.model)
     save_model(model, args.output, getattr(model, "source", "wala"), DTYPES[args.storage])
@@ -145,18 +180,32 @@ def cmd_serve(args) -> None:
     models = [Path(m) for m in args.model] or [m.path for m in list_models()[0] if m.kind != "text-to-views"]
     if args.max_upload_mb <= 0:
         raise WalaError("--max-upload-mb must be positive")
-    serve(models, args.host, args.port, args.token, max_upload_mb=args.max_upload_mb, device=args.device,
-          dtype=args.dtype)
+    serve(
+        models, args.host, args.port, args.token, max_upload_mb=args.max_upload_mb, device=args.device, dtype=args.dtype
+    )
 
 
 def generator_options(p, what="checkpoint"):
-    p.add_argument(what, help="a model: a released WaLa directory (checkpoint.ckpt + args.json), "
-                              "a `wala convert` directory, or a train-diffusion checkpoint")
-    p.add_argument("--steps", "--diffusion_rescale_timestep", dest="steps", type=checked.steps,
-                   help="sampling steps (default: the condition's recommended)")
-    p.add_argument("--scale", "--guidance", dest="scale", type=checked.finite,
-                   help="classifier-free guidance scale (default: the condition's; for released point-cloud "
-                        "and voxel models 3.0, what their run.py really uses)")
+    p.add_argument(
+        what,
+        help="a model: a released WaLa directory (checkpoint.ckpt + args.json), "
+        "a `wala convert` directory, or a train-diffusion checkpoint",
+    )
+    p.add_argument(
+        "--steps",
+        "--diffusion_rescale_timestep",
+        dest="steps",
+        type=checked.steps,
+        help="sampling steps (default: the condition's recommended)",
+    )
+    p.add_argument(
+        "--scale",
+        "--guidance",
+        dest="scale",
+        type=checked.finite,
+        help="classifier-free guidance scale (default: the condition's; for released point-cloud "
+        "and voxel models 3.0, what their run.py really uses)",
+    )
     p.add_argument("--seed", type=checked.seed, default=0, help="sample i uses seed + i (seed 42 = run.py's default)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
 
@@ -168,44 +217,82 @@ def add_model_commands(sub, conditions) -> None:
     given = p.add_mutually_exclusive_group(required=True)
     for kind in conditions.values():
         if kind.conditional:
-            given.add_argument(kind.flag, *kind.aliases, dest=kind.name, nargs="+", metavar=kind.metavar, help=kind.help)
+            given.add_argument(
+                kind.flag, *kind.aliases, dest=kind.name, nargs="+", metavar=kind.metavar, help=kind.help
+            )
     given.add_argument("--unconditional", action="store_true")
-    given.add_argument("--batch", metavar="PATH", help="many inputs: a folder (one file, or for several views one "
-                       "subfolder, per input) or a list file (an input per line); resumable, OUT/NAME/ per input")
+    given.add_argument(
+        "--batch",
+        metavar="PATH",
+        help="many inputs: a folder (one file, or for several views one "
+        "subfolder, per input) or a list file (an input per line); resumable, OUT/NAME/ per input",
+    )
     p.add_argument("-o", "--output", required=True, help="folder")
     p.add_argument("--samples", type=int, default=1)
-    p.add_argument("--force", action="store_true", help="--batch: redo every input, even one finished before or "
-                   "under other options")
-    p.add_argument("--format", "--output_format", dest="format", choices=("obj", "ply", "stl", "off", "glb", "npz"),
-                   default="obj", help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)")
-    p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="weights: bf16 halves memory (and CPU time where bf16 is native), fp16 for GPUs; "
-                        "fp32 reproduces the official numbers")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="--batch: redo every input, even one finished before or under other options",
+    )
+    p.add_argument(
+        "--format",
+        "--output_format",
+        dest="format",
+        choices=("obj", "ply", "stl", "off", "glb", "npz"),
+        default="obj",
+        help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="weights: bf16 halves memory (and CPU time where bf16 is native), fp16 for GPUs; "
+        "fp32 reproduces the official numbers",
+    )
     p.add_argument("--faces", type=int, default=0, help="decimate meshes to about N faces (quadric error; 0: keep all)")
     p.add_argument("--no-preview", action="store_true", help="no turntable PNG beside each mesh")
     p.add_argument("--gif", action="store_true", help="also an animated GIF preview")
-    p.add_argument("--composite-alpha", action="store_true",
-                   help="images: put transparent pixels over white (the official code drops alpha, keeping the "
-                        "stored colour, for single images)")
-    p.add_argument("--normalize", action="store_true",
-                   help="map the point cloud into the ±0.9 cube first (released models take points as given)")
+    p.add_argument(
+        "--composite-alpha",
+        action="store_true",
+        help="images: put transparent pixels over white (the official code drops alpha, keeping the "
+        "stored colour, for single images)",
+    )
+    p.add_argument(
+        "--normalize",
+        action="store_true",
+        help="map the point cloud into the ±0.9 cube first (released models take points as given)",
+    )
     p.add_argument("--original-frame", action="store_true", help="with --normalize: meshes back in the cloud's frame")
-    p.add_argument("--text-model", help="with --text and a multi-view depth/RGB model (DM6, DM4, RGB4): the text-to-views "
-                   "model (WaLa-MVDream-DM6/-RGB4) that turns the text into the model's views, written to OUT/depth or OUT/rgb")
+    p.add_argument(
+        "--text-model",
+        help="with --text and a multi-view depth/RGB model (DM6, DM4, RGB4): the text-to-views "
+        "model (WaLa-MVDream-DM6/-RGB4) that turns the text into the model's views, written to OUT/depth or OUT/rgb",
+    )
     p.add_argument("--text-steps", type=checked.steps, default=50, help="--text-model's DDIM steps")
     p.add_argument("--text-guidance", type=checked.finite, default=10.0, help="--text-model's guidance")
     p.set_defaults(run=cmd_generate)
 
-    p = sub.add_parser("models", help="model directories on the search path ($WALA_MODELS, ~/.cache/wala/models, the built-in ones)")
+    p = sub.add_parser(
+        "models", help="model directories on the search path ($WALA_MODELS, ~/.cache/wala/models, the built-in ones)"
+    )
     p.set_defaults(run=cmd_models)
 
     p = sub.add_parser("serve", help="a local web page: pick a model, upload a condition, see and download the shape")
-    p.add_argument("--model", action="append", default=[], metavar="DIR",
-                   help="a model directory or name (repeatable; default: every model `wala models` lists)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a model directory or name (repeatable; default: every model `wala models` lists)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--token", help="the API wants it (Authorization: Bearer TOKEN, or the page's ?token=); "
-                   "default: none on loopback, a new random one printed with the address on any other host")
+    p.add_argument(
+        "--token",
+        help="the API wants it (Authorization: Bearer TOKEN, or the page's ?token=); "
+        "default: none on loopback, a new random one printed with the address on any other host",
+    )
     p.add_argument("--max-upload-mb", type=float, default=20.0)
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
@@ -219,9 +306,15 @@ def add_model_commands(sub, conditions) -> None:
     p.add_argument("--gif", action="store_true", help="also an animated GIF beside the PNG")
     p.set_defaults(run=cmd_preview)
 
-    p = sub.add_parser("convert", help="a model directory → our pickle-free directory (config.json + model.safetensors)")
+    p = sub.add_parser(
+        "convert", help="a model directory → our pickle-free directory (config.json + model.safetensors)"
+    )
     p.add_argument("model", help="a released WaLa directory, or any model wala reads")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--storage", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="weights stored at this precision (fp16/bf16: half the size; computed in fp32 on load)")
+    p.add_argument(
+        "--storage",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="weights stored at this precision (fp16/bf16: half the size; computed in fp32 on load)",
+    )
     p.set_defaults(run=cmd_convert)

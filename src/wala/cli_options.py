@@ -1,5 +1,6 @@
 """Checked command-line values, shared by every command: a bad option is one line and exit 2, found
 before anything is loaded or run (argparse calls these as `type=`)."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,7 @@
 """`wala text2depth`: text → the depth maps (or RGB views) of the released text-to-views model
 (wala.text.multiview), written as PNGs named by view id, ready for the DM6/DM4/RGB4 models;
 `wala generate DM6 --text … --text-model TEXT_MODEL` runs the whole chain."""
+
 from __future__ import annotations
 
 import sys
@@ -50,8 +51,15 @@ def run_text_model(model, text: str, views, steps: int, guidance: float, seed: i
 
     on_step, close = progress_bar(len(ddim_timesteps(steps)))
     try:
-        return model(text, views=views, steps=steps, guidance=guidance, seed=seed,
-                     official_prompt=official_prompt, on_step=on_step)
+        return model(
+            text,
+            views=views,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            official_prompt=official_prompt,
+            on_step=on_step,
+        )
     finally:
         close()
 
@@ -66,23 +74,39 @@ def cmd_text2depth(args) -> None:
     out = run_text_model(model, text, views, args.steps, args.guidance, args.seed, args.official_prompt)
     for path in out.write(args.output):
         print(path)
-    print(f"{len(views)} views of {out.prompt!r} in {time.perf_counter() - loaded:.1f}s (+{loaded - started:.1f}s "
-          f"loading; {args.steps} steps, guidance {args.guidance:g}, seed {args.seed})", file=sys.stderr)
+    print(
+        f"{len(views)} views of {out.prompt!r} in {time.perf_counter() - loaded:.1f}s (+{loaded - started:.1f}s "
+        f"loading; {args.steps} steps, guidance {args.guidance:g}, seed {args.seed})",
+        file=sys.stderr,
+    )
 
 
 def add_text_commands(sub) -> None:
-    p = sub.add_parser("text2depth", help="text → 6 depth maps (or 4 RGB views) with the released text-to-views "
-                       "model, named by view id for the DM6/DM4/RGB4 models")
-    p.add_argument("model", help="WaLa-MVDream-DM6/-RGB4: a directory with checkpoint.ckpt (and optionally its "
-                   "official-layout .yaml), the file itself, or a `wala convert` directory")
+    p = sub.add_parser(
+        "text2depth",
+        help="text → 6 depth maps (or 4 RGB views) with the released text-to-views "
+        "model, named by view id for the DM6/DM4/RGB4 models",
+    )
+    p.add_argument(
+        "model",
+        help="WaLa-MVDream-DM6/-RGB4: a directory with checkpoint.ckpt (and optionally its "
+        "official-layout .yaml), the file itself, or a `wala convert` directory",
+    )
     p.add_argument("--text", nargs="+", required=True, help="the prompt (words may be unquoted)")
     p.add_argument("-o", "--output", required=True, help="folder: VIEW.png per view")
     p.add_argument("--views", default="6", help="6 (3,6,10,26,49,50: depth), 4 (0,6,10,26: the RGB model's) or ids")
     p.add_argument("--steps", type=checked.steps, default=50, help="DDIM steps (the official 50)")
-    p.add_argument("--guidance", "--scale", dest="guidance", type=checked.finite, default=10.0, help="classifier-free guidance")
-    p.add_argument("--seed", type=checked.seed, default=0, help="x_T as torch.manual_seed(seed) on a CPU draws it, on any device")
-    p.add_argument("--official-prompt", action="store_true",
-                   help="the prompt as the official CLI passes it (the repr of a list: \"['a cup'], 3d asset\"), for parity")
+    p.add_argument(
+        "--guidance", "--scale", dest="guidance", type=checked.finite, default=10.0, help="classifier-free guidance"
+    )
+    p.add_argument(
+        "--seed", type=checked.seed, default=0, help="x_T as torch.manual_seed(seed) on a CPU draws it, on any device"
+    )
+    p.add_argument(
+        "--official-prompt",
+        action="store_true",
+        help="the prompt as the official CLI passes it (the repr of a list: \"['a cup'], 3d asset\"), for parity",
+    )
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.set_defaults(run=cmd_text2depth)

@@ -2,6 +2,7 @@
 
 Defaults live on the dataclasses themselves (numbers from DESIGN.md); files only override.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,13 +21,13 @@ T = TypeVar("T")
 class RepresentationConfig:
     """Mesh → TSDF → wavelet tree. Grid over [-1, 1]³ sampled at cell centers (see wala.sdf.grid)."""
 
-    resolution: int = 256          # N of the N³ TSDF grid
-    truncation: float = 0.1        # |TSDF| is clipped here, in normalized units (inferred in DESIGN.md)
-    normalize_bound: float = 0.9   # the longest bbox side spans [-bound, bound]
+    resolution: int = 256  # N of the N³ TSDF grid
+    truncation: float = 0.1  # |TSDF| is clipped here, in normalized units (inferred in DESIGN.md)
+    normalize_bound: float = 0.9  # the longest bbox side spans [-bound, bound]
     wavelet: str = "bior6.8"
-    levels: int = 3                # J
+    levels: int = 3  # J
     mode: str = "zero"
-    kept_detail_levels: int = 2    # D0 and D1 kept, D2 dropped
+    kept_detail_levels: int = 2  # D0 and D1 kept, D2 dropped
     importance_ratio: float = 1 / 32  # |c| > subband max × ratio is "important"
 
 
@@ -34,14 +35,14 @@ class RepresentationConfig:
 class AutoencoderConfig:
     """The wavelet VQ-VAE. Defaults are the released model's: 12,872,004 parameters."""
 
-    in_channels: int = 64            # the packed wavelet tree
+    in_channels: int = 64  # the packed wavelet tree
     width: int = 128
-    latent_channels: int = 4         # e_dim
+    latent_channels: int = 4  # e_dim
     blocks: tuple[int, ...] = (2, 2, 2)  # ResBlocks at 46³, 23³, 12³ (+ res_out / res_in; decoder mirrors)
-    groups: int = 32                 # GroupNorm groups
-    codebook_size: int = 1024        # n_e
-    commitment: float = 0.25         # β
-    dead_code_steps: int = 200       # training: a code unused this many steps is restarted (0: never)
+    groups: int = 32  # GroupNorm groups
+    codebook_size: int = 1024  # n_e
+    commitment: float = 0.25  # β
+    dead_code_steps: int = 200  # training: a code unused this many steps is restarted (0: never)
 
     def __post_init__(self):
         if len(self.blocks) != 3:
@@ -53,22 +54,22 @@ class ConditionConfig:
     """What the generator is conditioned on and how the condition becomes tokens (B, L, width).
     `kind` names an entry of wala.conditions.CONDITIONS."""
 
-    kind: str = "pointcloud"         # "none", "pointcloud", "voxel", "image", "sketch", "depth", "views"
-    width: int = 1152                # token width D (pc_output_dim / voxel_context_dim / the ViT's width)
-    tokens: int = 256                # pointcloud: learned inducing queries (num_inds)
-    encoder: str = "large"           # pointcloud: "large" (PointNet_Large) or "simple" (PointNet_Simple)
-    encoder_width: int = 1024        # pointcloud: per-point feature width (pc_dims)
-    voxel_size: int = 16             # voxel: grid side, pooled once to (size/2)³ tokens
-    voxel_hidden: int = 128          # voxel: encoder channels (the released 128; less for CPU-sized models)
-    mapping_layers: int = 1          # [Linear(D, D), SiLU] layers applied to the tokens
-    vit_depth: int = 24              # images: DINOv2 blocks (ViT-L/14 24, ViT-g/14 40)
-    vit_heads: int = 16              # images: DINOv2 heads (ViT-L 16, ViT-g 24)
-    vit_ffn: str = "mlp"             # images: DINOv2 feed-forward, "mlp" (GELU) or "swiglu" (ViT-g)
-    camera_index: bool = False       # add a learned camera row per view (image conditions)
+    kind: str = "pointcloud"  # "none", "pointcloud", "voxel", "image", "sketch", "depth", "views"
+    width: int = 1152  # token width D (pc_output_dim / voxel_context_dim / the ViT's width)
+    tokens: int = 256  # pointcloud: learned inducing queries (num_inds)
+    encoder: str = "large"  # pointcloud: "large" (PointNet_Large) or "simple" (PointNet_Simple)
+    encoder_width: int = 1024  # pointcloud: per-point feature width (pc_dims)
+    voxel_size: int = 16  # voxel: grid side, pooled once to (size/2)³ tokens
+    voxel_hidden: int = 128  # voxel: encoder channels (the released 128; less for CPU-sized models)
+    mapping_layers: int = 1  # [Linear(D, D), SiLU] layers applied to the tokens
+    vit_depth: int = 24  # images: DINOv2 blocks (ViT-L/14 24, ViT-g/14 40)
+    vit_heads: int = 16  # images: DINOv2 heads (ViT-L 16, ViT-g 24)
+    vit_ffn: str = "mlp"  # images: DINOv2 feed-forward, "mlp" (GELU) or "swiglu" (ViT-g)
+    camera_index: bool = False  # add a learned camera row per view (image conditions)
     training_views: tuple[int, ...] = ()  # multi-view: the views the model was trained on, in order
-    max_views: int = 55              # camera rows when training_views is empty
-    drop: float = 0.1                # training: probability a condition is zeroed (dp_cond); 0: no guidance
-    points: int = 2500               # pointcloud training: points drawn per shape per step
+    max_views: int = 55  # camera rows when training_views is empty
+    drop: float = 0.1  # training: probability a condition is zeroed (dp_cond); 0: no guidance
+    points: int = 2500  # pointcloud training: points drawn per shape per step
 
     def __post_init__(self):
         if self.vit_ffn not in ("mlp", "swiglu"):
@@ -79,23 +80,23 @@ class ConditionConfig:
 class DenoiserConfig:
     """The latent denoiser. Defaults are the released ~1B U-ViT (OFFICIAL.md §4.3)."""
 
-    arch: str = "uvit"               # "uvit" (Latent_UVIT) or "dit" (latent_dit)
+    arch: str = "uvit"  # "uvit" (Latent_UVIT) or "dit" (latent_dit)
     latent_channels: int = 4
-    latent_size: int = 12            # grid_size: G of the (e, G, G, G) latent
-    patch: int = 1                   # att_patch_size
-    width: int = 1152                # att_hidden_size
-    depth: int = 32                  # transformer_num_blocks
+    latent_size: int = 12  # grid_size: G of the (e, G, G, G) latent
+    patch: int = 1  # att_patch_size
+    width: int = 1152  # att_hidden_size
+    depth: int = 32  # transformer_num_blocks
     heads: int = 16
-    cross: bool = True               # cross_dit blocks (cross-attention to the condition) or plain dit
-    time_condition: bool = True      # add_condition_time_ch: a projection of the condition joins t
-    registers: int = 4               # transformer_add_num_register
-    res_width: int = 128             # U-ViT: unet_model_channels
-    res_blocks: int = 3              # U-ViT: ResBlocks before and after the attention stack
-    res_condition: int = 0           # U-ViT: add_condition_res_ch (0: none)
-    skip_ratio: int = 0              # U-ViT: learnable_skip_r (0: plain averaged skip)
-    fixed_position: bool = False     # U-ViT: with_fix_pos (sin-cos table instead of a learned one)
-    groups: int = 32                 # GroupNorm groups in the ResBlocks
-    checkpointing: bool = False      # gradient checkpointing of the attention blocks (large models)
+    cross: bool = True  # cross_dit blocks (cross-attention to the condition) or plain dit
+    time_condition: bool = True  # add_condition_time_ch: a projection of the condition joins t
+    registers: int = 4  # transformer_add_num_register
+    res_width: int = 128  # U-ViT: unet_model_channels
+    res_blocks: int = 3  # U-ViT: ResBlocks before and after the attention stack
+    res_condition: int = 0  # U-ViT: add_condition_res_ch (0: none)
+    skip_ratio: int = 0  # U-ViT: learnable_skip_r (0: plain averaged skip)
+    fixed_position: bool = False  # U-ViT: with_fix_pos (sin-cos table instead of a learned one)
+    groups: int = 32  # GroupNorm groups in the ResBlocks
+    checkpointing: bool = False  # gradient checkpointing of the attention blocks (large models)
 
     def __post_init__(self):
         if self.arch not in ("uvit", "dit"):
@@ -110,18 +111,20 @@ class DenoiserConfig:
 class ScheduleConfig:
     """The Gaussian diffusion (OFFICIAL.md §6)."""
 
-    betas: str = "cosine"            # "cosine" or "linear"
+    betas: str = "cosine"  # "cosine" or "linear"
     timesteps: int = 1000
-    scale_ratio: float = 1.0         # linear betas: scaled by 1000/T × ratio
-    prediction: str = "x0"           # "x0" (START_X), "eps" (EPSILON) or "previous" (PREVIOUS_X)
-    variance: str = "fixed_small"    # "fixed_small" or "fixed_large"
+    scale_ratio: float = 1.0  # linear betas: scaled by 1000/T × ratio
+    prediction: str = "x0"  # "x0" (START_X), "eps" (EPSILON) or "previous" (PREVIOUS_X)
+    variance: str = "fixed_small"  # "fixed_small" or "fixed_large"
 
     def __post_init__(self):
         if not 1 <= self.timesteps <= 10_000:  # the schedule is built at once: bounded
             raise WalaError(f"schedule timesteps must be in 1…10000, got {self.timesteps}")
-        for name, value, known in (("betas", self.betas, ("cosine", "linear")),
-                                   ("prediction", self.prediction, ("x0", "eps", "previous")),
-                                   ("variance", self.variance, ("fixed_small", "fixed_large"))):
+        for name, value, known in (
+            ("betas", self.betas, ("cosine", "linear")),
+            ("prediction", self.prediction, ("x0", "eps", "previous")),
+            ("variance", self.variance, ("fixed_small", "fixed_large")),
+        ):
             if value not in known:
                 raise WalaError(f"unknown schedule {name} '{value}' (known: {', '.join(known)})")
 
@@ -135,8 +138,8 @@ class DiffusionConfig:
     condition: ConditionConfig = dataclasses.field(default_factory=ConditionConfig)
     schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
     autoencoder: AutoencoderConfig = dataclasses.field(default_factory=AutoencoderConfig)
-    resolution: int = 256            # TSDF grid the autoencoder's trees come from
-    latent: str = "pre"              # train on "pre"- or "post"-quantization latents
+    resolution: int = 256  # TSDF grid the autoencoder's trees come from
+    latent: str = "pre"  # train on "pre"- or "post"-quantization latents
     latent_mean: tuple[float, ...] = ()  # per channel; empty = identity (the released models)
     latent_std: tuple[float, ...] = ()
 
@@ -186,8 +189,9 @@ def _scalar(owner: str, key: str, default: Any, value: Any) -> Any:
             pass
     elif isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise WalaError(f"{owner}.{key} must be {'a number' if isinstance(default, float) else 'an integer'}, "
-                    f"got {value!r}")
+    raise WalaError(
+        f"{owner}.{key} must be {'a number' if isinstance(default, float) else 'an integer'}, got {value!r}"
+    )
 
 
 def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:

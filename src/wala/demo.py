@@ -8,6 +8,7 @@ beside the paper's baselines (the 16³ grid upsampled by nearest neighbour and b
 interpolation). The models must work at 64³, the examples' resolution: the built-in `pc64` and `vx64`
 (src/wala/builtin/, trained by scripts/train_builtin.py from configs/builtin/) do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ import numpy as np
 
 EXAMPLES = Path(__file__).parent / "examples"
 RESOLUTION = 64
-EXAMPLE_SEED = 5000   # training used seeds 0–39 of each family, validation 1000–1001
+EXAMPLE_SEED = 5000  # training used seeds 0–39 of each family, validation 1000–1001
 EXAMPLE_POINTS = 2048
 
 
@@ -82,17 +83,23 @@ def run_demo(models: dict[str, str], out: Path, seed: int = 0, names: list[str] 
         for example in examples:
             start = time.perf_counter()
             path = EXAMPLES / kind / f"{example['name']}.{suffix}"
-            shape, = pipe(**{kind: str(path)}, seed=seed, progress=False)
+            (shape,) = pipe(**{kind: str(path)}, seed=seed, progress=False)
             write_shapes([shape], out / kind / example["name"], OutputOptions())
             if example["name"] not in truths:  # once: every model and method is scored against it
                 truth = true_tsdf(example["family"], example["seed"])
                 truths[example["name"]] = truth, tsdf_to_mesh(truth)
             truth, truth_mesh = truths[example["name"]]
             grid = load_voxels(path) if kind == "voxel" else points_to_occupancy(load_point_cloud(path))
-            row = {"kind": kind, "name": example["name"], "wala": score(shape.tsdf, truth, truth_mesh),
-                   **{mode: score(upsampled_tsdf(grid, RESOLUTION, mode), truth, truth_mesh)
-                      for mode in ("nearest", "trilinear")},
-                   "seconds": round(time.perf_counter() - start, 2)}
+            row = {
+                "kind": kind,
+                "name": example["name"],
+                "wala": score(shape.tsdf, truth, truth_mesh),
+                **{
+                    mode: score(upsampled_tsdf(grid, RESOLUTION, mode), truth, truth_mesh)
+                    for mode in ("nearest", "trilinear")
+                },
+                "seconds": round(time.perf_counter() - start, 2),
+            }
             rows.append(row)
             print(_line(row), flush=True)
     return rows
@@ -102,8 +109,10 @@ def _line(row: dict) -> str:
     def cell(s):
         return f"IoU {s['iou']:.3f} CD {s['cd']:.4f}" if s["cd"] is not None else f"IoU {s['iou']:.3f} CD –"
 
-    return (f"{row['kind']:<10} {row['name']:<16} wala {cell(row['wala'])} | nearest {cell(row['nearest'])} | "
-            f"trilinear {cell(row['trilinear'])}  ({row['seconds']:.1f}s)")
+    return (
+        f"{row['kind']:<10} {row['name']:<16} wala {cell(row['wala'])} | nearest {cell(row['nearest'])} | "
+        f"trilinear {cell(row['trilinear'])}  ({row['seconds']:.1f}s)"
+    )
 
 
 def summary(rows: list[dict]) -> list[str]:

@@ -6,6 +6,7 @@ is a released WaLa download (`args.json` + `checkpoint.ckpt`) or ours (`config.j
 `model.safetensors`, from `wala convert` or a training run's export); `wala generate NAME` finds
 `NAME` there when it is not a path. Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,7 @@ def search_path() -> list[Path]:
 
 
 def model_format(directory: Path) -> str | None:
-    """"official", "ours", "text" (a text-to-views model: a WaLa-MVDream download, checkpoint.ckpt alone,
+    """ "official", "ours", "text" (a text-to-views model: a WaLa-MVDream download, checkpoint.ckpt alone,
     or its `wala convert` directory), or None when `directory` is not a model directory."""
     if all((directory / f).is_file() for f in OFFICIAL_FILES):
         return "official"
@@ -54,12 +55,12 @@ def resolve_model(name: str | Path) -> Path:
 class ModelInfo:
     name: str
     path: Path
-    source: str                      # "official", "wala", or "builtin" (shipped in the package)
-    condition: str                   # kind, with the views for several images
+    source: str  # "official", "wala", or "builtin" (shipped in the package)
+    condition: str  # kind, with the views for several images
     parameters: int
-    kind: str = "none"               # the condition kind's name
-    files: int = 0                   # files one condition is (0: unconditional)
-    formats: tuple[str, ...] = ()    # their suffixes
+    kind: str = "none"  # the condition kind's name
+    files: int = 0  # files one condition is (0: unconditional)
+    formats: tuple[str, ...] = ()  # their suffixes
     defaults: tuple[int, float] = (0, 0.0)  # recommended (steps, guidance)
 
 
@@ -78,7 +79,9 @@ def describe(directory: Path) -> ModelInfo:
         from wala.text.checkpoint import describe_text_model
 
         source, parameters = describe_text_model(directory)
-        return ModelInfo(directory.name, directory, source, "text → depth maps / RGB views", parameters, "text-to-views")
+        return ModelInfo(
+            directory.name, directory, source, "text → depth maps / RGB views", parameters, "text-to-views"
+        )
     config, source = read_model_config(directory)
     source = "builtin" if directory.parent == BUILTIN else source
     with torch.device("meta"):
@@ -87,8 +90,17 @@ def describe(directory: Path) -> ModelInfo:
     kind = condition_kind(c.kind)
     views = len(c.training_views)
     condition = c.kind + (f" ×{views} ({', '.join(map(str, c.training_views))})" if views else "")
-    return ModelInfo(directory.name, directory, source, condition, parameters, kind.name,
-                     kind.files(c) if kind.conditional else 0, kind.formats, kind.recommended(c, source == "official"))
+    return ModelInfo(
+        directory.name,
+        directory,
+        source,
+        condition,
+        parameters,
+        kind.name,
+        kind.files(c) if kind.conditional else 0,
+        kind.formats,
+        kind.recommended(c, source == "official"),
+    )
 
 
 def list_models() -> tuple[list[ModelInfo], list[str]]:

@@ -1,11 +1,12 @@
 """The public Python API: meshes and shape files in, meshes, TSDFs and wavelet trees out.
 
-    import wala.pipeline as wp
-    shape = wp.encode_mesh_file("bunny.ply")            # normalized TSDF + its wavelet tree
-    mesh = wp.tree_to_mesh(shape.tree)                  # back through IDWT and marching cubes
-    pipe = wp.WaLaPipeline.from_pretrained("WaLa-SV-1B")                # a released directory, or ours
-    shapes = pipe(image="chair.png", samples=4, seed=42)               # [.mesh, .tsdf, .latent] × 4
+import wala.pipeline as wp
+shape = wp.encode_mesh_file("bunny.ply")            # normalized TSDF + its wavelet tree
+mesh = wp.tree_to_mesh(shape.tree)                  # back through IDWT and marching cubes
+pipe = wp.WaLaPipeline.from_pretrained("WaLa-SV-1B")                # a released directory, or ours
+shapes = pipe(image="chair.png", samples=4, seed=42)               # [.mesh, .tsdf, .latent] × 4
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -27,10 +28,10 @@ from wala.wavelet.tree import WaveletTree, tree_to_tsdf, tsdf_to_tree
 
 @dataclass
 class EncodedShape:
-    mesh: trimesh.Trimesh          # the input, normalized into [-bound, bound]³
-    normalization: Normalization   # how to map back to the input's frame
-    tsdf: np.ndarray               # (N, N, N) float32
-    tree: WaveletTree              # batch of one
+    mesh: trimesh.Trimesh  # the input, normalized into [-bound, bound]³
+    normalization: Normalization  # how to map back to the input's frame
+    tsdf: np.ndarray  # (N, N, N) float32
+    tree: WaveletTree  # batch of one
 
 
 def encode_mesh(mesh: trimesh.Trimesh, config: RepresentationConfig = RepresentationConfig()) -> EncodedShape:
@@ -74,7 +75,7 @@ class GeneratedShape:
 
     def __init__(self, latent: torch.Tensor, seed: int, decode: Callable[[torch.Tensor], np.ndarray]):
         self.latent = latent  # (e, G, G, G) float32, on the CPU
-        self.seed = seed      # the seed that reproduces this sample alone (samples=1)
+        self.seed = seed  # the seed that reproduces this sample alone (samples=1)
         self.text_views = None  # text → views → shape: the drawn views (wala.text.multiview.TextViews)
         self._decode, self._tsdf, self._mesh = decode, None, None
 
@@ -106,8 +107,9 @@ class WaLaPipeline:
         self.model, self.device = model, torch.device(device)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: torch.device | str = "auto",
-                        dtype: torch.dtype | str = torch.float32) -> WaLaPipeline:
+    def from_pretrained(
+        cls, path: str | Path, device: torch.device | str = "auto", dtype: torch.dtype | str = torch.float32
+    ) -> WaLaPipeline:
         """`path`: a model directory or checkpoint, or a name on the model search path. `device`
         auto: cuda, then mps, then cpu. `dtype` "bf16" halves memory and, on a CPU with bf16 support,
         time (1.7× on 2 Zen 4 cores for the 1B model); "fp16" for GPUs; "fp32" (default) is what
@@ -166,8 +168,9 @@ class WaLaPipeline:
         kind, c = self.model.kind, self.condition_config
         expected = kind.files(c)
         if len(paths) != expected:
-            raise WalaError(f"this model reads {expected} file{'s' if expected > 1 else ''} ({kind.flag}), "
-                            f"got {len(paths)}")
+            raise WalaError(
+                f"this model reads {expected} file{'s' if expected > 1 else ''} ({kind.flag}), got {len(paths)}"
+            )
         return kind.read(list(paths), c, composite_alpha=composite_alpha)
 
     def text_views(self) -> tuple[int, ...]:
@@ -175,12 +178,21 @@ class WaLaPipeline:
         3, 6, 10, 26, 49, 50). Only multi-view depth and RGB models read such views."""
         c = self.condition_config
         if self.condition not in ("depth", "views") or not c.training_views:
-            raise WalaError(f"text → views → shape needs a multi-view depth or RGB model (DM6, DM4, RGB4); "
-                            f"this one reads {self.model.kind.flag} ({self.condition})")
+            raise WalaError(
+                f"text → views → shape needs a multi-view depth or RGB model (DM6, DM4, RGB4); "
+                f"this one reads {self.model.kind.flag} ({self.condition})"
+            )
         return tuple(c.training_views)
 
-    def views_from_text(self, text: str, text_model, steps: int = 50, guidance: float = 10.0, seed: int = 0,
-                        official_prompt: bool = False):
+    def views_from_text(
+        self,
+        text: str,
+        text_model,
+        steps: int = 50,
+        guidance: float = 10.0,
+        seed: int = 0,
+        official_prompt: bool = False,
+    ):
         """This model's views drawn from `text` by a text-to-views model (a `wala.text.multiview.TextToViews`
         or its path): depth maps for a depth model, RGB for a multi-view RGB one. → `TextViews`."""
         from wala.text.multiview import TextToViews
@@ -190,8 +202,13 @@ class WaLaPipeline:
             text_model = TextToViews.load(text_model, self.device)
         return text_model(text, views=views, steps=steps, guidance=guidance, seed=seed, official_prompt=official_prompt)
 
-    def condition_tensor(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None,
-                         normalize: bool = False, **arrays: np.ndarray) -> torch.Tensor | None:
+    def condition_tensor(
+        self,
+        points: np.ndarray | None = None,
+        voxels: np.ndarray | None = None,
+        normalize: bool = False,
+        **arrays: np.ndarray,
+    ) -> torch.Tensor | None:
         """The model input for a condition array: `points`, `voxels`, or by kind name `image=`,
         `sketch=` (uint8 (224, 224, 3) crops), `depth=`, `views=` ((V, 224, 224, 3) for several).
         `normalize` maps world-frame points into the ±0.9 cube first (released models take points as given)."""
@@ -206,35 +223,62 @@ class WaLaPipeline:
             return None
         if not given:
             raise WalaError(f"this generator needs a {self.condition} condition")
-        (kind, value), = given.items()
+        ((kind, value),) = given.items()
         if kind == "pointcloud" and normalize:
             value, _ = normalize_points(check_point_cloud(value), RepresentationConfig().normalize_bound)
         tensor = self.model.kind.to_input(value, self.condition_config).to(self.device)
         return tensor.to(next(self.model.parameters()).dtype) if tensor.is_floating_point() else tensor  # ids stay ints
 
     @torch.no_grad()
-    def generate_latents(self, condition: torch.Tensor | None = None, samples: int = 1, steps: int | None = None,
-                         guidance: float | None = None, seed: int = 0, progress: bool = False) -> torch.Tensor:
+    def generate_latents(
+        self,
+        condition: torch.Tensor | None = None,
+        samples: int = 1,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> torch.Tensor:
         default_steps, default_guidance = self.defaults()
         steps = steps or default_steps
         bar = tqdm(total=steps, desc="sampling", unit="step", leave=False) if progress else None
         try:
-            return self.model.sample_latents(condition, steps, default_guidance if guidance is None else guidance,
-                                             seed, samples, on_step=(lambda *_: bar.update()) if bar else None)
+            return self.model.sample_latents(
+                condition,
+                steps,
+                default_guidance if guidance is None else guidance,
+                seed,
+                samples,
+                on_step=(lambda *_: bar.update()) if bar else None,
+            )
         finally:
             if bar:
                 bar.close()
 
     @torch.no_grad()
-    def generate_tsdf(self, condition: torch.Tensor | None = None, samples: int = 1, steps: int | None = None,
-                      guidance: float | None = None, seed: int = 0) -> np.ndarray:
+    def generate_tsdf(
+        self,
+        condition: torch.Tensor | None = None,
+        samples: int = 1,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int = 0,
+    ) -> np.ndarray:
         """(samples, N, N, N) TSDFs for one condition (a model input, batch of one); sample i uses seed + i."""
         latents = self.generate_latents(condition, samples, steps, guidance, seed)
         return np.stack([self.model.decode(z[None])[0].cpu().numpy() for z in latents])
 
-    def generate(self, points: np.ndarray | None = None, voxels: np.ndarray | None = None, *,
-                 image: np.ndarray | None = None, sketch: np.ndarray | None = None, depth: np.ndarray | None = None,
-                 views: np.ndarray | None = None, **options) -> list[trimesh.Trimesh]:
+    def generate(
+        self,
+        points: np.ndarray | None = None,
+        voxels: np.ndarray | None = None,
+        *,
+        image: np.ndarray | None = None,
+        sketch: np.ndarray | None = None,
+        depth: np.ndarray | None = None,
+        views: np.ndarray | None = None,
+        **options,
+    ) -> list[trimesh.Trimesh]:
         """Meshes for one condition (arrays as `condition_tensor`; image files → arrays with
         `read_condition`); options as `generate_tsdf`. A sample whose TSDF never crosses zero has no
         surface and raises."""
@@ -242,10 +286,27 @@ class WaLaPipeline:
         tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels, **images), **options)
         return [tsdf_to_mesh(t) for t in tsdfs]
 
-    def __call__(self, pointcloud=None, voxel=None, image=None, sketch=None, depth=None, views=None, text=None, *,
-                 text_model=None, text_steps: int = 50, text_guidance: float = 10.0, steps: int | None = None,
-                 scale: float | None = None, seed: int = 0, samples: int = 1, normalize: bool = False,
-                 composite_alpha: bool = False, progress: bool = True) -> list[GeneratedShape]:
+    def __call__(
+        self,
+        pointcloud=None,
+        voxel=None,
+        image=None,
+        sketch=None,
+        depth=None,
+        views=None,
+        text=None,
+        *,
+        text_model=None,
+        text_steps: int = 50,
+        text_guidance: float = 10.0,
+        steps: int | None = None,
+        scale: float | None = None,
+        seed: int = 0,
+        samples: int = 1,
+        normalize: bool = False,
+        composite_alpha: bool = False,
+        progress: bool = True,
+    ) -> list[GeneratedShape]:
         """Shapes for one condition — a file path or an array: `pointcloud` (N, 3), `voxel` 16³ 0/1;
         `image`/`sketch`: a file, Pillow image or uint8 array of any size (resized and cropped as the
         released models read); `depth`/`views`: a list of those (files in any order, named by view
@@ -264,19 +325,27 @@ class WaLaPipeline:
                 depth = kind_images
             else:
                 views = kind_images
-        given = {k: v for k, v in dict(pointcloud=pointcloud, voxel=voxel, image=image, sketch=sketch,
-                                        depth=depth, views=views, text=text).items() if v is not None}
+        given = {
+            k: v
+            for k, v in dict(
+                pointcloud=pointcloud, voxel=voxel, image=image, sketch=sketch, depth=depth, views=views, text=text
+            ).items()
+            if v is not None
+        }
         if len(given) > 1:
             raise WalaError(f"give one condition, not {' and '.join(given)}")
         if samples < 1:
             raise WalaError("samples must be at least 1")
         condition = None
         if given:
-            (kind, value), = given.items()
+            ((kind, value),) = given.items()
             sources = list(value) if isinstance(value, (list, tuple)) else [value]
             is_file = [isinstance(v, (str, Path)) for v in sources]
-            array = (self.read_condition(kind, sources, composite_alpha)
-                     if kind in ("image", "sketch", "depth", "views", "text") or all(is_file) else value)
+            array = (
+                self.read_condition(kind, sources, composite_alpha)
+                if kind in ("image", "sketch", "depth", "views", "text") or all(is_file)
+                else value
+            )
             condition = self.condition_tensor(**{kind: array}, normalize=normalize)
         else:
             self.check_condition("none")

@@ -26,7 +26,9 @@ def test_adaptive_loss_counts_important_coefficients_fully():
     # an error only at important D0 locations: the loss sees it at full weight, halved
     masks = importance_masks(tree.details)
     bumped = WaveletTree(tree.coarse, [tree.details[0] + 0.1 * masks[0], tree.details[1]], 64)
-    loss = reconstruction_loss(pack_wavelet_tree(bumped), target, "adaptive", 64, generator=torch.Generator().manual_seed(0))
+    loss = reconstruction_loss(
+        pack_wavelet_tree(bumped), target, "adaptive", 64, generator=torch.Generator().manual_seed(0)
+    )
     assert loss.item() == pytest.approx(0.5 * 0.01, rel=1e-4)
     # the same error spread over unimportant locations is seen only through the random sample
     assert reconstruction_loss(pred, target, "adaptive", 64, generator=torch.Generator().manual_seed(0)) > 0

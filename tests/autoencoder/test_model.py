@@ -38,7 +38,10 @@ def test_quantizer_passes_gradients_straight_through_and_reports_usage():
     assert out.counts.sum() == 54 and 0 < out.usage <= 1 and 1 <= out.perplexity <= 8
     # every output is a codebook row
     rows = out.quantized.detach().movedim(1, -1).reshape(-1, 4)
-    assert torch.cdist(rows, q.embedding.weight, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.max() < 1e-6
+    assert (
+        torch.cdist(rows, q.embedding.weight, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values.max()
+        < 1e-6
+    )
 
 
 def test_dead_codes_restart_at_encoder_outputs():

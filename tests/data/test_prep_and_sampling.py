@@ -37,8 +37,14 @@ def test_prep_refuses_other_settings_in_the_same_folder(tmp_path):
         prepare(["procedural:ring:1"], tmp_path, RepresentationConfig(resolution=48), progress=False)
 
 
-@pytest.mark.parametrize("source, message", [("procedural:dragon:3", "unknown shape family"),
-                                             ("/no/such/folder", "not found"), ("procedural:mug", "procedural:FAMILY")])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("procedural:dragon:3", "unknown shape family"),
+        ("/no/such/folder", "not found"),
+        ("procedural:mug", "procedural:FAMILY"),
+    ],
+)
 def test_bad_sources_are_refused(tmp_path, source, message):
     with pytest.raises(WalaError, match=message):
         prepare([source], tmp_path, CONFIG, progress=False)

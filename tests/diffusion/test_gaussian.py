@@ -11,7 +11,10 @@ from wala.diffusion import gaussian
 def test_respacing_keeps_the_official_timesteps():
     assert gaussian.respaced_timesteps(1000, 5) == [0, 250, 500, 749, 999]  # Python round: 749.25 → 749
     assert gaussian.respaced_timesteps(1000, 8) == [0, 143, 285, 428, 571, 714, 856, 999]
-    assert gaussian.respaced_timesteps(1000, 10)[:3] == [0, 111, 222] and len(gaussian.respaced_timesteps(1000, 1000)) == 1000
+    assert (
+        gaussian.respaced_timesteps(1000, 10)[:3] == [0, 111, 222]
+        and len(gaussian.respaced_timesteps(1000, 1000)) == 1000
+    )
     with pytest.raises(ValueError):
         gaussian.respaced_timesteps(1000, 0)
 

@@ -13,11 +13,24 @@ TINY_AE = AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=
 
 def tiny(arch="uvit", kind="pointcloud", **changes) -> DiffusionConfig:
     condition = ConditionConfig(kind=kind, width=32, encoder_width=32, tokens=8, points=64)
-    denoiser = DenoiserConfig(arch=arch, latent_size=4, width=48 if arch == "dit" else 32, depth=2, heads=2, registers=2, res_width=16,
-                              res_blocks=1, groups=4, patch=2 if arch == "dit" else 1, cross=kind != "none",
-                              res_condition=8 if kind != "none" else 0, skip_ratio=4)
-    return DiffusionConfig(denoiser=dataclasses.replace(denoiser, **changes), condition=condition, autoencoder=TINY_AE,
-                           resolution=64)
+    denoiser = DenoiserConfig(
+        arch=arch,
+        latent_size=4,
+        width=48 if arch == "dit" else 32,
+        depth=2,
+        heads=2,
+        registers=2,
+        res_width=16,
+        res_blocks=1,
+        groups=4,
+        patch=2 if arch == "dit" else 1,
+        cross=kind != "none",
+        res_condition=8 if kind != "none" else 0,
+        skip_ratio=4,
+    )
+    return DiffusionConfig(
+        denoiser=dataclasses.replace(denoiser, **changes), condition=condition, autoencoder=TINY_AE, resolution=64
+    )
 
 
 def condition_for(kind, batch=2):
@@ -76,7 +89,9 @@ def test_condition_dropout_is_the_processed_zero_condition():
         dropped = model(x, t, c, keep=torch.tensor([True, False]))
         tokens = model.encoder(c)
         assert torch.allclose(dropped[0], model.network.unet(x, t, model.process(tokens))[0], atol=1e-6)
-        assert torch.allclose(dropped[1], model.network.unet(x, t, model.process(torch.zeros_like(tokens)))[1], atol=1e-6)
+        assert torch.allclose(
+            dropped[1], model.network.unet(x, t, model.process(torch.zeros_like(tokens)))[1], atol=1e-6
+        )
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():
@@ -93,12 +108,19 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 
 def test_a_tiny_model_overfits_four_latents_and_samples_them_back_by_condition():
     torch.manual_seed(0)
-    config = dataclasses.replace(tiny(width=64, heads=4), schedule=ScheduleConfig(),
-                                 condition=dataclasses.replace(tiny().condition, width=64, encoder_width=64, drop=0.0))
+    config = dataclasses.replace(
+        tiny(width=64, heads=4),
+        schedule=ScheduleConfig(),
+        condition=dataclasses.replace(tiny().condition, width=64, encoder_width=64, drop=0.0),
+    )
     model = LatentDiffusion(config)
     latents = torch.randn(4, 4, 4, 4, 4)
-    clouds = torch.stack([torch.rand(100, 3) * 0.4 + torch.tensor(o) for o in
-                          ([-0.9, -0.9, -0.9], [0.5, 0.5, -0.9], [0.5, -0.9, 0.5], [-0.9, 0.5, 0.5])])
+    clouds = torch.stack(
+        [
+            torch.rand(100, 3) * 0.4 + torch.tensor(o)
+            for o in ([-0.9, -0.9, -0.9], [0.5, 0.5, -0.9], [0.5, -0.9, 0.5], [-0.9, 0.5, 0.5])
+        ]
+    )
     optimizer = torch.optim.Adam(model.trainable_parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     for _ in range(300):
@@ -107,7 +129,7 @@ def test_a_tiny_model_overfits_four_latents_and_samples_them_back_by_condition()
         loss.backward()
         optimizer.step()
     model.eval()
-    out = torch.cat([model.sample_latents(clouds[i:i + 1], steps=10, seed=i) for i in range(4)])
+    out = torch.cat([model.sample_latents(clouds[i : i + 1], steps=10, seed=i) for i in range(4)])
     errors = ((out[:, None] - latents[None]) ** 2).mean(dim=(2, 3, 4, 5))  # (sample, latent)
     assert torch.equal(errors.argmin(dim=1), torch.arange(4))  # each condition brings back its own latent
     assert errors.diagonal().max() < 0.3  # latents have variance 1

@@ -51,10 +51,20 @@ def test_scores_against_held_out_shapes_with_both_baselines(prepared, tiny_gener
 
 
 def test_the_diffusion_ablation_trains_and_scores_each_row(prepared, tiny_autoencoder, tmp_path):
-    rows = run_diffusion_ablation(tmp_path, "configs/diffusion_tiny.yaml", str(tiny_autoencoder), str(prepared),
-                                  str(prepared), steps=2, eval_count=2,
-                                  rows=[("uvit", 384, 8, "pre"), ("dit", 384, 8, "post")])
-    assert [(r["arch"], r["width"], r["depth"], r["latent"]) for r in rows] == [("uvit", 64, 2, "pre"), ("dit", 96, 2, "post")]
+    rows = run_diffusion_ablation(
+        tmp_path,
+        "configs/diffusion_tiny.yaml",
+        str(tiny_autoencoder),
+        str(prepared),
+        str(prepared),
+        steps=2,
+        eval_count=2,
+        rows=[("uvit", 384, 8, "pre"), ("dit", 384, 8, "post")],
+    )
+    assert [(r["arch"], r["width"], r["depth"], r["latent"]) for r in rows] == [
+        ("uvit", 64, 2, "pre"),
+        ("dit", 96, 2, "post"),
+    ]
     assert all(np.isfinite(r["x0_mse"]) and 0 <= r["iou"] <= 1 for r in rows)
     assert (tmp_path / "ablation_diffusion.json").is_file()
     assert "DiT" in format_diffusion_ablation(rows)

@@ -64,8 +64,25 @@ def test_each_mesh_in_its_own_frame_makes_concentric_spheres_equal(folders):
 
 def test_eval_command_writes_json_and_csv_and_rejects_bad_folders(folders, tmp_path, capsys):
     gen, ref = folders
-    assert main(["eval", str(gen), str(ref), "--resolution", "32", "--points", "5000", "--quiet",
-                 "--json", str(tmp_path / "e.json"), "--csv", str(tmp_path / "e.csv")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(gen),
+                str(ref),
+                "--resolution",
+                "32",
+                "--points",
+                "5000",
+                "--quiet",
+                "--json",
+                str(tmp_path / "e.json"),
+                "--csv",
+                str(tmp_path / "e.csv"),
+            ]
+        )
+        == 0
+    )
     assert "LFD" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "e.json").read_text())["records"]) == 3
     assert (tmp_path / "e.csv").read_text().splitlines()[0] == "id,dataset,lfd,iou,mse,cd,fscore,error"
@@ -85,9 +102,13 @@ def test_a_broken_generated_mesh_is_a_failure_not_a_crash(folders):
 
 
 def test_reference_set_is_built_from_its_manifest_and_resumes(real_meshes, tmp_path):
-    manifest = {"name": "t", "shapes": [
-        {"id": "cgal/bunny00", "dataset": "cgal", "source": "cgal/bunny00.off"},
-        {"id": "procedural/mug_7", "dataset": "procedural", "source": "procedural:mug:7"}]}
+    manifest = {
+        "name": "t",
+        "shapes": [
+            {"id": "cgal/bunny00", "dataset": "cgal", "source": "cgal/bunny00.off"},
+            {"id": "procedural/mug_7", "dataset": "procedural", "source": "procedural:mug:7"},
+        ],
+    }
     (tmp_path / "m.json").write_text(json.dumps(manifest))
     built = build_reference_set(tmp_path / "m.json", tmp_path / "ref", real_meshes, resolution=32)
     assert [s["id"] for s in built["shapes"]] == ["cgal/bunny00", "procedural/mug_7"]
@@ -112,8 +133,9 @@ def test_the_shipped_manifest_names_unique_ids_with_sources(tmp_path):
 def test_bench_derives_conditions_generates_and_scores(tiny_generator, folders, tmp_path):
     _, ref = folders
     generator = WaLaPipeline.from_pretrained(tiny_generator)
-    result = run_benchmark("pointcloud", generator, ref, tmp_path / "run", steps=2, guidance=1.3, limit=2,
-                           resolution=32, points=2000)
+    result = run_benchmark(
+        "pointcloud", generator, ref, tmp_path / "run", steps=2, guidance=1.3, limit=2, resolution=32, points=2000
+    )
     assert [r["id"] for r in result["records"]] == ["a/s1", "a/s2"]
     points = np.load(tmp_path / "run" / "conditions" / "a" / "s1.npy")
     assert points.shape == (generator.condition_config.points, 3) and np.abs(points).max() <= 0.9 + 1e-5
@@ -127,8 +149,21 @@ def test_bench_derives_conditions_generates_and_scores(tiny_generator, folders, 
 
 def test_bench_runs_the_papers_upsampling_baselines_without_a_checkpoint(folders, tmp_path, capsys):
     _, ref = folders
-    code = main(["bench", "voxel", "baseline:trilinear", str(ref), "-o", str(tmp_path / "tri"),
-                 "--resolution", "64", "--points", "5000", "--quiet"])
+    code = main(
+        [
+            "bench",
+            "voxel",
+            "baseline:trilinear",
+            str(ref),
+            "-o",
+            str(tmp_path / "tri"),
+            "--resolution",
+            "64",
+            "--points",
+            "5000",
+            "--quiet",
+        ]
+    )
     assert code == 0 and "D-IoU" in capsys.readouterr().out
     result = json.loads((tmp_path / "tri" / "eval.json").read_text())
     assert np.load(tmp_path / "tri" / "conditions" / "a" / "s1.npy").shape == (16, 16, 16)

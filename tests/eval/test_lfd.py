@@ -15,8 +15,14 @@ def _rotated(mesh, seed):
 @pytest.fixture(scope="module")
 def shapes():
     # an L-shaped bracket and a torus: nothing alike from any side
-    bracket = trimesh.util.concatenate([trimesh.creation.box(extents=(1.0, 0.2, 0.4)),
-                                        trimesh.creation.box(extents=(0.2, 0.8, 0.4), transform=trimesh.transformations.translation_matrix((0.4, 0.4, 0)))])
+    bracket = trimesh.util.concatenate(
+        [
+            trimesh.creation.box(extents=(1.0, 0.2, 0.4)),
+            trimesh.creation.box(
+                extents=(0.2, 0.8, 0.4), transform=trimesh.transformations.translation_matrix((0.4, 0.4, 0))
+            ),
+        ]
+    )
     torus = trimesh.creation.torus(major_radius=0.5, minor_radius=0.15)
     return bracket, torus
 

@@ -9,8 +9,8 @@ from wala.eval import chamfer_distance, dataset_average, fscore, iou, surface_po
 def test_iou_of_two_offset_cubes():
     a = np.zeros((10, 10, 10), bool)
     b = np.zeros((10, 10, 10), bool)
-    a[0:4, 0:4, 0:4] = True   # 64 voxels
-    b[2:6, 0:4, 0:4] = True   # 64 voxels, 32 shared
+    a[0:4, 0:4, 0:4] = True  # 64 voxels
+    b[2:6, 0:4, 0:4] = True  # 64 voxels, 32 shared
     assert iou(a, b) == pytest.approx(32 / 96)
     assert iou(a, a) == 1.0
 

@@ -35,12 +35,15 @@ def test_normalized_points_fill_the_cube_like_a_normalized_mesh(cloud):
     assert np.allclose(normalization.to_world(points), cloud * 7 + 3, atol=1e-4)
 
 
-@pytest.mark.parametrize("content, message", [
-    (np.zeros((5, 3)), "at least 16"),
-    (np.zeros((100, 2)), r"shape \(P, 3\)"),
-    (np.full((100, 3), np.nan), "NaN"),
-    (np.ones((100, 3)), "all points coincide"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (np.zeros((5, 3)), "at least 16"),
+        (np.zeros((100, 2)), r"shape \(P, 3\)"),
+        (np.full((100, 3), np.nan), "NaN"),
+        (np.ones((100, 3)), "all points coincide"),
+    ],
+)
 def test_bad_point_clouds_are_named(tmp_path, content, message):
     np.save(tmp_path / "bad.npy", content)
     with pytest.raises(WalaError, match=message):
@@ -82,11 +85,14 @@ def test_voxels_read_the_same_from_every_format(tmp_path):
         assert np.array_equal(load_voxels(tmp_path / name), grid), name
 
 
-@pytest.mark.parametrize("grid, message", [
-    (np.ones((8, 8, 8)), r"shape \(16, 16, 16\)"),
-    (np.zeros((16, 16, 16)), "empty"),
-    (np.full((16, 16, 16), 0.5), "only 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        (np.ones((8, 8, 8)), r"shape \(16, 16, 16\)"),
+        (np.zeros((16, 16, 16)), "empty"),
+        (np.full((16, 16, 16), 0.5), "only 0 and 1"),
+    ],
+)
 def test_bad_voxel_grids_are_named(tmp_path, grid, message):
     np.save(tmp_path / "bad.npy", grid)
     with pytest.raises(WalaError, match=message):

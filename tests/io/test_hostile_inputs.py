@@ -1,6 +1,7 @@
 """Condition files crafted to exhaust memory or time — huge declared shapes over tiny bodies, zip bombs,
 decompression-bomb images, oversized text — are refused in one line from what they declare, before the
 data is read; the bombs are loaded in a fresh Python whose peak memory is measured."""
+
 import io
 import json
 import struct
@@ -20,11 +21,14 @@ PEAK_MIB = 1024  # every refusal below stays far under this; reading any of the 
 @pytest.fixture
 def refused_in_subprocess(fresh_python):
     """`function(path)` (a dotted name) run in a fresh Python → (its WalaError message, peak RSS in MiB)."""
+
     def run(function: str, path) -> tuple[str, float]:
         module, name = function.rsplit(".", 1)
-        code = (f"import json, sys\nfrom wala.errors import WalaError\nfrom {module} import {name}\n"
-                f"try:\n    {name}(sys.argv[1])\n    message = None\nexcept WalaError as exc:\n    message = str(exc)\n"
-                f"print(json.dumps(message))")
+        code = (
+            f"import json, sys\nfrom wala.errors import WalaError\nfrom {module} import {name}\n"
+            f"try:\n    {name}(sys.argv[1])\n    message = None\nexcept WalaError as exc:\n    message = str(exc)\n"
+            f"print(json.dumps(message))"
+        )
         out, peak = fresh_python(code, path)
         message = json.loads(out)
         assert message is not None, f"{function} read {path}"
@@ -62,8 +66,10 @@ def zip_bomb(path, member: str, head: bytes, zeros_gib: int) -> None:
 def png(width: int, height: int, mode: int = 2, rows: bool = False) -> bytes:
     """A PNG declaring width × height 8-bit pixels (colour type `mode`: 0 gray, 2 RGB); its data is one
     empty row, or with `rows` every row, all zeros (a deflate bomb)."""
+
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     raw = height * (width * (1 + 2 * (mode == 2)) + 1) if rows else 1
     stream = b"\x78\xda" + deflated(bytes(raw % 2**24), raw // 2**24) + struct.pack(">I", (raw % 65521) << 16 | 1)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, mode, 0, 0, 0)
@@ -93,12 +99,19 @@ def test_a_million_points_in_a_few_kilobytes_never_reach_the_encoder(tmp_path, r
     np.lib.format.open_memmap(tmp_path / "a.npy", "w+", np.int8, over).flush()
     with h5py.File(tmp_path / "a.h5", "w") as f:  # no chunk written: reading it would fill 6 GiB
         f.create_dataset("points", shape=(2**28, 3), dtype="f8", chunks=True, compression="gzip")
-    (tmp_path / "a.ply").write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 1000001\n"
-                                     b"property float x\nproperty float y\nproperty float z\nend_header\n")
+    (tmp_path / "a.ply").write_bytes(
+        b"ply\nformat binary_little_endian 1.0\nelement vertex 1000001\n"
+        b"property float x\nproperty float y\nproperty float z\nend_header\n"
+    )
     (tmp_path / "a.xyz").write_text("0 0 0\n" * (MAX_POINTS + 1))
     assert (tmp_path / "a.npz").stat().st_size < 10_000
-    for name, count in (("a.npz", "1,000,001"), ("a.npy", "1,000,001"), ("a.h5", "268,435,456"),
-                        ("a.ply", "1,000,001"), ("a.xyz", "more than 100,000")):
+    for name, count in (
+        ("a.npz", "1,000,001"),
+        ("a.npy", "1,000,001"),
+        ("a.h5", "268,435,456"),
+        ("a.ply", "1,000,001"),
+        ("a.xyz", "more than 100,000"),
+    ):
         with pytest.raises(WalaError, match=f"has {count} points; wala reads at most 100,000 .*subsample") as caught:
             load_point_cloud(tmp_path / name)
         assert "\n" not in str(caught.value), name
@@ -114,12 +127,15 @@ def test_a_cloud_at_the_cap_is_read_and_one_over_it_is_refused_in_memory_too(tmp
         check_point_cloud(np.zeros((1, MAX_POINTS + 1, 3)))
 
 
-@pytest.mark.parametrize("header, message", [
-    (npy_header((2**40, 3)), "has 1,099,511,627,776 points"),
-    (npy_header((50_000, 200_000)), r"declares a \(50000, 200000\) float64 array \(76,294 MiB\); .*up to 64 MiB"),
-    (npy_header((100, 3), "<c16"), "holds complex128 values; wala reads arrays of numbers only"),
-    (npy_header((100, 3), [("x", "<f8"), ("y", "<f8")]), "holds .* values; wala reads arrays of numbers only"),
-])
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        (npy_header((2**40, 3)), "has 1,099,511,627,776 points"),
+        (npy_header((50_000, 200_000)), r"declares a \(50000, 200000\) float64 array \(76,294 MiB\); .*up to 64 MiB"),
+        (npy_header((100, 3), "<c16"), "holds complex128 values; wala reads arrays of numbers only"),
+        (npy_header((100, 3), [("x", "<f8"), ("y", "<f8")]), "holds .* values; wala reads arrays of numbers only"),
+    ],
+)
 def test_an_npy_header_is_judged_before_its_body_is_read(tmp_path, header, message):
     (tmp_path / "lie.npy").write_bytes(header + bytes(64))
     with pytest.raises(WalaError, match=message):
@@ -141,18 +157,28 @@ def test_an_object_npy_is_refused_by_its_header_and_its_pickle_never_runs(tmp_pa
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("header, body, message", [
-    (b"format binary_little_endian 1.0\nelement vertex 20\n", bytes(12 * 5),
-     "truncated: its header declares 20 vertices, it holds 5"),
-    (b"format ascii 1.0\nelement camera 1000000000000\nproperty float a\nelement vertex 20\n", b"1 2 3\n" * 3,
-     "truncated: its header declares 20 vertices, it holds 0"),  # the skipped element ends at the end of the file
-    (b"format binary_little_endian 1.0\nelement vertex -1\n", bytes(12 * 20), "declares -1 'vertex' elements"),
-    (b"format binary_middle_endian 1.0\nelement vertex 20\n", bytes(12 * 20), "no PLY format line wala knows"),
-    (b"format ascii 1.0\n" + b"comment\n" * 2000 + b"element vertex 20\n", b"", "no 'end_header' within 1000"),
-])
+@pytest.mark.parametrize(
+    "header, body, message",
+    [
+        (
+            b"format binary_little_endian 1.0\nelement vertex 20\n",
+            bytes(12 * 5),
+            "truncated: its header declares 20 vertices, it holds 5",
+        ),
+        (
+            b"format ascii 1.0\nelement camera 1000000000000\nproperty float a\nelement vertex 20\n",
+            b"1 2 3\n" * 3,
+            "truncated: its header declares 20 vertices, it holds 0",
+        ),  # the skipped element ends at the end of the file
+        (b"format binary_little_endian 1.0\nelement vertex -1\n", bytes(12 * 20), "declares -1 'vertex' elements"),
+        (b"format binary_middle_endian 1.0\nelement vertex 20\n", bytes(12 * 20), "no PLY format line wala knows"),
+        (b"format ascii 1.0\n" + b"comment\n" * 2000 + b"element vertex 20\n", b"", "no 'end_header' within 1000"),
+    ],
+)
 def test_a_ply_is_read_only_as_far_as_its_header_is_sound(tmp_path, header, body, message):
-    (tmp_path / "bad.ply").write_bytes(b"ply\n" + header + b"property float x\nproperty float y\nproperty float z\n"
-                                       b"end_header\n" + body)
+    (tmp_path / "bad.ply").write_bytes(
+        b"ply\n" + header + b"property float x\nproperty float y\nproperty float z\nend_header\n" + body
+    )
     with pytest.raises(WalaError, match=message):
         load_point_cloud(tmp_path / "bad.ply")
 
@@ -177,13 +203,19 @@ def test_oversized_text_and_json_are_refused_by_their_size_before_parsing(tmp_pa
         load_voxels(tmp_path / "big.json")
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"resolution": 10**9, "occupancy": [[0, 0, 0]]}, "'resolution' must be a whole number from 1 to 256, got 1000000000"),
-    ({"resolution": "16", "occupancy": [[0, 0, 0]]}, "'resolution' must be a whole number from 1 to 256, got 16"),
-    ({"resolution": 0, "occupancy": []}, "'resolution' must be a whole number from 1 to 256, got 0"),
-    ({"resolution": 16, "occupancy": [[1, 2, 3]] * 5000}, "'occupancy' must list at most 4,096 .*got 5,000"),
-    ({"resolution": 16, "occupancy": {"a": 1}}, "'occupancy' must list at most 4,096 .*got dict"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            {"resolution": 10**9, "occupancy": [[0, 0, 0]]},
+            "'resolution' must be a whole number from 1 to 256, got 1000000000",
+        ),
+        ({"resolution": "16", "occupancy": [[0, 0, 0]]}, "'resolution' must be a whole number from 1 to 256, got 16"),
+        ({"resolution": 0, "occupancy": []}, "'resolution' must be a whole number from 1 to 256, got 0"),
+        ({"resolution": 16, "occupancy": [[1, 2, 3]] * 5000}, "'occupancy' must list at most 4,096 .*got 5,000"),
+        ({"resolution": 16, "occupancy": {"a": 1}}, "'occupancy' must list at most 4,096 .*got dict"),
+    ],
+)
 def test_a_voxel_json_is_bounded_in_resolution_and_indices(tmp_path, content, message):
     (tmp_path / "v.json").write_text(json.dumps(content))
     with pytest.raises(WalaError, match=message):

@@ -1,5 +1,6 @@
 """Image conditions as users have them: RGB/RGBA PNG, JPEG, non-square photos, grayscale and RGB depth
 maps, multi-view files named by view id in any order; bad files end in one-line errors."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,8 +17,8 @@ def save(tmp_path, name, array, mode=None):
 
 def test_alpha_is_dropped_by_default_and_composited_over_white_when_asked(tmp_path):
     rgba = np.zeros((64, 64, 4), np.uint8)
-    rgba[..., 0] = 200            # a red the file stores under…
-    rgba[:, 32:, 3] = 255         # …an opaque right half and a fully transparent left half
+    rgba[..., 0] = 200  # a red the file stores under…
+    rgba[:, 32:, 3] = 255  # …an opaque right half and a fully transparent left half
     path = save(tmp_path, "photo.png", rgba, "RGBA")
     dropped = np.asarray(load_image(path, "drop"))
     assert (dropped[:, :32] == [200, 0, 0]).all()  # the official rule: stored colour kept where transparent
@@ -38,7 +39,7 @@ def test_grayscale_with_alpha_goes_over_white_for_multi_view(tmp_path):
 def test_a_wide_photo_is_resized_on_its_shorter_side_and_centre_cropped(tmp_path):
     photo = np.zeros((300, 600, 3), np.uint8)
     photo[:, :150] = [255, 0, 0]
-    photo[:, 150:450] = [0, 255, 0]   # the centre half: all that survives the crop
+    photo[:, 150:450] = [0, 255, 0]  # the centre half: all that survives the crop
     photo[:, 450:] = [0, 0, 255]
     crop = read_image(save(tmp_path, "wide.jpg", photo))  # JPEG: colours within a few levels
     assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
@@ -72,8 +73,11 @@ def test_multi_view_files_are_put_in_the_models_view_order_by_their_names():
 def test_bad_image_files_are_one_line_errors(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not a png at all")
     (tmp_path / "empty.png").write_bytes(b"")
-    for name, message in (("broken.png", "cannot read image"), ("empty.png", "cannot read image"),
-                          ("missing.png", "image file not found")):
+    for name, message in (
+        ("broken.png", "cannot read image"),
+        ("empty.png", "cannot read image"),
+        ("missing.png", "image file not found"),
+    ):
         with pytest.raises(WalaError, match=message) as caught:
             read_image(tmp_path / name)
         assert "\n" not in str(caught.value)

@@ -33,6 +33,7 @@ def official():
 @pytest.fixture
 def copy_model():
     """A copy of an official-format model folder, its state dict or args changed by the callables given."""
+
     def copy(folder, target, state=None, args=None):
         target.mkdir()
         checkpoint = torch.load(folder / "checkpoint.ckpt", map_location="cpu", weights_only=True)

@@ -1,5 +1,6 @@
 """`wala generate --batch`: a folder or list of inputs, one folder of results each, resumable; a bad
 input is logged and skipped; meshes decimated with --faces and previewed."""
+
 import json
 
 import numpy as np
@@ -42,8 +43,23 @@ def test_a_batch_list_of_multi_view_inputs_in_any_order(official, tmp_path, caps
     listing = tmp_path / "inputs.txt"
     listing.write_text(f"# one object per line\n{' '.join(reversed(files))}\n{files[0]} {files[1]}\n")
     out = tmp_path / "out"
-    assert main(["generate", str(folder), "--batch", str(listing), "-o", str(out), "--seed", str(meta["seed"]),
-                 "--format", "npz"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                str(folder),
+                "--batch",
+                str(listing),
+                "-o",
+                str(out),
+                "--seed",
+                str(meta["seed"]),
+                "--format",
+                "npz",
+            ]
+        )
+        == 2
+    )
     assert "reads 4 files (--views), got 2" in (out / "failed.log").read_text()  # the second line has two views
     done = [p.parent.name for p in out.glob("*/done.json")]
     assert len(done) == 1

@@ -1,5 +1,6 @@
 """Crafted model files, as an attacker would write them: each is refused in one line before anything
 in it runs or anything large is allocated, and a training-stack pickle still loads."""
+
 import collections
 import json
 import subprocess
@@ -67,8 +68,11 @@ def test_a_torchscript_archive_is_refused_by_name_and_its_code_never_runs(offici
     refused(folder, capsys, "is a TorchScript archive, not a checkpoint: refused, nothing was run")
     assert not marker.exists()
     # the file is live: torch.load without wala's checks hands it to torch.jit.load, which writes the file
-    subprocess.run([sys.executable, "-c", f"import torch; torch.load({str(folder / 'checkpoint.ckpt')!r}, "
-                    "weights_only=False)"], capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", f"import torch; torch.load({str(folder / 'checkpoint.ckpt')!r}, weights_only=False)"],
+        capture_output=True,
+        timeout=120,
+    )
     assert marker.exists()
 
 
@@ -76,7 +80,9 @@ def test_a_build_on_an_allowed_class_changes_nothing(official, copy_model, tmp_p
     folder = copy_model(official("un")[0], tmp_path / "build")
     most_common = collections.Counter.most_common
     # GLOBAL collections.Counter; {"most_common": 1}; BUILD — plain pickle would set the class attribute
-    rewrite_data_pickle(folder / "checkpoint.ckpt", b"\x80\x02ccollections\nCounter\n}X\x0b\x00\x00\x00most_commonK\x01sb.")
+    rewrite_data_pickle(
+        folder / "checkpoint.ckpt", b"\x80\x02ccollections\nCounter\n}X\x0b\x00\x00\x00most_commonK\x01sb."
+    )
     refused(folder, capsys, "the pickle does what no checkpoint does (Can only build Tensor, Parameter, OrderedDict")
     assert collections.Counter.most_common is most_common
 
@@ -87,16 +93,19 @@ def test_a_pickle_that_calls_a_function_is_refused_by_its_name(official, copy_mo
     refused(folder, capsys, "would run code (builtins.exec); refused, nothing was run")
 
 
-def test_a_zero_stride_view_declaring_terabytes_is_refused_without_allocating(official, copy_model, tmp_path, capsys,
-                                                                              fresh_python):
+def test_a_zero_stride_view_declaring_terabytes_is_refused_without_allocating(
+    official, copy_model, tmp_path, capsys, fresh_python
+):
     def extra(state):
         state["network.extra"] = torch.zeros(1).expand(2**30, 2**10)  # 4 TiB declared over 4 stored bytes
         return state
 
     folder = copy_model(official("un")[0], tmp_path / "broadcast", state=extra)
     refused(folder, capsys, "network.extra (1073741824, 1024) repeats its elements (stride (0, 0))")
-    code = (f"from wala.checkpoints import load_official\ntry: load_official({str(folder)!r})\n"
-            "except Exception as e: assert 'repeats its elements' in str(e), e")
+    code = (
+        f"from wala.checkpoints import load_official\ntry: load_official({str(folder)!r})\n"
+        "except Exception as e: assert 'repeats its elements' in str(e), e"
+    )
     assert fresh_python(code)[1] < 2048
 
 
@@ -111,12 +120,17 @@ class StridedView:
         return torch._utils._rebuild_tensor_v2, (typed, 0, self.size, self.stride, False, collections.OrderedDict())
 
 
-def test_views_past_their_storage_or_overlapping_far_beyond_the_file_are_refused(official, copy_model, tmp_path, capsys):
+def test_views_past_their_storage_or_overlapping_far_beyond_the_file_are_refused(
+    official, copy_model, tmp_path, capsys
+):
     past = copy_model(official("un")[0], tmp_path / "past", state=lambda s: {**s, "x": StridedView((1000,), (1,), 4)})
     refused(past, capsys, "a tensor reaches past its storage")
     # each row starts one element after the last: 4 GiB declared over 4 MiB stored
-    overlap = copy_model(official("un")[0], tmp_path / "overlap",
-                         state=lambda s: {**s, "x": StridedView((2**20, 2**10), (1, 1), 2**20 + 2**10)})
+    overlap = copy_model(
+        official("un")[0],
+        tmp_path / "overlap",
+        state=lambda s: {**s, "x": StridedView((2**20, 2**10), (1, 1), 2**20 + 2**10)},
+    )
     refused(overlap, capsys, "MiB stored (overlapping views); refused")
 
 
@@ -163,14 +177,17 @@ def test_a_tensor_of_another_dtype_is_refused_before_it_is_copied(official, copy
         load_official(folder)
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("diffusion_step", 10**9, "diffusion_step is 1000000000; it must be an integer in 1…10000"),
-    ("att_hidden_size", 10**9, "att_hidden_size is 1000000000; it must be an integer in 1…16384"),
-    ("transformer_num_heads", "16", "transformer_num_heads is '16'; it must be an integer in 1…512"),
-    ("unet_num_res_blocks", [1] * 1000, "unet_num_res_blocks is [1, 1,"),
-    ("dp_cond", float("nan"), "dp_cond is nan; it must be a number in 0…1"),
-    ("use_voxel_conditions", "yes", "use_voxel_conditions is 'yes'; it must be true, false or null"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("diffusion_step", 10**9, "diffusion_step is 1000000000; it must be an integer in 1…10000"),
+        ("att_hidden_size", 10**9, "att_hidden_size is 1000000000; it must be an integer in 1…16384"),
+        ("transformer_num_heads", "16", "transformer_num_heads is '16'; it must be an integer in 1…512"),
+        ("unet_num_res_blocks", [1] * 1000, "unet_num_res_blocks is [1, 1,"),
+        ("dp_cond", float("nan"), "dp_cond is nan; it must be a number in 0…1"),
+        ("use_voxel_conditions", "yes", "use_voxel_conditions is 'yes'; it must be true, false or null"),
+    ],
+)
 def test_args_values_out_of_type_or_range_are_one_line_naming_the_key(official, key, value, message):
     args = json.loads((official("un")[0] / "args.json").read_text())
     with pytest.raises(WalaError, match=None) as caught:
@@ -212,9 +229,12 @@ def test_a_training_checkpoint_declaring_a_huge_model_is_refused_before_it_is_bu
 
     model = to_dict(DiffusionConfig())
     model["denoiser"].update(width=8192, depth=64, heads=16)  # ~50 GiB of float32 if it were built
-    path = save_checkpoint(tmp_path / "huge.safetensors", "diffusion", {"model": model}, {},
-                           {"ema": {"network.x": torch.zeros(1)}})
-    code = (f"from wala.checkpoints import load_trained\ntry: load_trained({str(path)!r}, 'diffusion')\n"
-            "except Exception as e: print(e)")
+    path = save_checkpoint(
+        tmp_path / "huge.safetensors", "diffusion", {"model": model}, {}, {"ema": {"network.x": torch.zeros(1)}}
+    )
+    code = (
+        f"from wala.checkpoints import load_trained\ntry: load_trained({str(path)!r}, 'diffusion')\n"
+        "except Exception as e: print(e)"
+    )
     message, peak = fresh_python(code)
     assert "unexpected key network.x (the config does not describe this checkpoint)" in message and peak < 2048

@@ -1,5 +1,6 @@
 """`wala generate` with the released image-family models: what each accepts, what it refuses (one line,
 exit 2, nothing written), and the opt-in alpha compositing beside the official default."""
+
 import numpy as np
 from PIL import Image
 
@@ -23,17 +24,29 @@ def test_a_wrong_number_or_set_of_views_is_refused(official, tmp_path, capsys):
     folder, _, meta = official("dm4")
     files = [str(folder / name) for name in meta["inputs"]]
     refused(["generate", str(folder), "--dm4", *files[:3]], capsys, tmp_path, "reads 4 files (--depth), got 3")
-    refused(["generate", str(folder), "--depth", files[0], files[1], files[2], str(folder / "49.png")], capsys,
-            tmp_path, "reads views 3, 6, 10, 26; the files name views 3, 6, 10, 49")
+    refused(
+        ["generate", str(folder), "--depth", files[0], files[1], files[2], str(folder / "49.png")],
+        capsys,
+        tmp_path,
+        "reads views 3, 6, 10, 26; the files name views 3, 6, 10, 49",
+    )
 
 
 def test_a_condition_the_model_was_not_trained_on_is_refused(official, tmp_path, capsys):
     sv, _, _ = official("sv")
     dm1, _, _ = official("dm1")
-    refused(["generate", str(sv), "--pointcloud", str(official("pc")[0] / "input.h5df")], capsys, tmp_path,
-            "reads --image (image), not a pointcloud condition")
-    refused(["generate", str(dm1), "--image", str(sv / "input.png")], capsys, tmp_path,
-            "reads --depth (depth), not an image condition")
+    refused(
+        ["generate", str(sv), "--pointcloud", str(official("pc")[0] / "input.h5df")],
+        capsys,
+        tmp_path,
+        "reads --image (image), not a pointcloud condition",
+    )
+    refused(
+        ["generate", str(dm1), "--image", str(sv / "input.png")],
+        capsys,
+        tmp_path,
+        "reads --depth (depth), not an image condition",
+    )
     refused(["generate", str(sv), "--unconditional"], capsys, tmp_path, "not no condition")
 
 
@@ -46,8 +59,21 @@ def test_an_unreadable_image_is_one_line(official, tmp_path, capsys):
 def test_a_released_single_image_model_takes_a_sketch_like_the_official_run_py(official, tmp_path, capsys):
     # the SV and SK checkpoints have the same args: which one a directory holds cannot be told
     folder, E, meta = official("sk")
-    code, _ = run(["generate", str(folder), "--sketch", str(folder / "input.png"), "--seed", "42", "-o",
-                   str(tmp_path), "--format", "npz"], capsys)
+    code, _ = run(
+        [
+            "generate",
+            str(folder),
+            "--sketch",
+            str(folder / "input.png"),
+            "--seed",
+            "42",
+            "-o",
+            str(tmp_path),
+            "--format",
+            "npz",
+        ],
+        capsys,
+    )
     assert code == 0
     assert np.abs(np.load(tmp_path / "sample_0042.npz")["latent"] - E["latent"][0]).max() <= 1e-4
 

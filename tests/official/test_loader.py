@@ -1,5 +1,6 @@
 """Loading released model directories: strict key mapping, raw weights (not EMA), refusal of
 pickles that would run code, pickle-free conversion, and the full-size architectures."""
+
 import json
 import os
 
@@ -31,17 +32,20 @@ def test_a_mismatched_key_is_named_in_one_line(official, tmp_path, copy_model):
     def renamed(state):
         state["network.unet.blocks.0.attn.qkv.wieght"] = state.pop("network.unet.blocks.0.attn.qkv.weight")
         return state
+
     with pytest.raises(WalaError, match="unexpected key network.unet.blocks.0.attn.qkv.wieght"):
         load_official(copy_model(folder, tmp_path / "renamed", renamed))
     with pytest.raises(WalaError, match="missing key network.cond_mapping_network.0.0.weight"):
-        load_official(copy_model(folder, tmp_path / "dropped", lambda s: {k: v for k, v in s.items()
-                                                                           if "cond_mapping" not in k}))
+        load_official(
+            copy_model(folder, tmp_path / "dropped", lambda s: {k: v for k, v in s.items() if "cond_mapping" not in k})
+        )
     with pytest.raises(WalaError, match="unexpected key network.cond_mapping_network.0.0.weight"):
         load_official(copy_model(folder, tmp_path / "args", args=lambda a: {**a, "cond_num_mapping_layers": 0}))
 
     def wrong_filter(state):
         state["dwt_inverse_3d.g0_dep"] = state["dwt_inverse_3d.g0_dep"] * 2
         return state
+
     with pytest.raises(WalaError, match="does not hold bior6.8"):
         load_official(copy_model(folder, tmp_path / "filter", wrong_filter))
 
@@ -62,7 +66,9 @@ class _RunsACommand:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_a_checkpoint_whose_pickle_would_run_a_command_is_refused_and_nothing_runs(official, tmp_path, capsys, copy_model):
+def test_a_checkpoint_whose_pickle_would_run_a_command_is_refused_and_nothing_runs(
+    official, tmp_path, capsys, copy_model
+):
     marker = tmp_path / "ran"
     target = copy_model(official("pc")[0], tmp_path / "evil")
     checkpoint = torch.load(target / "checkpoint.ckpt", map_location="cpu", weights_only=True)
@@ -102,10 +108,12 @@ def test_convert_writes_a_pickle_free_directory_that_samples_the_same(official, 
     assert sorted(os.listdir(tmp_path / kind)) == ["config.json", "model.safetensors"]
     converted = WaLaPipeline.from_pretrained(tmp_path / kind)
     assert converted.official  # still a released model: its run.py defaults apply
-    condition = (torch.from_numpy(E["input_voxels"]) if kind == "vx16"
-                 else converted.condition_tensor(views=E["input_u8"][0]))
-    latent = converted.model.sample_latents(condition, meta["diffusion_rescale_timestep"],
-                                            meta["guidance_scale_effective"], seed=meta["seed"])
+    condition = (
+        torch.from_numpy(E["input_voxels"]) if kind == "vx16" else converted.condition_tensor(views=E["input_u8"][0])
+    )
+    latent = converted.model.sample_latents(
+        condition, meta["diffusion_rescale_timestep"], meta["guidance_scale_effective"], seed=meta["seed"]
+    )
     assert float((latent - torch.from_numpy(E["latent"])).abs().max()) <= 1e-4
 
 

@@ -1,6 +1,7 @@
 """Released-model parity: the official code's intermediates and outputs on tiny official-format
 models (shared/fixtures/official), reproduced stage by stage and end to end. Tolerances are the
 fixture README's; the largest differences seen are in the comments."""
+
 import numpy as np
 import pytest
 import torch
@@ -34,6 +35,7 @@ def models(official):
         if kind not in cache:
             cache[kind] = load_official(official(kind)[0]).eval()
         return cache[kind]
+
     return get
 
 
@@ -47,6 +49,7 @@ def tsdf_of(official, models):
             with torch.no_grad():
                 cache[kind] = models(kind).decode(torch.from_numpy(official(kind)[1]["latent"]))[0].numpy()
         return cache[kind]
+
     return get
 
 
@@ -92,10 +95,17 @@ def test_every_sampler_step_from_the_recorded_draws(official, models, kind):
         seen_t.append(int(t[0]))
         return gaussian.guided(model.network.unet, cond, zero, meta["guidance_scale_effective"])(x, t)
 
-    latent = gaussian.sample(denoise, model.config.schedule, meta["diffusion_rescale_timestep"], lambda: next(draws),
-                             lambda j, step: steps.append(step))
+    latent = gaussian.sample(
+        denoise,
+        model.config.schedule,
+        meta["diffusion_rescale_timestep"],
+        lambda: next(draws),
+        lambda j, step: steps.append(step),
+    )
     assert seen_t == meta["timestep_map"][::-1] == E["step_model_t"].tolist()
-    assert max_diff(torch.stack([s.sample for s in steps]), E["step_sample"]) <= tolerance(kind, E["step_sample"])  # ≤ 6.2e-6
+    assert max_diff(torch.stack([s.sample for s in steps]), E["step_sample"]) <= tolerance(
+        kind, E["step_sample"]
+    )  # ≤ 6.2e-6
     assert max_diff(torch.stack([s.x0 for s in steps]), E["step_pred_xstart"]) <= tolerance(kind, E["step_pred_xstart"])
     assert max_diff(latent, E["latent"]) <= tolerance(kind, E["latent"])
 
@@ -105,8 +115,9 @@ def test_seeded_sampling_reproduces_the_official_draws_and_latent(official, mode
     _, E, meta = official(kind)
     model = models(kind)
     condition = model_input(E) if kind != "un" else None
-    latent = model.sample_latents(condition, meta["diffusion_rescale_timestep"], meta["guidance_scale_effective"],
-                                  seed=meta["seed"])
+    latent = model.sample_latents(
+        condition, meta["diffusion_rescale_timestep"], meta["guidance_scale_effective"], seed=meta["seed"]
+    )
     assert max_diff(latent, E["latent"]) <= tolerance(kind, E["latent"])  # seen: 0 (all but vx16: 6.2e-6)
     generator = torch.Generator().manual_seed(meta["seed"])
     first = torch.randn((1, 4, 12, 12, 12), generator=generator)
@@ -154,8 +165,22 @@ def test_mesh_counts_bbox_area_and_volume(official, tsdf_of, kind):
 
 def test_wala_generate_runs_a_released_unconditional_model_with_its_1000_default_steps(official, tmp_path):
     folder, E, meta = official("un")
-    assert main(["generate", str(folder), "--unconditional", "--seed", str(meta["seed"]), "-o", str(tmp_path),
-                 "--format", "npz"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(folder),
+                "--unconditional",
+                "--seed",
+                str(meta["seed"]),
+                "-o",
+                str(tmp_path),
+                "--format",
+                "npz",
+            ]
+        )
+        == 0
+    )
     out = np.load(tmp_path / f"sample_{meta['seed']:04d}.npz")
     assert max_diff(out["latent"], E["latent"][0]) <= 1e-4
 
@@ -168,17 +193,34 @@ def test_image_files_become_the_official_crops_exactly(official, models, kind):
     assert crops.dtype == np.uint8 and np.array_equal(crops, E["input_u8"].reshape(crops.shape))
 
 
-OFFICIAL_FLAGS = {"pc": "--pointcloud", "vx16": "--voxel_files", "sv": "--images", "sk": "--sketch", "dm1": "--dm1",
-                  "rgb4": "--multi_view_images", "dm4": "--dm4", "dm6": "--dm6"}
+OFFICIAL_FLAGS = {
+    "pc": "--pointcloud",
+    "vx16": "--voxel_files",
+    "sv": "--images",
+    "sk": "--sketch",
+    "dm1": "--dm1",
+    "rgb4": "--multi_view_images",
+    "dm4": "--dm4",
+    "dm6": "--dm6",
+}
 
 
 @pytest.mark.parametrize("kind", CONDITIONED)
 def test_wala_generate_on_the_official_directory_and_inputs(official, kind, tmp_path, capsys):
     folder, E, meta = official(kind)
     # the official defaults: README steps, and for pc/vx16 guidance 3.0 whatever --scale says (OFFICIAL.md §6)
-    args = ["generate", str(folder), OFFICIAL_FLAGS[kind], *[str(folder / name) for name in meta["inputs"]],
-            "--seed", str(meta["seed"]), "--diffusion_rescale_timestep", str(meta["diffusion_rescale_timestep"]),
-            "-o", str(tmp_path)]
+    args = [
+        "generate",
+        str(folder),
+        OFFICIAL_FLAGS[kind],
+        *[str(folder / name) for name in meta["inputs"]],
+        "--seed",
+        str(meta["seed"]),
+        "--diffusion_rescale_timestep",
+        str(meta["diffusion_rescale_timestep"]),
+        "-o",
+        str(tmp_path),
+    ]
     assert main([*args, "--output_format", "npz"]) == 0
     out = np.load(tmp_path / f"sample_{meta['seed']:04d}.npz")
     assert out["latent"].shape == (4, 12, 12, 12) and out["tsdf"].shape == (256, 256, 256)
@@ -187,6 +229,7 @@ def test_wala_generate_on_the_official_directory_and_inputs(official, kind, tmp_
     if kind == "pc":  # writing the mesh does not depend on the condition: once is enough
         assert main(args) == 0
         import trimesh
+
         mesh = trimesh.load(tmp_path / f"sample_{meta['seed']:04d}.obj", process=False)
         assert abs(len(mesh.faces) - meta["mesh"]["n_faces"]) <= 1e-3 * meta["mesh"]["n_faces"]
     assert f"guidance {meta['guidance_scale_effective']:g}" in capsys.readouterr().err  # the README's (pc/vx16: 3)
@@ -215,7 +258,7 @@ def test_dwt_unpacking_idwt_and_mesh_follow_the_official_conventions(official):
     for i, level in ((0, 3), (1, 2), (2, 1)):  # official highs[i]: finest first
         ours = coeffs[level][0][order].flatten()[E[f"dwt_highs{i}_sample_idx"]]
         assert max_diff(ours, E[f"dwt_highs{i}_sample_val"]) <= 1e-5  # seen 3.6e-7
-    packed = torch.arange(64 * 46 ** 3, dtype=torch.float64).reshape(1, 64, 46, 46, 46)
+    packed = torch.arange(64 * 46**3, dtype=torch.float64).reshape(1, 64, 46, 46, 46)
     tree = unpack_wavelet_tree(packed, 256)
     for i, level in ((1, 1), (2, 0)):
         ours = tree.details[level][0][order].flatten()[E[f"unpack_highs{i}_idx"]]
@@ -236,8 +279,25 @@ def test_dwt_unpacking_idwt_and_mesh_follow_the_official_conventions(official):
 
 def test_bf16_weights_approximate_the_official_latent(official, tmp_path):
     folder, E, meta = official("pc")
-    assert main(["generate", str(folder), "--pointcloud", str(folder / "input.h5df"), "--seed", str(meta["seed"]),
-                 "-o", str(tmp_path), "--format", "npz", "--dtype", "bf16"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(folder),
+                "--pointcloud",
+                str(folder / "input.h5df"),
+                "--seed",
+                str(meta["seed"]),
+                "-o",
+                str(tmp_path),
+                "--format",
+                "npz",
+                "--dtype",
+                "bf16",
+            ]
+        )
+        == 0
+    )
     latent = np.load(tmp_path / f"sample_{meta['seed']:04d}.npz")["latent"]
     error = np.abs(latent - E["latent"][0])
     # an approximation, not parity: seen mean 0.018 (latent mean |x| 0.78), max 0.10

@@ -1,5 +1,6 @@
 """The released text → depth-maps model on diffusers/transformers against the official code's
 fixtures (shared/fixtures/official/text_dm6; tolerances from its README)."""
+
 import json
 from pathlib import Path
 
@@ -80,12 +81,23 @@ def test_six_depth_maps_step_by_step(model):
     expected, meta = case("dm6_s5")
     views = tuple(meta["views"])
     assert views == VIEWS["depth"]
-    context = torch.cat([torch.from_numpy(expected["text_uc"]).expand(6, -1, -1),
-                         torch.from_numpy(expected["text_c"]).expand(6, -1, -1)])
+    context = torch.cat(
+        [
+            torch.from_numpy(expected["text_uc"]).expand(6, -1, -1),
+            torch.from_numpy(expected["text_c"]).expand(6, -1, -1),
+        ]
+    )
     camera = torch.from_numpy(cameras(views)).float()
     steps = []
-    latents = model.sample(torch.from_numpy(expected["x_T"]), context, torch.cat([camera, camera]), 6, meta["step"],
-                           10.0, trace=steps.append)
+    latents = model.sample(
+        torch.from_numpy(expected["x_T"]),
+        context,
+        torch.cat([camera, camera]),
+        6,
+        meta["step"],
+        10.0,
+        trace=steps.append,
+    )
     assert [s["t"] for s in steps] == expected["step_t"].tolist()
     for i, step in enumerate(steps):
         for key in ("eps", "pred_x0", "x_prev"):
@@ -105,8 +117,24 @@ def test_four_rgb_views(model):
 
 def test_text2depth_from_the_seed_writes_the_official_pixels_named_by_view(tmp_path, capsys):
     expected, meta = case("dm6_s5")  # end to end: x_T is what torch.manual_seed(42) then the sampler draws
-    assert main(["text2depth", str(TEXT / "model"), "--text", meta["prompt_cli"], "--official-prompt", "--seed",
-                 str(meta["seed"]), "--steps", str(meta["step"]), "-o", str(tmp_path)]) == 0  # guidance 10: run.py's
+    assert (
+        main(
+            [
+                "text2depth",
+                str(TEXT / "model"),
+                "--text",
+                meta["prompt_cli"],
+                "--official-prompt",
+                "--seed",
+                str(meta["seed"]),
+                "--steps",
+                str(meta["step"]),
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )  # guidance 10: run.py's
     for i, view in enumerate(VIEWS["depth"]):
         ours = Image.open(tmp_path / f"{view}.png")
         assert ours.mode == "RGB" and ours.size == (256, 256)
@@ -121,21 +149,34 @@ def test_the_official_cli_run_first_and_last_steps_and_its_pngs(model):
     expected, meta = case("dm6_cli")
     assert [prompt_text(meta["prompt_cli"], official=True)] == meta["prompt_final"]
     assert (ddim_timesteps(50)[::-1] == expected["step_t"]).all()
-    context = torch.cat([torch.from_numpy(expected["text_uc"]).expand(6, -1, -1),
-                         torch.from_numpy(expected["text_c"]).expand(6, -1, -1)])
+    context = torch.cat(
+        [
+            torch.from_numpy(expected["text_uc"]).expand(6, -1, -1),
+            torch.from_numpy(expected["text_c"]).expand(6, -1, -1),
+        ]
+    )
     camera = torch.from_numpy(cameras(VIEWS["depth"])).float()
     camera = torch.cat([camera, camera])
-    assert torch.equal(torch.randn(6, 4, 32, 32, generator=torch.Generator().manual_seed(meta["seed"])),
-                       torch.from_numpy(expected["x_T"]))
+    assert torch.equal(
+        torch.randn(6, 4, 32, 32, generator=torch.Generator().manual_seed(meta["seed"])),
+        torch.from_numpy(expected["x_T"]),
+    )
     selected = expected["step_sel"].tolist()  # [0, 1, 48, 49]
     first = []
-    model.sample(torch.from_numpy(expected["x_T"]), context, camera, 6, 50, 10.0, trace=first.append,
-                 stop_after=2)
+    model.sample(torch.from_numpy(expected["x_T"]), context, camera, 6, 50, 10.0, trace=first.append, stop_after=2)
     for i in (0, 1):
         assert relative(first[i]["x_prev"], expected["step_x_prev"][selected.index(i)]) <= 1e-5
     last = []
-    model.sample(torch.from_numpy(expected["step_x_prev"][selected.index(48)]), context, camera, 6, 50, 10.0,
-                 trace=last.append, start_at=49)
+    model.sample(
+        torch.from_numpy(expected["step_x_prev"][selected.index(48)]),
+        context,
+        camera,
+        6,
+        50,
+        10.0,
+        trace=last.append,
+        start_at=49,
+    )
     assert relative(last[0]["x_prev"], expected["latents"]) <= 1e-5
     images = to_uint8(model.decode(torch.from_numpy(expected["latents"])))
     for i in range(6):
@@ -179,8 +220,14 @@ def test_convert_writes_diffusers_folders_that_load_back_alike(tmp_path, model, 
     from diffusers import UNet2DConditionModel
 
     assert main(["convert", str(TEXT / "model"), "-o", str(tmp_path / "conv")]) == 0
-    for part, file in (("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"), ("text_encoder", "model")):
-        assert (tmp_path / "conv" / part / f"{file}.safetensors").is_file() and (tmp_path / "conv" / part / "config.json").is_file()
+    for part, file in (
+        ("unet", "diffusion_pytorch_model"),
+        ("vae", "diffusion_pytorch_model"),
+        ("text_encoder", "model"),
+    ):
+        assert (tmp_path / "conv" / part / f"{file}.safetensors").is_file() and (
+            tmp_path / "conv" / part / "config.json"
+        ).is_file()
     converted = TextToViews.load(tmp_path / "conv")
     a = model("a chair", steps=2, seed=1)
     b = converted("a chair", steps=2, seed=1)
@@ -210,11 +257,32 @@ def test_text_to_depth_maps_to_mesh_in_one_call(model, tmp_path):
     assert torch.equal(shape.latent, by_hand.latent)  # the chain is text → maps, then the maps as given
 
     out = tmp_path / "chain"
-    code = main(["generate", str(dm6), "--text", "a", "wooden", "chair", "--text-model", str(TEXT / "model"),
-                 "--text-steps", "3", "--steps", "2", "--seed", "5", "-o", str(out), "--no-preview"])
+    code = main(
+        [
+            "generate",
+            str(dm6),
+            "--text",
+            "a",
+            "wooden",
+            "chair",
+            "--text-model",
+            str(TEXT / "model"),
+            "--text-steps",
+            "3",
+            "--steps",
+            "2",
+            "--seed",
+            "5",
+            "-o",
+            str(out),
+            "--no-preview",
+        ]
+    )
     assert code == 0
     for view in drawn.views:
-        assert np.array_equal(np.asarray(Image.open(out / "depth" / f"{view}.png")), drawn.images[drawn.views.index(view)])
+        assert np.array_equal(
+            np.asarray(Image.open(out / "depth" / f"{view}.png")), drawn.images[drawn.views.index(view)]
+        )
     import trimesh
 
     mesh = trimesh.load(out / "sample_0005.obj")  # the random tiny DM6 model's shape, but a surface

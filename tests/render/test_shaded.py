@@ -1,5 +1,6 @@
 """Headless shaded rendering: the camera model is the one its depth maps say (depth back-projects onto
 the surface), the lit side is brighter, previews hold the whole shape."""
+
 import numpy as np
 import pytest
 import trimesh
@@ -73,8 +74,11 @@ def test_wala_preview_writes_the_strip_and_refuses_bad_input_in_one_line(tmp_pat
     assert main(["preview", str(tmp_path / "box.obj"), "--frames", "3", "--size", "64"]) == 0
     assert Image.open(tmp_path / "box.png").size == (192, 64)
     (tmp_path / "empty.obj").write_text("# nothing\n")
-    for argv in (["preview", str(tmp_path / "missing.obj")], ["preview", str(tmp_path / "empty.obj")],
-                 ["preview", str(tmp_path / "box.obj"), "--frames", "0"]):
+    for argv in (
+        ["preview", str(tmp_path / "missing.obj")],
+        ["preview", str(tmp_path / "empty.obj")],
+        ["preview", str(tmp_path / "box.obj"), "--frames", "0"],
+    ):
         capsys.readouterr()
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Renders at the official cameras: the view table and the 8-bit depth encoding are the camera that
 made them (a depth map back-projects onto the surface), a known shape has the silhouette the pinhole
 model predicts, and `wala render` writes files the multi-view models read by view id."""
+
 import numpy as np
 import pytest
 import trimesh
@@ -26,7 +27,12 @@ def test_views_are_read_from_ids_sets_names_and_angles():
     three = parse_views("3")[0]
     assert (three.azimuth, three.elevation) == VIEW_TABLE[3] and abs(three.azimuth - 57.27) < 0.01
     assert (parse_views("45:-10")[0].azimuth, parse_views("45:-10")[0].elevation) == (45.0, -10.0)
-    for bad, message in [("55", "not in the 55-view"), ("top", "unknown view"), ("3,3", "twice"), ("1:x", "azimuth:elevation")]:
+    for bad, message in [
+        ("55", "not in the 55-view"),
+        ("top", "unknown view"),
+        ("3,3", "twice"),
+        ("1:x", "azimuth:elevation"),
+    ]:
         with pytest.raises(WalaError, match=message):
             parse_views(bad)
 
@@ -61,7 +67,7 @@ def test_a_sphere_has_the_silhouette_of_the_pinhole_model():
     # the cone tangent to the sphere: half-angle asin(r/d), imaged at tan(·)/tan(fov/2) of the half-size
     radius = 100 * np.tan(np.arcsin(0.9 / CAMERA_DISTANCE)) / np.tan(np.radians(FIELD_OF_VIEW / 2))
     mask = out.depth > 0
-    assert abs(mask.sum() / (np.pi * radius ** 2) - 1) < 0.02
+    assert abs(mask.sum() / (np.pi * radius**2) - 1) < 0.02
     rows, cols = np.nonzero(mask)
     assert abs(rows.mean() - 99.5) < 0.5 and abs(cols.mean() - 99.5) < 0.5  # centred: the camera aims at the origin
     assert (out.rgb[~mask] == 255).all()  # white paper around it

@@ -28,8 +28,14 @@ def test_vertices_map_through_the_official_grid():
     assert np.allclose(mesh.bounds, [[-1 + 9.5 / 16] * 3, [-1 + 19.5 / 16] * 3])
 
 
-@pytest.mark.parametrize("grid, message", [(np.full((32, 32, 32), 0.1), "no surface"), (np.zeros((32, 32, 16)), "cubic"),
-                                           (np.full((32, 32, 32), np.nan), "NaN")])
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        (np.full((32, 32, 32), 0.1), "no surface"),
+        (np.zeros((32, 32, 16)), "cubic"),
+        (np.full((32, 32, 32), np.nan), "NaN"),
+    ],
+)
 def test_grids_without_a_surface_are_refused(grid, message):
     with pytest.raises(WalaError, match=message):
         tsdf_to_mesh(grid)

@@ -27,8 +27,14 @@ def test_triangles_with_two_equal_vertices_change_nothing():
     # marching cubes emits a few such triangles; each one of the three ways must not divide by zero
     sphere = _sphere_mesh()
     v, f = np.asarray(sphere.vertices), np.asarray(sphere.faces)
-    degenerate = np.array([[f[0, 0], f[0, 0], f[0, 1]], [f[1, 0], f[1, 1], f[1, 1]], [f[2, 2], f[2, 0], f[2, 2]],
-                           [f[3, 0], f[3, 0], f[3, 0]]])
+    degenerate = np.array(
+        [
+            [f[0, 0], f[0, 0], f[0, 1]],
+            [f[1, 0], f[1, 1], f[1, 1]],
+            [f[2, 2], f[2, 0], f[2, 2]],
+            [f[3, 0], f[3, 0], f[3, 0]],
+        ]
+    )
     with_them = trimesh.Trimesh(v, np.concatenate([f, degenerate]), process=False)
     np.testing.assert_array_equal(mesh_to_tsdf(with_them, 32), mesh_to_tsdf(sphere, 32))
 
@@ -81,8 +87,9 @@ def test_flipped_faces_do_not_change_the_signs(real_meshes):
 def test_small_holes_keep_the_inside(real_meshes):
     n = 64
     mesh, _ = normalize_mesh(load_mesh(real_meshes / "cgal" / "bunny00.off"))
-    holed = trimesh.Trimesh(mesh.vertices, np.asarray(mesh.faces)[np.random.default_rng(1).random(len(mesh.faces)) > 0.02],
-                            process=False)
+    holed = trimesh.Trimesh(
+        mesh.vertices, np.asarray(mesh.faces)[np.random.default_rng(1).random(len(mesh.faces)) > 0.02], process=False
+    )
     assert not holed.is_watertight
     full, with_holes = mesh_to_tsdf(mesh, n), mesh_to_tsdf(holed, n)
     clear = np.abs(full) > voxel_size(n)

@@ -1,6 +1,7 @@
 """`wala serve` against hostile requests: paths out of the results folder, other sites' pages, other host
 names, a missing token, odd file names and oversized bodies each get one JSON line with no local path and
 leave no job folder; SIGTERM removes the results folder as Ctrl-C does."""
+
 import asyncio
 import os
 import shutil
@@ -50,14 +51,21 @@ def multipart(fields: dict, files: list[tuple[bytes, bytes]], end: bool = True) 
     for key, value in fields.items():
         body += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
     for name, data in files:
-        body += (f"--{BOUNDARY}\r\n".encode() + b'Content-Disposition: form-data; name="files"; filename="' + name
-                 + b'"\r\nContent-Type: application/octet-stream\r\n\r\n' + data + b"\r\n")
+        body += (
+            f"--{BOUNDARY}\r\n".encode()
+            + b'Content-Disposition: form-data; name="files"; filename="'
+            + name
+            + b'"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            + data
+            + b"\r\n"
+        )
     return body + (f"--{BOUNDARY}--\r\n".encode() if end else b"")
 
 
 def post(client, body: bytes, **headers):
-    return client.post("/api/generate", content=body, headers={
-        "Content-Type": f"multipart/form-data; boundary={BOUNDARY}", **headers})
+    return client.post(
+        "/api/generate", content=body, headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}", **headers}
+    )
 
 
 def refusal(answer, app, status: int) -> str:
@@ -74,11 +82,20 @@ def test_result_paths_that_leave_the_results_folder_are_not_found(app, client):
     job.mkdir()
     (job / "shape.obj").write_text("v 0 0 0\n")
     assert client.get("/api/result/0123456789ab/shape.obj").text == "v 0 0 0\n"
-    for url in ("/api/result/%2e%2e/shape.obj", "/api/result/%2E%2E/shape.obj", "/api/result/..%2f/shape.obj",
-                "/api/result/%2e%2e%2f%2e%2e/shape.obj", "/api/result/0123456789ab/..%2f..%2fshape.obj",
-                "/api/result/0123456789AB/shape.obj", "/api/result/0123456789ab%00/shape.obj",
-                "/api/result/0123456789a/shape.obj", "/api/result/ba9876543210/shape.obj",
-                "/static/%2e%2e%2fapp.py", "/static/..%2F..%2Fserve%2Fapp.py", "/static/%2e%2e"):
+    for url in (
+        "/api/result/%2e%2e/shape.obj",
+        "/api/result/%2E%2E/shape.obj",
+        "/api/result/..%2f/shape.obj",
+        "/api/result/%2e%2e%2f%2e%2e/shape.obj",
+        "/api/result/0123456789ab/..%2f..%2fshape.obj",
+        "/api/result/0123456789AB/shape.obj",
+        "/api/result/0123456789ab%00/shape.obj",
+        "/api/result/0123456789a/shape.obj",
+        "/api/result/ba9876543210/shape.obj",
+        "/static/%2e%2e%2fapp.py",
+        "/static/..%2F..%2Fserve%2Fapp.py",
+        "/static/%2e%2e",
+    ):
         answer = client.get(url)
         assert "secret" not in answer.text
         assert refusal(answer, app, 404) == "not found", url
@@ -114,8 +131,11 @@ def test_off_loopback_the_api_wants_the_servers_token():
             assert refusal(answer, app, 401).startswith("this server needs its token")
         assert refusal(client.post("/api/generate"), app, 401).startswith("this server needs its token")
         assert refusal(client.get("/api/result/0123456789ab/shape.obj"), app, 401)
-        for headers, query in (({"Authorization": "Bearer s3cret"}, ""), ({"X-Wala-Token": "s3cret"}, ""),
-                               ({}, "?token=s3cret")):
+        for headers, query in (
+            ({"Authorization": "Bearer s3cret"}, ""),
+            ({"X-Wala-Token": "s3cret"}, ""),
+            ({}, "?token=s3cret"),
+        ):
             assert client.get(f"/api/models{query}", headers=headers).status_code == 200
         # The page and its scripts hold nothing private: they load, and the page sends the token from its URL.
         assert client.get("/?token=s3cret").status_code == client.get("/static/page.js").status_code == 200
@@ -135,9 +155,16 @@ def test_a_file_name_keeps_its_last_part_safe_characters_and_suffix():
     assert clean_filename("..") == clean_filename("/") == clean_filename("") == clean_filename("a/..") == ""
 
 
-@pytest.mark.parametrize("name, stored", [
-    (b"x" * 300 + b".png", "x" * 96 + ".png"), (b"a\0.png", "a_.png"), (b"../x.png", "x.png"),
-    (b"../../etc/passwd.png", "passwd.png"), (b"C:\\temp\\..\\x.png", "x.png")])
+@pytest.mark.parametrize(
+    "name, stored",
+    [
+        (b"x" * 300 + b".png", "x" * 96 + ".png"),
+        (b"a\0.png", "a_.png"),
+        (b"../x.png", "x.png"),
+        (b"../../etc/passwd.png", "passwd.png"),
+        (b"C:\\temp\\..\\x.png", "x.png"),
+    ],
+)
 def test_an_odd_file_name_is_stored_cleaned_and_its_job_folder_goes_on_failure(app, client, name, stored):
     message = refusal(post(client, multipart({"model": "sk"}, [(name, b"not a png")])), app, 400)
     assert message.startswith(f"cannot read image {stored}:")
@@ -155,14 +182,21 @@ def test_an_unnamed_file_with_bytes_is_refused_and_an_empty_file_input_is_no_fil
     assert refusal(post(client, multipart({"model": "sk"}, [(b"", b"")])), app, 400) == "sk reads 1 file, got 0"
 
 
-@pytest.mark.parametrize("body, content_type, message", [
-    (b'{"model": "sk"}', "application/json", "bad upload: send a multipart/form-data form"),
-    (multipart({"model": "sk"}, [(b"a.png", b"x")], end=False), None, "bad upload: the form ends before"),
-    (multipart({"model": "sk"}, [(f"{i}.png".encode(), b"x") for i in range(17)]), None, "at most 16 files"),
-    (multipart({"model": "sk"}, [(b"a.png", b"x"), (b"a.png", b"y")]), None, "two files named a.png"),
-    (multipart({"model": "sk", "seed": "1" * 2000}, []), None, "a form field is too long"),
-    (multipart({}, [(b"a.png", b"x")]).replace(b'name="files"', b'name="other"'), None,
-     "files go in the form's 'files' field")])
+@pytest.mark.parametrize(
+    "body, content_type, message",
+    [
+        (b'{"model": "sk"}', "application/json", "bad upload: send a multipart/form-data form"),
+        (multipart({"model": "sk"}, [(b"a.png", b"x")], end=False), None, "bad upload: the form ends before"),
+        (multipart({"model": "sk"}, [(f"{i}.png".encode(), b"x") for i in range(17)]), None, "at most 16 files"),
+        (multipart({"model": "sk"}, [(b"a.png", b"x"), (b"a.png", b"y")]), None, "two files named a.png"),
+        (multipart({"model": "sk", "seed": "1" * 2000}, []), None, "a form field is too long"),
+        (
+            multipart({}, [(b"a.png", b"x")]).replace(b'name="files"', b'name="other"'),
+            None,
+            "files go in the form's 'files' field",
+        ),
+    ],
+)
 def test_a_malformed_form_gets_one_line(app, client, body, content_type, message):
     headers = {"Content-Type": content_type} if content_type else {}
     assert refusal(post(client, body, **headers), app, 400).startswith(message)
@@ -197,11 +231,24 @@ def asgi_post(app, headers: list[tuple[bytes, bytes]], chunks):
         elif message["type"] == "http.response.body":
             seen["body"] += message.get("body", b"")
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/api/generate", "raw_path": b"/api/generate", "root_path": "", "query_string": b"",
-             "headers": [(b"host", b"127.0.0.1:7860"),
-                         (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()), *headers],
-             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 7860)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/generate",
+        "raw_path": b"/api/generate",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:7860"),
+            (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
+            *headers,
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 7860),
+    }
     asyncio.run(app(scope, receive, send))
     return seen["status"], seen["body"], seen["read"], seen["peak"]
 
@@ -227,7 +274,7 @@ def test_a_body_that_never_ends_is_cut_off_at_the_limit_and_never_written_past_i
 
 def test_files_past_the_limit_in_a_body_under_it_are_not_written_and_get_one_line(app):
     body = multipart({"model": "sk"}, [(b"big.png", bytes(2 * MB))])
-    chunks = iter([body[i:i + 64 * 1024] for i in range(0, len(body), 64 * 1024)])
+    chunks = iter([body[i : i + 64 * 1024] for i in range(0, len(body), 64 * 1024)])
     status, answer, read, peak = asgi_post(app, [(b"content-length", str(len(body)).encode())], chunks)
     # The rest of the body is read and dropped so that an HTTP client hears the answer.
     assert (status, answer, read) == (400, b'{"error":"uploads larger than 1 MB"}', len(body))
@@ -239,9 +286,24 @@ def test_sigterm_removes_the_results_folder_and_ends_the_server_cleanly(tmp_path
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    server = subprocess.Popen([sys.executable, "-m", "wala.cli", "serve", "--model", str(FIXTURES / "sk"),
-                               "--port", str(port), "--device", "cpu"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wala.cli",
+            "serve",
+            "--model",
+            str(FIXTURES / "sk"),
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for _ in range(600):
             try:

@@ -1,5 +1,6 @@
 """`wala serve` end to end: the page in headless Chromium uploads a condition and shows the mesh in its
 viewer; bad uploads get a one-line message, never a crash."""
+
 import io
 import json
 import shutil
@@ -48,10 +49,16 @@ def post(url, fields: dict, files: list[tuple[str, bytes]]):
     for key, value in fields.items():
         body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
     for name, data in files:
-        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-                   f'Content-Type: application/octet-stream\r\n\r\n'.encode() + data + b"\r\n")
+        body.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     body.write(f"--{boundary}--\r\n".encode())
-    request = urllib.request.Request(url, body.getvalue(), {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    request = urllib.request.Request(
+        url, body.getvalue(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     try:
         with urllib.request.urlopen(request) as answer:
             return answer.status, json.loads(answer.read())
@@ -70,20 +77,23 @@ def canvas_pixels(page) -> np.ndarray:
 def test_the_models_are_listed_with_their_conditions_and_defaults(server):
     models = json.loads(urllib.request.urlopen(f"{server}/api/models").read())
     assert [(m["name"], m["kind"], m["files"], m["steps"], m["scale"]) for m in models] == [
-        ("sk", "image", 1, 5, 1.8), ("rgb4", "views", 4, 5, 1.3)]
+        ("sk", "image", 1, 5, 1.8),
+        ("rgb4", "views", 4, 5, 1.3),
+    ]
 
 
 def test_bad_uploads_get_one_line_and_the_server_keeps_running(server):
     sketch = (FIXTURES / "sk" / "input.png").read_bytes()
     url = f"{server}/api/generate"
     for fields, files, message in (
-            ({"model": "nope"}, [("a.png", sketch)], "unknown model 'nope'"),
-            ({"model": "sk"}, [("a.txt", b"hello")], "a.txt: not a"),
-            ({"model": "sk"}, [("a.png", b"not a png")], "cannot read image"),
-            ({"model": "sk"}, [("a.png", sketch), ("b.png", sketch)], "sk reads 1 file, got 2"),
-            ({"model": "sk", "steps": "many"}, [("a.png", sketch)], "whole numbers"),
-            ({"model": "sk"}, [("big.png", bytes(2 * 2**20))], "uploads larger than 1 MB"),
-            ({"model": "rgb4"}, [(f"{v}.png", sketch) for v in (3, 6, 10, 27)], "reads views 3, 6, 10, 26")):
+        ({"model": "nope"}, [("a.png", sketch)], "unknown model 'nope'"),
+        ({"model": "sk"}, [("a.txt", b"hello")], "a.txt: not a"),
+        ({"model": "sk"}, [("a.png", b"not a png")], "cannot read image"),
+        ({"model": "sk"}, [("a.png", sketch), ("b.png", sketch)], "sk reads 1 file, got 2"),
+        ({"model": "sk", "steps": "many"}, [("a.png", sketch)], "whole numbers"),
+        ({"model": "sk"}, [("big.png", bytes(2 * 2**20))], "uploads larger than 1 MB"),
+        ({"model": "rgb4"}, [(f"{v}.png", sketch) for v in (3, 6, 10, 27)], "reads views 3, 6, 10, 26"),
+    ):
         status, answer = post(url, fields, files)
         assert status == 400 and message in answer["error"] and "\n" not in answer["error"], (status, answer)
     status, answer = post(url, {"model": "sk", "seed": "42"}, [("drawing.png", sketch)])
@@ -97,8 +107,17 @@ def test_the_page_uploads_a_sketch_and_its_viewer_shows_the_mesh(server, tmp_pat
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "the page test needs Chromium (make test installs Debian's chromium)"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--use-angle=swiftshader",
+        "--enable-unsafe-swiftshader",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page()

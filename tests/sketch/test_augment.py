@@ -1,5 +1,6 @@
 """Sketch augmentation keeps the image size and paper colour and moves content as specified: the affine
 jitter by its translation, rotation and scale; the cage warp by its inner-corner offsets, border fixed."""
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -11,7 +12,7 @@ SIZE = 97  # odd: the centre is a pixel
 
 def dot(row: int, col: int) -> torch.Tensor:
     image = torch.ones(1, 3, SIZE, SIZE)  # white paper in [−1, 1]
-    image[:, :, row - 1: row + 2, col - 1: col + 2] = -1.0
+    image[:, :, row - 1 : row + 2, col - 1 : col + 2] = -1.0
     return image
 
 
@@ -23,11 +24,27 @@ def ink_centre(image: torch.Tensor) -> np.ndarray:
 
 def test_the_affine_jitter_moves_content_by_its_translation_and_rotation():
     image = dot(48, 68)  # 20 px right of the centre
-    shifted = F.grid_sample(image, F.affine_grid(content_affine(torch.ones(1), torch.zeros(1), torch.tensor([[0.25, -0.125]])),
-                                                 list(image.shape), align_corners=False), align_corners=False, padding_mode="border")
+    shifted = F.grid_sample(
+        image,
+        F.affine_grid(
+            content_affine(torch.ones(1), torch.zeros(1), torch.tensor([[0.25, -0.125]])),
+            list(image.shape),
+            align_corners=False,
+        ),
+        align_corners=False,
+        padding_mode="border",
+    )
     assert np.allclose(ink_centre(shifted), [48 - 0.125 * SIZE / 2, 68 + 0.25 * SIZE / 2], atol=0.5)
-    turned = F.grid_sample(image, F.affine_grid(content_affine(torch.ones(1), torch.tensor([np.pi / 2]), torch.zeros(1, 2)),
-                                                list(image.shape), align_corners=False), align_corners=False, padding_mode="border")
+    turned = F.grid_sample(
+        image,
+        F.affine_grid(
+            content_affine(torch.ones(1), torch.tensor([np.pi / 2]), torch.zeros(1, 2)),
+            list(image.shape),
+            align_corners=False,
+        ),
+        align_corners=False,
+        padding_mode="border",
+    )
     assert np.allclose(ink_centre(turned), [68, 48], atol=0.5)  # +90° in image axes (y down): right → below
     out = affine_jitter(torch.ones(4, 3, SIZE, SIZE), torch.Generator().manual_seed(0))
     assert out.shape == (4, 3, SIZE, SIZE) and torch.allclose(out, torch.ones_like(out))  # paper stays paper

@@ -1,5 +1,6 @@
 """The paper's sketch techniques draw thin lines where the shape's edges are; traced sketches keep
 their outlines as vectors; HED reads the offline weights; the CLI writes sketches and a contact sheet."""
+
 import numpy as np
 import pytest
 import trimesh
@@ -51,7 +52,7 @@ def test_each_technique_draws_thin_lines_along_the_edges(technique, box_view, sk
     ink = sketch.image < 128
     edges = box_edges(box_view.pose)
     near_edges = ndimage.distance_transform_edt(~edges) <= (8 if technique == "clipasso" else 4)
-    assert 0 < ink.mean() < 0.12                                    # lines, not fills
+    assert 0 < ink.mean() < 0.12  # lines, not fills
     if technique == "clipasso":
         assert 1 <= sketch.iterations <= 8  # stopped within its budget
     assert (ink & near_edges).sum() / ink.sum() > (0.7 if technique == "clipasso" else 0.85)
@@ -88,8 +89,23 @@ def test_hed_finds_the_silhouette_of_a_depth_map(box_view, sketcher):
 def test_sketch_cli_writes_each_technique_svgs_and_a_contact_sheet(tmp_path, capsys, monkeypatch):
     mesh = tmp_path / "box.obj"
     BOX.export(mesh)
-    args = ["sketch", str(mesh), "-o", str(tmp_path / "out"), "--views", "3,front", "--size", "96",
-            "--technique", "lineart,canny", "--svg", "--svg-variants", "1", "--sheet", str(tmp_path / "sheet.png")]
+    args = [
+        "sketch",
+        str(mesh),
+        "-o",
+        str(tmp_path / "out"),
+        "--views",
+        "3,front",
+        "--size",
+        "96",
+        "--technique",
+        "lineart,canny",
+        "--svg",
+        "--svg-variants",
+        "1",
+        "--sheet",
+        str(tmp_path / "sheet.png"),
+    ]
     assert main(args) == 0
     assert (tmp_path / "out" / "lineart" / "front.png").is_file() and (tmp_path / "out" / "canny" / "3.svg").is_file()
     assert (tmp_path / "out" / "canny" / "3_noise0.svg").read_text().startswith("<svg")
@@ -102,5 +118,22 @@ def test_sketch_cli_writes_each_technique_svgs_and_a_contact_sheet(tmp_path, cap
     monkeypatch.setenv("WALA_HED_WEIGHTS", str(tmp_path / "none.weights.h5"))
     assert main(["sketch", str(mesh), "-o", str(tmp_path / "x"), "--technique", "lineart,scribble"]) == 2
     assert "HED weights not found" in capsys.readouterr().err  # before any work, naming what needs them
-    assert main(["sketch", str(mesh), "-o", str(tmp_path / "y"), "--technique", "scribble", "--views", "3",
-                 "--size", "64", "--hed-weights", weights]) == 0  # a file given by hand is the one checked
+    assert (
+        main(
+            [
+                "sketch",
+                str(mesh),
+                "-o",
+                str(tmp_path / "y"),
+                "--technique",
+                "scribble",
+                "--views",
+                "3",
+                "--size",
+                "64",
+                "--hed-weights",
+                weights,
+            ]
+        )
+        == 0
+    )  # a file given by hand is the one checked

@@ -1,4 +1,5 @@
 """The direct text condition: captions at prep time, a text generator trained on them, `--text`."""
+
 import numpy as np
 import pytest
 import torch
@@ -55,9 +56,20 @@ def test_text_generator_trains_on_captions_and_reads_text(captioned, prepared, t
     assert (stored == tokenize(family_captions("chair", 0))).all()
 
     def config(data, out):
-        return load_config(DiffusionTrainConfig, "configs/diffusion_tiny.yaml", [
-            f"train.data={data}", f"train.out={out}", f"autoencoder={tiny_autoencoder}", "train.steps=2",
-            "train.batch_size=2", "train.eval_samples=2", "model.condition.kind=text", "model.condition.width=32"])
+        return load_config(
+            DiffusionTrainConfig,
+            "configs/diffusion_tiny.yaml",
+            [
+                f"train.data={data}",
+                f"train.out={out}",
+                f"autoencoder={tiny_autoencoder}",
+                "train.steps=2",
+                "train.batch_size=2",
+                "train.eval_samples=2",
+                "model.condition.kind=text",
+                "model.condition.width=32",
+            ],
+        )
 
     train_diffusion(config(captioned, tmp_path / "text"))
     checkpoint = tmp_path / "text" / "step-00000002.safetensors"
@@ -69,8 +81,23 @@ def test_text_generator_trains_on_captions_and_reads_text(captioned, prepared, t
     assert torch.equal(a, b) and not torch.equal(a, c)  # seeded, and the text matters
 
     out = tmp_path / "gen"
-    assert main(["generate", str(checkpoint), "--text", "a", "small", "mug", "-o", str(out), "--steps", "2",
-                 "--format", "npz", "--no-preview"]) in (0, 2)  # a 2-step model may draw no surface
+    assert main(
+        [
+            "generate",
+            str(checkpoint),
+            "--text",
+            "a",
+            "small",
+            "mug",
+            "-o",
+            str(out),
+            "--steps",
+            "2",
+            "--format",
+            "npz",
+            "--no-preview",
+        ]
+    ) in (0, 2)  # a 2-step model may draw no surface
     capsys.readouterr()
     assert main(["generate", str(checkpoint), "--text", "a mug", "--text-model", "x", "-o", str(out)]) == 2
     assert "this model reads text itself" in capsys.readouterr().err

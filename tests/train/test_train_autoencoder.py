@@ -37,9 +37,9 @@ def test_learning_rate_schedules():
     cosine = TrainConfig(steps=12, lr=1e-3, min_lr=1e-5, lr_schedule="cosine", warmup_steps=2)
     rates = [learning_rate(cosine, step) for step in range(12)]
     assert rates[:3] == pytest.approx([5e-4, 1e-3, 1e-3])
-    assert all(a > b for a, b in zip(rates[2:], rates[3:]))           # decays monotonically after warmup
-    assert learning_rate(cosine, 12) == pytest.approx(1e-5)            # and ends at min_lr
-    assert rates[7] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))       # halfway through the decay
+    assert all(a > b for a, b in zip(rates[2:], rates[3:]))  # decays monotonically after warmup
+    assert learning_rate(cosine, 12) == pytest.approx(1e-5)  # and ends at min_lr
+    assert rates[7] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))  # halfway through the decay
     assert {learning_rate(TrainConfig(lr=3e-4), s) for s in (0, 5, 999)} == {3e-4}
     with pytest.raises(WalaError, match="unknown lr_schedule 'step'"):  # refused with the config, before any work
         load_config(AutoencoderTrainConfig, TINY, ["train.lr_schedule=step"])
@@ -62,8 +62,9 @@ def test_resume_follows_the_learning_rate_schedule(prepared, tmp_path):
     train_autoencoder(_config(prepared, tmp_path / "broken", **schedule))
     (tmp_path / "broken" / "step-00000008.safetensors").unlink()
     train_autoencoder(_config(prepared, tmp_path / "broken", **schedule))
-    _assert_same_checkpoints(tmp_path / "straight" / "step-00000008.safetensors",
-                             tmp_path / "broken" / "step-00000008.safetensors")
+    _assert_same_checkpoints(
+        tmp_path / "straight" / "step-00000008.safetensors", tmp_path / "broken" / "step-00000008.safetensors"
+    )
     rates = [r["lr"] for r in _records(tmp_path / "straight") if "lr" in r]
     assert rates[:2] == pytest.approx([5e-4, 1e-3]) and rates[-1] < rates[2]
 
@@ -71,7 +72,9 @@ def test_resume_follows_the_learning_rate_schedule(prepared, tmp_path):
 def test_an_in_memory_cache_trains_the_same_weights(prepared, tmp_path):
     train_autoencoder(_config(prepared, tmp_path / "read", steps=3, checkpoint_every=0))
     train_autoencoder(_config(prepared, tmp_path / "cached", steps=3, checkpoint_every=0, cache="true"))
-    _assert_same_checkpoints(tmp_path / "read" / "step-00000003.safetensors", tmp_path / "cached" / "step-00000003.safetensors")
+    _assert_same_checkpoints(
+        tmp_path / "read" / "step-00000003.safetensors", tmp_path / "cached" / "step-00000003.safetensors"
+    )
     with pytest.raises(WalaError, match="train.cache .* needs train.workers 0"):
         _config(prepared, tmp_path, cache="true", workers=2)
 
@@ -108,7 +111,10 @@ def test_eval_ae_prints_the_per_dataset_table(prepared, tmp_path, capsys):
     assert len(result["samples"]) == 12 and 0 <= overall["iou"] <= 1
     assert 1 <= overall["perplexity"] <= overall["codes_used"] <= overall["codebook_size"]
     # the continuous latent decodes to something else than its codes (the quantizer's share of the error)
-    assert main(["eval-ae", str(ckpt), str(prepared), "--no-surface", "--no-quantize", "--json", str(tmp_path / "c.json")]) == 0
+    assert (
+        main(["eval-ae", str(ckpt), str(prepared), "--no-surface", "--no-quantize", "--json", str(tmp_path / "c.json")])
+        == 0
+    )
     assert "decoded without quantizing" in capsys.readouterr().out
     continuous = json.loads((tmp_path / "c.json").read_text())["overall"]
     assert continuous["quantized"] is False and continuous["mse"] != overall["mse"]
@@ -116,9 +122,27 @@ def test_eval_ae_prints_the_per_dataset_table(prepared, tmp_path, capsys):
 
 def test_two_process_torchrun_keeps_ranks_in_sync(prepared, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "wala.cli",
-           "train-ae", TINY, "--set", f"train.data={prepared}", "--set", f"train.out={tmp_path}",
-           "--set", "train.steps=4", "--set", "train.batch_size=2", "--set", "train.eval_samples=2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "wala.cli",
+        "train-ae",
+        TINY,
+        "--set",
+        f"train.data={prepared}",
+        "--set",
+        f"train.out={tmp_path}",
+        "--set",
+        "train.steps=4",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "train.eval_samples=2",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     records = _records(tmp_path)
@@ -130,9 +154,18 @@ def test_the_autoencoder_of_a_released_model_fine_tunes_with_its_architecture(pr
     from pathlib import Path
 
     released = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official" / "vx16"
-    config = load_config(AutoencoderTrainConfig, None, [f"train.data={prepared256}", f"train.out={tmp_path}",
-                                                        f"train.init_from={released}", "train.steps=1",
-                                                        "train.batch_size=1", "train.eval_samples=0"])
+    config = load_config(
+        AutoencoderTrainConfig,
+        None,
+        [
+            f"train.data={prepared256}",
+            f"train.out={tmp_path}",
+            f"train.init_from={released}",
+            "train.steps=1",
+            "train.batch_size=1",
+            "train.eval_samples=0",
+        ],
+    )
     train_autoencoder(config)
     tuned, original = load_autoencoder(tmp_path / "step-00000001.safetensors"), load_autoencoder(released)
     assert tuned.config == original.config  # the released 12.9M architecture, whatever the run's model block said

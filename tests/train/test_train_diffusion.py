@@ -18,8 +18,14 @@ OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "offici
 
 
 def _config(data, autoencoder, out, *extra, **train):
-    overrides = [f"train.data={data}", f"train.out={out}", f"autoencoder={autoencoder}", "train.log_every=1",
-                 "train.eval_samples=4", *extra]
+    overrides = [
+        f"train.data={data}",
+        f"train.out={out}",
+        f"autoencoder={autoencoder}",
+        "train.log_every=1",
+        "train.eval_samples=4",
+        *extra,
+    ]
     overrides += [f"train.{k}={v}" for k, v in train.items()]
     return load_config(DiffusionTrainConfig, TINY, overrides)
 
@@ -62,7 +68,9 @@ def test_generation_is_seeded(trained):
     condition = generator.condition_tensor(points=points)
     assert generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=7).shape == (2, 64, 64, 64)
     # latents, not TSDFs: an undertrained model's nearby latents snap to the same codes
-    a, b, c = (generator.generate_latents(condition, samples=2, steps=4, guidance=1.5, seed=s).numpy() for s in (7, 7, 8))
+    a, b, c = (
+        generator.generate_latents(condition, samples=2, steps=4, guidance=1.5, seed=s).numpy() for s in (7, 7, 8)
+    )
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert not np.array_equal(a[0], a[1])  # a batch holds different samples
     assert np.array_equal(a[1], c[0])  # sample i is the seed + i draw, whatever the batch
@@ -118,11 +126,27 @@ def _torchrun(args, timeout=300):
 
 
 def test_fsdp_trains_like_ddp_and_resumes_from_its_full_checkpoints(prepared, tiny_autoencoder, tmp_path):
-    common = ["train-diffusion", TINY, "--set", f"train.data={prepared}", "--set", f"autoencoder={tiny_autoencoder}",
-              "--set", "train.batch_size=2", "--set", "train.eval_samples=2", "--set", "train.checkpoint_every=2"]
+    common = [
+        "train-diffusion",
+        TINY,
+        "--set",
+        f"train.data={prepared}",
+        "--set",
+        f"autoencoder={tiny_autoencoder}",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "train.eval_samples=2",
+        "--set",
+        "train.checkpoint_every=2",
+    ]
     _torchrun([*common, "--set", f"train.out={tmp_path / 'ddp'}", "--set", "train.steps=4"])
-    _torchrun([*common, "--set", f"train.out={tmp_path / 'fsdp'}", "--set", "train.steps=2", "--set", "train.fsdp=true"])
-    _torchrun([*common, "--set", f"train.out={tmp_path / 'fsdp'}", "--set", "train.steps=4", "--set", "train.fsdp=true"])
+    _torchrun(
+        [*common, "--set", f"train.out={tmp_path / 'fsdp'}", "--set", "train.steps=2", "--set", "train.fsdp=true"]
+    )
+    _torchrun(
+        [*common, "--set", f"train.out={tmp_path / 'fsdp'}", "--set", "train.steps=4", "--set", "train.fsdp=true"]
+    )
     ddp = load_file(str(tmp_path / "ddp" / "step-00000004.safetensors"))
     sharded = load_file(str(tmp_path / "fsdp" / "step-00000004.safetensors"))
     assert ddp.keys() == sharded.keys()
@@ -145,13 +169,25 @@ def test_generate_writes_each_sample_with_a_surface_and_reports_the_rest(trained
     monkeypatch.setattr(LatentDiffusion, "decode", lambda self, z: torch.from_numpy(next(made))[None])
     cloud = np.random.default_rng(0).random((500, 3)) * 10 + 100  # far from the normalized frame
     np.save(tmp_path / "cloud.npy", cloud)
-    args = ["generate", str(trained / "step-00000006.safetensors"), "--pointcloud", str(tmp_path / "cloud.npy"),
-            "-o", str(tmp_path / "out"), "--samples", "2", "--seed", "3"]
+    args = [
+        "generate",
+        str(trained / "step-00000006.safetensors"),
+        "--pointcloud",
+        str(tmp_path / "cloud.npy"),
+        "-o",
+        str(tmp_path / "out"),
+        "--samples",
+        "2",
+        "--seed",
+        "3",
+    ]
     assert main([*args, "--normalize", "--original-frame"]) == 0
     err = capsys.readouterr().err
     assert "sample 4: TSDF has no surface" in err and "1 of 2 shapes" in err
     mesh = trimesh.load(tmp_path / "out" / "sample_0003.obj")
-    assert np.allclose(mesh.bounds.mean(axis=0), cloud.min(0) / 2 + cloud.max(0) / 2, atol=0.2)  # back in the cloud's frame
+    assert np.allclose(
+        mesh.bounds.mean(axis=0), cloud.min(0) / 2 + cloud.max(0) / 2, atol=0.2
+    )  # back in the cloud's frame
     assert not (tmp_path / "out" / "sample_0004.obj").exists()
     monkeypatch.setattr(LatentDiffusion, "decode", lambda self, z: torch.from_numpy(empty)[None])
     assert main(args) == 2
@@ -167,11 +203,31 @@ def test_a_trained_generator_carries_its_autoencoder_anywhere(trained, tiny_auto
     # no path to the autoencoder's own checkpoint is needed: its weights are inside
     model = WaLaPipeline.from_pretrained(moved).model
     from wala.train.autoencoder import load_autoencoder
-    assert all(torch.equal(a, b) for a, b in zip(model.autoencoder.state_dict().values(),
-                                                 load_autoencoder(tiny_autoencoder).state_dict().values()))
+
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            model.autoencoder.state_dict().values(), load_autoencoder(tiny_autoencoder).state_dict().values()
+        )
+    )
     np.save(tmp_path / "cloud.npy", np.random.default_rng(0).random((300, 3)) * 1.8 - 0.9)
-    assert main(["generate", str(moved), "--pointcloud", str(tmp_path / "cloud.npy"), "-o", str(tmp_path / "out"),
-                 "--format", "npz", "--steps", "2"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(moved),
+                "--pointcloud",
+                str(tmp_path / "cloud.npy"),
+                "-o",
+                str(tmp_path / "out"),
+                "--format",
+                "npz",
+                "--steps",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert np.load(tmp_path / "out" / "sample_0000.npz")["tsdf"].shape == (64, 64, 64)
 
 
@@ -192,22 +248,35 @@ def test_convert_writes_our_directory_for_a_trained_generator_too(trained, tmp_p
 
 
 @pytest.mark.parametrize("released_kind, condition", [("pc", "pointcloud"), ("sv", "image")])
-def test_a_released_model_fine_tunes_on_our_data_and_keeps_its_conventions(prepared256, tmp_path, released_kind,
-                                                                           condition):
+def test_a_released_model_fine_tunes_on_our_data_and_keeps_its_conventions(
+    prepared256, tmp_path, released_kind, condition
+):
     released = OFFICIAL / released_kind  # sv: on our renders of view 3
     out = tmp_path / "finetune"
-    config = load_config(DiffusionTrainConfig, None, [f"train.data={prepared256}", f"train.out={out}",
-                                                      f"train.init_from={released}", "train.steps=2",
-                                                      "train.batch_size=2", "train.eval_samples=2",
-                                                      "model.condition.points=512", f"model.condition.kind={condition}"])
+    config = load_config(
+        DiffusionTrainConfig,
+        None,
+        [
+            f"train.data={prepared256}",
+            f"train.out={out}",
+            f"train.init_from={released}",
+            "train.steps=2",
+            "train.batch_size=2",
+            "train.eval_samples=2",
+            "model.condition.points=512",
+            f"model.condition.kind={condition}",
+        ],
+    )
     train_diffusion(config)
     tuned = WaLaPipeline.from_pretrained(out / "step-00000002.safetensors").model
     original = WaLaPipeline.from_pretrained(released).model
     assert tuned.config.denoiser == original.config.denoiser and tuned.config.latent_mean == ()  # raw latents
     key = "network.unet.blocks.0.attn.qkv.weight"
     assert not torch.equal(tuned.state_dict()[key], original.state_dict()[key])  # trained
-    assert torch.equal(tuned.state_dict()["autoencoder.decoder.in_conv.weight"],
-                       original.state_dict()["autoencoder.decoder.in_conv.weight"])  # the autoencoder is frozen
+    assert torch.equal(
+        tuned.state_dict()["autoencoder.decoder.in_conv.weight"],
+        original.state_dict()["autoencoder.decoder.in_conv.weight"],
+    )  # the autoencoder is frozen
 
 
 @pytest.fixture(scope="module")
@@ -217,8 +286,14 @@ def prepared_views(tmp_path_factory):
     from wala.data import prepare
 
     out = tmp_path_factory.mktemp("prepared_views")
-    prepare(["procedural:chair,mug:2"], out, RepresentationConfig(resolution=64), progress=False,
-            views="3,6,10,26", sketches="lineart,canny")
+    prepare(
+        ["procedural:chair,mug:2"],
+        out,
+        RepresentationConfig(resolution=64),
+        progress=False,
+        views="3,6,10,26",
+        sketches="lineart,canny",
+    )
     return out
 
 
@@ -226,7 +301,8 @@ IMAGE_MODEL = ("model.condition.width=32", "model.condition.vit_depth=1", "model
 
 
 def test_image_conditions_train_on_prepared_renders_and_sketches_fine_tune_from_one_view(
-        prepared_views, tiny_autoencoder, tmp_path):
+    prepared_views, tiny_autoencoder, tmp_path
+):
     from wala.data.shards import WaveletTreeDataset
     from wala.eval.generation import evaluate_generation
 
@@ -237,25 +313,68 @@ def test_image_conditions_train_on_prepared_renders_and_sketches_fine_tune_from_
     assert arrays["sketch"].shape == (4, 2, 224, 224) and arrays["depth"][0, 0, 0] == 0  # background 0
 
     depth = tmp_path / "dm4"
-    train_diffusion(_config(prepared_views, tiny_autoencoder, depth, "model.condition.kind=depth", *IMAGE_MODEL,
-                            "model.condition.camera_index=true", "model.condition.training_views=[6,26,3,10]",
-                            steps=2, batch_size=2))
+    train_diffusion(
+        _config(
+            prepared_views,
+            tiny_autoencoder,
+            depth,
+            "model.condition.kind=depth",
+            *IMAGE_MODEL,
+            "model.condition.camera_index=true",
+            "model.condition.training_views=[6,26,3,10]",
+            steps=2,
+            batch_size=2,
+        )
+    )
     generator = WaLaPipeline.from_pretrained(depth / "step-00000002.safetensors")
     result = evaluate_generation(generator, shapes, shapes, count=1, steps=2, points=2000)
     assert set(result) == {"wala", "retrieval", "autoencoder"}  # no voxel grid: no upsampling baselines
     assert result["retrieval"]["overall"]["iou"] == 1.0  # retrieved from the same set: the shape itself
 
     image = tmp_path / "sv"
-    train_diffusion(_config(prepared_views, tiny_autoencoder, image, "model.condition.kind=image", *IMAGE_MODEL,
-                            steps=2, batch_size=2))
+    train_diffusion(
+        _config(
+            prepared_views, tiny_autoencoder, image, "model.condition.kind=image", *IMAGE_MODEL, steps=2, batch_size=2
+        )
+    )
     sketch = tmp_path / "sk"
-    train_diffusion(_config(prepared_views, tiny_autoencoder, sketch, "model.condition.kind=sketch", *IMAGE_MODEL,
-                            steps=2, batch_size=2, init_from=image / "step-00000002.safetensors"))
+    train_diffusion(
+        _config(
+            prepared_views,
+            tiny_autoencoder,
+            sketch,
+            "model.condition.kind=sketch",
+            *IMAGE_MODEL,
+            steps=2,
+            batch_size=2,
+            init_from=image / "step-00000002.safetensors",
+        )
+    )
     assert WaLaPipeline.from_pretrained(sketch / "step-00000002.safetensors").condition == "sketch"
     with pytest.raises(WalaError, match="reads views \\[3, 49\\] but the data has"):
-        train_diffusion(_config(prepared_views, tiny_autoencoder, tmp_path / "x", "model.condition.kind=views",
-                                *IMAGE_MODEL, "model.condition.training_views=[3,49]", steps=1, batch_size=2))
+        train_diffusion(
+            _config(
+                prepared_views,
+                tiny_autoencoder,
+                tmp_path / "x",
+                "model.condition.kind=views",
+                *IMAGE_MODEL,
+                "model.condition.training_views=[3,49]",
+                steps=1,
+                batch_size=2,
+            )
+        )
     with pytest.raises(WalaError, match="cannot fine-tune a 'image' generator on 'views'"):
-        train_diffusion(_config(prepared_views, tiny_autoencoder, tmp_path / "y", "model.condition.kind=views",
-                                *IMAGE_MODEL, "model.condition.training_views=[3]", steps=1, batch_size=2,
-                                init_from=image / "step-00000002.safetensors"))
+        train_diffusion(
+            _config(
+                prepared_views,
+                tiny_autoencoder,
+                tmp_path / "y",
+                "model.condition.kind=views",
+                *IMAGE_MODEL,
+                "model.condition.training_views=[3]",
+                steps=1,
+                batch_size=2,
+                init_from=image / "step-00000002.safetensors",
+            )
+        )

@@ -48,7 +48,9 @@ def test_transform_is_differentiable():
     (bands * weights).sum().backward()
     # the analysis is linear, so the gradient is its adjoint applied to the weights
     assert x.grad is not None and x.grad.abs().sum() > 0
-    assert torch.autograd.gradcheck(lambda t: idwt3(dwt3(t)).sum(), (torch.randn(1, 20, 20, 20, dtype=torch.float64, requires_grad=True),))
+    assert torch.autograd.gradcheck(
+        lambda t: idwt3(dwt3(t)).sum(), (torch.randn(1, 20, 20, 20, dtype=torch.float64, requires_grad=True),)
+    )
 
 
 def test_missing_detail_level_reads_as_zeros():

@@ -54,9 +54,9 @@ def test_unpack_rejects_wrong_shapes():
 def test_importance_masks_use_subband_max_over_32():
     detail = torch.zeros(1, 7, 4, 4, 4)
     detail[0, 2, 0, 0, 0] = 3.2
-    detail[0, 2, 1, 1, 1] = 0.11   # above 3.2 / 32 = 0.1
+    detail[0, 2, 1, 1, 1] = 0.11  # above 3.2 / 32 = 0.1
     detail[0, 2, 2, 2, 2] = -0.09  # below
-    detail[0, 5, 3, 3, 3] = 1e-6   # alone in its subband: its own max
+    detail[0, 5, 3, 3, 3] = 1e-6  # alone in its subband: its own max
     (mask,) = importance_masks([detail])
     assert mask[0, 2].sum() == 2 and mask[0, 2, 1, 1, 1] and not mask[0, 2, 2, 2, 2]
     assert mask[0, 5].sum() == 1 and mask.sum() == 3

@@ -7,6 +7,7 @@ The paper's sizes (hidden 384/768/1152 × 8/16/32 blocks) are scaled down by `wi
 Columns: the validation x0 MSE at fixed timesteps and noise, and IoU / CD / F-score of generated
 vs true shapes (LFD, the paper's first column, comes with the evaluation harness).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,14 +23,29 @@ from wala.train.checkpoint import latest_checkpoint
 from wala.train.diffusion import DiffusionTrainConfig, train_diffusion
 
 # (arch, paper width, paper depth, latent): the rows of seed Table 2
-TABLE2_ROWS = [("uvit", 384, 32, "pre"), ("uvit", 768, 32, "pre"), ("uvit", 1152, 8, "pre"),
-               ("uvit", 1152, 16, "pre"), ("uvit", 1152, 32, "pre"), ("dit", 1152, 32, "pre"),
-               ("uvit", 1152, 32, "post")]
+TABLE2_ROWS = [
+    ("uvit", 384, 32, "pre"),
+    ("uvit", 768, 32, "pre"),
+    ("uvit", 1152, 8, "pre"),
+    ("uvit", 1152, 16, "pre"),
+    ("uvit", 1152, 32, "pre"),
+    ("dit", 1152, 32, "pre"),
+    ("uvit", 1152, 32, "post"),
+]
 
 
-def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, data: str, eval_data: str,
-                           steps: int = 1000, width_scale: float = 1 / 6, depth_scale: float = 1 / 4,
-                           eval_count: int = 20, rows=TABLE2_ROWS) -> list[dict]:
+def run_diffusion_ablation(
+    out: str | Path,
+    config_path: str,
+    autoencoder: str,
+    data: str,
+    eval_data: str,
+    steps: int = 1000,
+    width_scale: float = 1 / 6,
+    depth_scale: float = 1 / 4,
+    eval_count: int = 20,
+    rows=TABLE2_ROWS,
+) -> list[dict]:
     out = Path(out)
     base = load_config(DiffusionTrainConfig, config_path)
     held_out = WaveletTreeDataset(eval_data)
@@ -40,8 +56,15 @@ def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, 
         name = f"{arch}_{w}x{d}_{latent}"
         denoiser = dataclasses.replace(base.model.denoiser, arch=arch, width=w, depth=d, heads=w // 32)
         model = dataclasses.replace(base.model, denoiser=denoiser, latent=latent)
-        train = dataclasses.replace(base.train, data=data, eval_data=eval_data, out=str(out / "runs" / name),
-                                    steps=steps, checkpoint_every=steps, eval_every=0)
+        train = dataclasses.replace(
+            base.train,
+            data=data,
+            eval_data=eval_data,
+            out=str(out / "runs" / name),
+            steps=steps,
+            checkpoint_every=steps,
+            eval_every=0,
+        )
         logs_path = Path(train.out) / "metrics.jsonl"
         _share_latent_caches(out / "runs", Path(train.out))
         train_diffusion(dataclasses.replace(base, model=model, train=train, autoencoder=autoencoder))
@@ -49,9 +72,19 @@ def run_diffusion_ablation(out: str | Path, config_path: str, autoencoder: str, 
         generator = WaLaPipeline.from_pretrained(latest_checkpoint(Path(train.out)))
         steps_, guidance = generator.defaults()
         scores = evaluate_generation(generator, held_out, None, eval_count, steps_, guidance, methods=("wala",))
-        results.append({"arch": arch, "width": w, "depth": d, "latent": latent, "paper_width": width,
-                        "paper_depth": depth, "parameters": sum(p.numel() for p in generator.model.network.parameters()),
-                        "x0_mse": evals[-1]["mse"], **scores["wala"]["overall"]})
+        results.append(
+            {
+                "arch": arch,
+                "width": w,
+                "depth": d,
+                "latent": latent,
+                "paper_width": width,
+                "paper_depth": depth,
+                "parameters": sum(p.numel() for p in generator.model.network.parameters()),
+                "x0_mse": evals[-1]["mse"],
+                **scores["wala"]["overall"],
+            }
+        )
         (out / "ablation_diffusion.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
@@ -67,10 +100,14 @@ def _share_latent_caches(runs: Path, target: Path) -> None:
 
 
 def format_diffusion_ablation(rows: list[dict]) -> str:
-    lines = [f"{'model':6s} {'width':>5s} {'depth':>5s} {'latent':>6s} {'(paper)':>10s} {'params':>8s} "
-             f"{'x0 MSE':>8s} {'IoU':>7s} {'CD':>9s} {'F':>6s}"]
+    lines = [
+        f"{'model':6s} {'width':>5s} {'depth':>5s} {'latent':>6s} {'(paper)':>10s} {'params':>8s} "
+        f"{'x0 MSE':>8s} {'IoU':>7s} {'CD':>9s} {'F':>6s}"
+    ]
     for r in rows:
-        lines.append(f"{'U-ViT' if r['arch'] == 'uvit' else 'DiT':6s} {r['width']:5d} {r['depth']:5d} {r['latent']:>6s} "
-                     f"{r['paper_width']:>5d}×{r['paper_depth']:<4d} {r['parameters'] / 1e6:7.2f}M {r['x0_mse']:8.4f} "
-                     f"{r['iou']:7.4f} {r['cd']:9.6f} {r['fscore']:6.3f}")
+        lines.append(
+            f"{'U-ViT' if r['arch'] == 'uvit' else 'DiT':6s} {r['width']:5d} {r['depth']:5d} {r['latent']:>6s} "
+            f"{r['paper_width']:>5d}×{r['paper_depth']:<4d} {r['parameters'] / 1e6:7.2f}M {r['x0_mse']:8.4f} "
+            f"{r['iou']:7.4f} {r['cd']:9.6f} {r['fscore']:6.3f}"
+        )
     return "\n".join(lines)

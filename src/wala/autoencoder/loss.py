@@ -8,6 +8,7 @@
 "Important" is |c| > subband max / 32 of the target (wala.wavelet.importance_masks). The random
 others are drawn per position with probability #important / #other, so they match in expectation.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,14 @@ def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
     return ((pred - target).pow(2) * mask).sum() / count
 
 
-def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "adaptive", resolution: int = 256,
-                        importance_ratio: float = 1 / 32, generator: torch.Generator | None = None) -> torch.Tensor:
+def reconstruction_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    kind: str = "adaptive",
+    resolution: int = 256,
+    importance_ratio: float = 1 / 32,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """pred, target: packed trees (B, 64, M, M, M). Returns a scalar."""
     if kind not in LOSSES:
         raise WalaError(f"unknown reconstruction loss '{kind}' (known: {', '.join(LOSSES)})")

@@ -8,6 +8,7 @@ Module and parameter names are the official ones (`encoder.res_1.in_norm`, `quan
 SiLU, conv to 64. `blocks` (ResBlocks per stage) is 2 in the released model; ours may use fewer.
 There is no latent scaling: the denoiser samples the pre-quantization latent directly.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Vector quantizer with a straight-through estimator, usage statistics and dead-code restarts."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ def perplexity(counts: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class QuantizerOutput:
-    quantized: torch.Tensor   # (B, C, ...) codebook vectors, gradients pass straight through to z
-    indices: torch.Tensor     # (B, ...) code index per position
-    loss: torch.Tensor        # codebook term + β · commitment term
-    counts: torch.Tensor      # (K,) how often each code was picked in this batch
-    inputs: torch.Tensor      # z, detached: where dead codes restart
+    quantized: torch.Tensor  # (B, C, ...) codebook vectors, gradients pass straight through to z
+    indices: torch.Tensor  # (B, ...) code index per position
+    loss: torch.Tensor  # codebook term + β · commitment term
+    counts: torch.Tensor  # (K,) how often each code was picked in this batch
+    inputs: torch.Tensor  # z, detached: where dead codes restart
 
     @property
     def perplexity(self) -> torch.Tensor:
@@ -56,8 +57,9 @@ class VectorQuantizer(nn.Module):
         return QuantizerOutput(quantized, indices.reshape(z.shape[0], *z.shape[2:]), loss, counts, z.detach())
 
     @torch.no_grad()
-    def restart_dead_codes(self, z: torch.Tensor, counts: torch.Tensor, patience: int,
-                           generator: torch.Generator | None = None) -> int:
+    def restart_dead_codes(
+        self, z: torch.Tensor, counts: torch.Tensor, patience: int, generator: torch.Generator | None = None
+    ) -> int:
         """Codes unused for `patience` steps restart at random encoder outputs from `z`.
 
         `counts` must already be summed over all ranks, and under DDP the caller broadcasts the

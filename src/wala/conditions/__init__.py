@@ -1,5 +1,6 @@
 """Conditions: one `ConditionKind` per condition (its file, its encoder, its training data, its
 sampling defaults), found by name in `CONDITIONS`. A new condition is one new module registered here."""
+
 from __future__ import annotations
 
 from wala.conditions.base import ConditionKind
@@ -14,8 +15,9 @@ from wala.errors import WalaError
 
 UNCONDITIONAL = ConditionKind(name="none", flag="--unconditional", steps=1000, guidance=1.0)
 
-CONDITIONS: dict[str, ConditionKind] = {kind.name: kind for kind in (UNCONDITIONAL, POINTCLOUD, VOXEL, IMAGE, SKETCH,
-                                                                      DEPTH, VIEWS, TEXT)}
+CONDITIONS: dict[str, ConditionKind] = {
+    kind.name: kind for kind in (UNCONDITIONAL, POINTCLOUD, VOXEL, IMAGE, SKETCH, DEPTH, VIEWS, TEXT)
+}
 
 
 def condition_kind(name: str) -> ConditionKind:

@@ -3,6 +3,7 @@
 Both live in the normalized frame of the shape's TSDF, so a model trained on them sees the same
 frame a user's condition is normalized into at inference (bbox centered, longest side 1.8).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -11,6 +11,7 @@ Our own module rather than timm's `vit_*_reg4_dinov2`: timm names the registers 
 `mask_token`, stores positions without the class slot and resizes them by target size (no offset),
 so neither keys nor numbers match; it would also bring torchvision, a second binary tied to torch.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,16 +20,19 @@ import torch.nn.functional as F
 
 from wala.config import ConditionConfig
 
-IMAGE_SIZE = 224            # what the released models are fed (n_px)
+IMAGE_SIZE = 224  # what the released models are fed (n_px)
 PATCH = 14
 GRID = IMAGE_SIZE // PATCH  # 16 → 256 patch tokens
-TABLE_GRID = 37             # the position table of the 518-px pretraining size
+TABLE_GRID = 37  # the position table of the 518-px pretraining size
 REGISTERS = 4
-OFFSET = 0.1                # DINOv2's interpolate_offset
+OFFSET = 0.1  # DINOv2's interpolate_offset
 
 # clip_model_type → (width, depth, heads, ffn)
-VIT_SIZES = {"dino-l-14": (1024, 24, 16, "mlp"), "dino-l-14_reg": (1024, 24, 16, "mlp"),
-             "dino-g-14": (1536, 40, 24, "swiglu")}
+VIT_SIZES = {
+    "dino-l-14": (1024, 24, 16, "mlp"),
+    "dino-l-14_reg": (1024, 24, 16, "mlp"),
+    "dino-g-14": (1536, 40, 24, "swiglu"),
+}
 
 
 class LayerScale(nn.Module):
@@ -108,7 +112,7 @@ class DinoV2(nn.Module):
         super().__init__()
         self.patch_embed = PatchEmbed(width)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + TABLE_GRID ** 2, width))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + TABLE_GRID**2, width))
         self.register_tokens = nn.Parameter(torch.zeros(1, REGISTERS, width))
         self.mask_token = nn.Parameter(torch.zeros(1, width))  # pretraining only; kept for the keys
         self.blocks = nn.ModuleList(VitBlock(width, heads, ffn) for _ in range(depth))
@@ -132,7 +136,7 @@ class DinoV2(nn.Module):
         x = torch.cat([x[:, :1], self.register_tokens.expand(len(x), -1, -1), x[:, 1:]], dim=1)
         for block in self.blocks:
             x = block(x)
-        return self.norm(x)[:, 1 + REGISTERS:]
+        return self.norm(x)[:, 1 + REGISTERS :]
 
 
 class ImageEncoder(nn.Module):

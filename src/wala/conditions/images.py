@@ -6,6 +6,7 @@ Several (multi-view RGB, 4 or 6 depth maps): the model's `training_views`, in it
 matched to views by the number in their names (`003.png` → 3) and may be given in any order (the
 official code takes them in command-line order); grayscale+alpha images go over white.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,20 +56,30 @@ def _views_rule(name: str, views: str):
             raise WalaError(f"a '{name}' condition is one image; training_views must be empty")
         if views == "several" and not _multi(c):
             raise WalaError(f"a '{name}' condition needs the model's training_views (its view order and camera rows)")
+
     return check
 
 
 def image_condition(views: str, **record) -> ConditionKind:
     """A ConditionKind read from image files and encoded by DINOv2 (`clip_model.dinov2.*`);
     `views`: "one" image, "several" (multi-view) or "either"."""
-    return ConditionKind(encoder=ImageEncoder, module="clip_model", tokens=lambda c: GRID * GRID,
-                         files=image_count, read=read_condition_images, to_input=images_input, formats=IMAGE_FORMATS,
-                         check=_views_rule(record["name"], views), **record)
+    return ConditionKind(
+        encoder=ImageEncoder,
+        module="clip_model",
+        tokens=lambda c: GRID * GRID,
+        files=image_count,
+        read=read_condition_images,
+        to_input=images_input,
+        formats=IMAGE_FORMATS,
+        check=_views_rule(record["name"], views),
+        **record,
+    )
 
 
 # ---- training on prepared renders (`wala prep --views …`): stored arrays → model inputs ----
 
 IMAGE_ARRAYS = ("rgb", "depth", "sketch")  # what wala.data.renders stores per view
+
 
 def stored_views(c: ConditionConfig, names: list[str], array: str) -> list[int] | None:
     """Which of the prepared views (their names, in stored order) a model trains on: its
@@ -79,8 +90,10 @@ def stored_views(c: ConditionConfig, names: list[str], array: str) -> list[int] 
         return None
     missing = [v for v in c.training_views if str(v) not in names]
     if missing:
-        raise WalaError(f"the model reads views {list(c.training_views)} but the data has {names}: "
-                        f"prepare it with `wala prep … --views {','.join(map(str, c.training_views))}`")
+        raise WalaError(
+            f"the model reads views {list(c.training_views)} but the data has {names}: "
+            f"prepare it with `wala prep … --views {','.join(map(str, c.training_views))}`"
+        )
     return [names.index(str(v)) for v in c.training_views]
 
 

@@ -6,6 +6,7 @@ width; 4 pre-LN transformer blocks. Any number of points in, `tokens` out, order
 PointNet_Simple: ReLU, pooling without bias or MLP, three Linear(+LN, ReLU) layers after.
 Points are used as given (the released models expect the ±0.9 normalization cube).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -93,12 +94,24 @@ def _derive(mesh, tsdf: np.ndarray, seed: int) -> np.ndarray:
 def _training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.Generator | None) -> torch.Tensor:
     """`c.points` random stored points per shape (the first ones without a generator)."""
     if generator is None:
-        return stored[:, :c.points]
-    pick = torch.rand(stored.shape[:2], generator=generator).argsort(dim=1)[:, :c.points].to(stored.device)
+        return stored[:, : c.points]
+    pick = torch.rand(stored.shape[:2], generator=generator).argsort(dim=1)[:, : c.points].to(stored.device)
     return torch.gather(stored, 1, pick[..., None].expand(-1, -1, 3))
 
 
 POINTCLOUD = ConditionKind(
-    name="pointcloud", flag="--pointcloud", steps=8, guidance=1.3, official_guidance=3.0, array="points",
-    encoder=PointNetEncoder, tokens=lambda c: c.tokens, read=_read, to_input=_to_input, derive=_derive,
-    training_input=_training_input, help="H5DF/H5/PLY/XYZ/NPY/NPZ (points key)", formats=POINT_CLOUD_FORMATS)
+    name="pointcloud",
+    flag="--pointcloud",
+    steps=8,
+    guidance=1.3,
+    official_guidance=3.0,
+    array="points",
+    encoder=PointNetEncoder,
+    tokens=lambda c: c.tokens,
+    read=_read,
+    to_input=_to_input,
+    derive=_derive,
+    training_input=_training_input,
+    help="H5DF/H5/PLY/XYZ/NPY/NPZ (points key)",
+    formats=POINT_CLOUD_FORMATS,
+)

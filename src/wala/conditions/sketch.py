@@ -3,6 +3,7 @@ sketch and single-view checkpoints have the same args; only their training data 
 README: 5 steps, guidance 1.8. Trains on `wala prep --sketches` drawings (wala.sketch): a random
 view and technique per sample and step, then the paper's augmentation (affine jitter, cage warp);
 the paper fine-tunes it from the single-view model (`train.init_from`)."""
+
 import torch
 
 from wala.conditions.images import image_condition
@@ -18,5 +19,13 @@ def _training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.G
     return images if generator is None else augment_sketches(images, generator)
 
 
-SKETCH = image_condition(views="one", name="sketch", flag="--sketch", steps=5, guidance=1.8, array="sketch",
-                         training_input=_training_input, help="a line drawing (PNG/JPEG…)")
+SKETCH = image_condition(
+    views="one",
+    name="sketch",
+    flag="--sketch",
+    steps=5,
+    guidance=1.8,
+    array="sketch",
+    training_input=_training_input,
+    help="a line drawing (PNG/JPEG…)",
+)

@@ -3,6 +3,7 @@ wala.text.multiview): a caption → the frozen all-MiniLM-L6-v2 token features (
 → a trained Linear to the condition width, 32 tokens, padding zeroed. Trains on `wala prep
 --captions` (template captions of the procedural families, wala.text.captions): one random caption
 per sample and step."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,7 +54,19 @@ def _training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.G
     return one_per_sample(stored.long(), generator)
 
 
-TEXT = ConditionKind(name="text", flag="--text", steps=10, guidance=1.5, array="captions", encoder=TextEncoder,
-                     tokens=lambda c: CAPTION_TOKENS, read=read_text, to_input=text_input, training_input=_training_input,
-                     formats=(".txt",), metavar="WORD", help="a caption (words may be unquoted); with --text-model, the text a "
-                     "text-to-views model turns into this depth/RGB model's views")
+TEXT = ConditionKind(
+    name="text",
+    flag="--text",
+    steps=10,
+    guidance=1.5,
+    array="captions",
+    encoder=TextEncoder,
+    tokens=lambda c: CAPTION_TOKENS,
+    read=read_text,
+    to_input=text_input,
+    training_input=_training_input,
+    formats=(".txt",),
+    metavar="WORD",
+    help="a caption (words may be unquoted); with --text-model, the text a "
+    "text-to-views model turns into this depth/RGB model's views",
+)

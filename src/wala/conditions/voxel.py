@@ -4,6 +4,7 @@ conv 1→64 → ResBlock 64→128 (3×3×3 skip conv) → 2 ResBlocks → AvgPoo
 by 27) → 3 ResBlocks → GN, SiLU, conv → width; tokens x-major (i·64 + j·8 + k). Input 0/1 as given.
 128 channels (`voxel_hidden`) in the released encoder; CPU-sized models may use fewer.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -55,8 +56,19 @@ def _derive(mesh, tsdf: np.ndarray, seed: int) -> np.ndarray:
 
 
 VOXEL = ConditionKind(
-    name="voxel", flag="--voxel", aliases=("--voxel_files",), steps=5, guidance=1.5, official_guidance=3.0,
+    name="voxel",
+    flag="--voxel",
+    aliases=("--voxel_files",),
+    steps=5,
+    guidance=1.5,
+    official_guidance=3.0,
     array="occupancy",
-    encoder=VoxelEncoder, tokens=lambda c: (c.voxel_size // 2) ** 3, read=_read, to_input=_to_input,
-    derive=_derive, training_input=lambda stored, c, g: stored[:, None].float(),
-    help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox", formats=VOXEL_FORMATS)
+    encoder=VoxelEncoder,
+    tokens=lambda c: (c.voxel_size // 2) ** 3,
+    read=_read,
+    to_input=_to_input,
+    derive=_derive,
+    training_input=lambda stored, c, g: stored[:, None].float(),
+    help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox",
+    formats=VOXEL_FORMATS,
+)

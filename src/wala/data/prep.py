@@ -7,6 +7,7 @@ so balanced sampling and D-IoU see them as separate sources). The item list is s
 contents are stable across runs; finished shards are skipped; shards run in parallel processes;
 a mesh that fails is logged to `errors.jsonl` and skipped.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,7 +72,7 @@ def collect_items(sources: list[str]) -> list[Item]:
 def _procedural_items(spec: str) -> list[Item]:
     from wala.sdf.families import FAMILIES
 
-    parts = spec[len(PROCEDURAL):].split(":")
+    parts = spec[len(PROCEDURAL) :].split(":")
     if len(parts) not in (2, 3):
         raise WalaError(f"procedural source must be procedural:FAMILY[,…]:COUNT[:SEED], got '{spec}'")
     families = list(FAMILIES) if parts[0] == "all" else parts[0].split(",")
@@ -79,7 +80,9 @@ def _procedural_items(spec: str) -> list[Item]:
     if unknown:
         raise WalaError(f"unknown shape family '{unknown[0]}' (known: {', '.join(FAMILIES)})")
     count, seed = int(parts[1]), int(parts[2]) if len(parts) == 3 else 0
-    return [Item(f"procedural-{f}", f"{s:06d}", f"{PROCEDURAL}{f}:{s}") for f in families for s in range(seed, seed + count)]
+    return [
+        Item(f"procedural-{f}", f"{s:06d}", f"{PROCEDURAL}{f}:{s}") for f in families for s in range(seed, seed + count)
+    ]
 
 
 def item_captions(item: Item) -> list[str]:
@@ -88,7 +91,7 @@ def item_captions(item: Item) -> list[str]:
     from wala.text.captions import PER_SHAPE, family_captions
 
     if item.source.startswith(PROCEDURAL):
-        family, seed = item.source[len(PROCEDURAL):].split(":")
+        family, seed = item.source[len(PROCEDURAL) :].split(":")
         return family_captions(family, int(seed))
     sidecar = Path(item.source).with_suffix(".txt")
     lines = [line.strip() for line in sidecar.read_text().splitlines() if line.strip()] if sidecar.is_file() else []
@@ -107,7 +110,7 @@ def encode_item(item: Item, config: RepresentationConfig, views=None, captions: 
     from wala.wavelet.tree import tsdf_to_tree
 
     if item.source.startswith(PROCEDURAL):
-        family, seed = item.source[len(PROCEDURAL):].split(":")
+        family, seed = item.source[len(PROCEDURAL) :].split(":")
         tsdf = family_tsdf(family, int(seed), config.resolution, config.truncation)
         tree = tsdf_to_tree(torch.from_numpy(tsdf)[None], config)
         surface = tsdf_to_mesh(tsdf)  # the shape as the grid holds it
@@ -143,8 +146,13 @@ def _prep_shard(job) -> tuple[int, int, list[dict]]:
         except Exception as exc:  # a bad mesh is logged and skipped, never fatal
             errors.append({"key": item.key, "source": item.source, "error": f"{type(exc).__name__}: {exc}"})
             continue
-        meta = {"key": item.key, "dataset": item.dataset, "id": item.ident, "source": item.source,
-                "resolution": config.resolution}
+        meta = {
+            "key": item.key,
+            "dataset": item.dataset,
+            "id": item.ident,
+            "source": item.source,
+            "resolution": config.resolution,
+        }
         samples.append((meta, arrays))
     if views is not None:
         views.release()
@@ -152,9 +160,17 @@ def _prep_shard(job) -> tuple[int, int, list[dict]]:
     return index, len(items), errors
 
 
-def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig = RepresentationConfig(),
-            shard_size: int = 64, workers: int = 1, progress: bool = True, views: str = "",
-            sketches: str = "", captions: bool = False) -> dict:
+def prepare(
+    sources: list[str],
+    folder: str | Path,
+    config: RepresentationConfig = RepresentationConfig(),
+    shard_size: int = 64,
+    workers: int = 1,
+    progress: bool = True,
+    views: str = "",
+    sketches: str = "",
+    captions: bool = False,
+) -> dict:
     """Writes the shards of `sources` into `folder`; returns {"samples", "skipped_shards", "errors"}.
     `views` ("3,6,10,26", "sketch", …: wala.render.views.parse_views) adds renders and depth maps,
     `sketches` ("lineart,canny" or "all": wala.sketch) drawings of those views, `captions` captions
@@ -171,8 +187,13 @@ def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig
     items = collect_items(sources)
     manifest = folder / "prep.json"
     # the whole representation (grid convention included) is part of the data's identity
-    settings = {"representation": to_dict(config), "grid": GRID_CONVENTION, "shard_size": shard_size,
-                "items": len(items), "stored_points": DEFAULT_STORED_POINTS}
+    settings = {
+        "representation": to_dict(config),
+        "grid": GRID_CONVENTION,
+        "shard_size": shard_size,
+        "items": len(items),
+        "stored_points": DEFAULT_STORED_POINTS,
+    }
     if poses:  # only then, so folders prepared without renders keep their manifest
         settings.update(views=poses, sketches=techniques)
     if captions:
@@ -184,8 +205,11 @@ def prepare(sources: list[str], folder: str | Path, config: RepresentationConfig
         raise WalaError(f"{folder} was prepared with other settings ({manifest}); use a new folder")
     manifest.write_text(json.dumps(settings, indent=2) + "\n")
     done = finished_shards(folder)
-    jobs = [(i, items[s: s + shard_size], config, str(folder), views, techniques, captions)
-            for i, s in enumerate(range(0, len(items), shard_size)) if i not in done]
+    jobs = [
+        (i, items[s : s + shard_size], config, str(folder), views, techniques, captions)
+        for i, s in enumerate(range(0, len(items), shard_size))
+        if i not in done
+    ]
     errors: list[dict] = []
     bar = tqdm(total=sum(len(j[1]) for j in jobs), unit="shape", disable=not progress, desc="prep")
     if workers > 1 and len(jobs) > 1:

@@ -4,6 +4,7 @@
 source dataset (without replacement while it has enough, with replacement when it is smaller):
 the paper's balanced fine-tuning, N shapes per dataset.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -13,8 +14,7 @@ import torch
 from wala.errors import WalaError
 
 
-def epoch_order(datasets: list[str], epoch: int, seed: int, mode: str = "uniform",
-                per_dataset: int = 0) -> list[int]:
+def epoch_order(datasets: list[str], epoch: int, seed: int, mode: str = "uniform", per_dataset: int = 0) -> list[int]:
     """The sample indices of one epoch, in order."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     if mode == "uniform":

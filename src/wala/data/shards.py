@@ -10,6 +10,7 @@ Per sample the tar holds `{key}.npz` (the wavelet tree: coarse (M³), d0 (7, M³
 float32; the condition data: points (8192, 3) float32 surface samples and occupancy (16³) bool)
 and `{key}.json` ({"key", "dataset", "id", "source", "resolution"}).
 """
+
 from __future__ import annotations
 
 import io
@@ -70,12 +71,14 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
             raise WalaError(f"no prepared shards in {self.folder} (run `wala prep` first)")
         manifest = self.folder / "prep.json"
         settings = json.loads(manifest.read_text()) if manifest.exists() else {}
-        self.views: list[str] = settings.get("views", [])         # renders' view names, stored order
-        self.sketches: list[str] = settings.get("sketches", [])   # sketch techniques, stored order
-        self.captions: bool = settings.get("captions", False)     # caption token ids (`--captions`)
+        self.views: list[str] = settings.get("views", [])  # renders' view names, stored order
+        self.sketches: list[str] = settings.get("sketches", [])  # sketch techniques, stored order
+        self.captions: bool = settings.get("captions", False)  # caption token ids (`--captions`)
         if manifest.exists() and settings.get("grid") != GRID_CONVENTION:
-            raise WalaError(f"{self.folder} was prepared on the old cell-centred grid; prepare it again "
-                            f"(wala now samples TSDFs corner-aligned, as the released models)")
+            raise WalaError(
+                f"{self.folder} was prepared on the old cell-centred grid; prepare it again "
+                f"(wala now samples TSDFs corner-aligned, as the released models)"
+            )
         self.records: list[dict] = []
         for path in indexes:
             try:
@@ -109,8 +112,10 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
                     return {k: stored[k] for k in keys}
         except Exception as exc:
             raise WalaError(f"corrupt sample {record['key']} in {record['shard']}: {exc}") from exc
-        raise WalaError(f"sample {record['key']} in {record['shard']} has no {', '.join(missing)} "
-                        "(prepared by an older `wala prep`; prepare the data again)")
+        raise WalaError(
+            f"sample {record['key']} in {record['shard']} has no {', '.join(missing)} "
+            "(prepared by an older `wala prep`; prepare the data again)"
+        )
 
     def tree(self, i: int) -> WaveletTree:
         return WaveletTree.from_arrays(self.arrays(i, ("coarse", "d0", "d1")), self.records[i]["resolution"])

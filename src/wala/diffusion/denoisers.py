@@ -8,6 +8,7 @@ DiT (`latent_dit`): conv patch embedding + fixed 3-D sin-cos table → the same 
 layer → unpatchify. Both: time embedding (+ a global projection of the condition, which drives
 every adaLN; the ResBlocks get the time embedding alone), context MLP before cross-attention.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,8 +46,11 @@ class _Denoiser(nn.Module):
             self.res_cond_proj_layer = GlobalProjection(context_width, c.res_condition, c.width)
         self.conditional = context_width is not None
         if self.conditional:
-            self.context_mlp = (nn.Sequential(nn.Linear(context_width, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
-                                if c.cross else nn.Identity())
+            self.context_mlp = (
+                nn.Sequential(nn.Linear(context_width, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
+                if c.cross
+                else nn.Identity()
+            )
             if c.time_condition:
                 self.global_proj = GlobalProjection(context_width, c.width, c.width)
 
@@ -73,7 +77,9 @@ class _Denoiser(nn.Module):
     def _make_blocks(self, c: DenoiserConfig, tokens: int):
         if c.registers:
             self.register_emb = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, c.registers, c.width), 0.0, 0.01))
-        self.blocks = nn.ModuleList(DiTBlock(c.width, c.heads, cross=c.cross and self.conditional) for _ in range(c.depth))
+        self.blocks = nn.ModuleList(
+            DiTBlock(c.width, c.heads, cross=c.cross and self.conditional) for _ in range(c.depth)
+        )
 
 
 class LatentUViT(_Denoiser):
@@ -83,19 +89,25 @@ class LatentUViT(_Denoiser):
         m, p, n = c.res_width, c.patch, c.latent_size // c.patch
         res = c.res_condition if self.conditional else 0
         self.conv_in = nn.Conv3d(c.latent_channels, m, 3, padding=1)
-        self.input_blocks = nn.ModuleList(ModulatedResBlock(m, c.width, c.groups, res_condition=res)
-                                          for _ in range(c.res_blocks))
+        self.input_blocks = nn.ModuleList(
+            ModulatedResBlock(m, c.width, c.groups, res_condition=res) for _ in range(c.res_blocks)
+        )
         # index 0 of each Sequential is the (parameter-free) rearrange of the official code
-        self.to_patch_att_embedding_input = nn.Sequential(nn.Identity(), nn.LayerNorm(p ** 3 * m), nn.Linear(p ** 3 * m, c.width))
+        self.to_patch_att_embedding_input = nn.Sequential(
+            nn.Identity(), nn.LayerNorm(p**3 * m), nn.Linear(p**3 * m, c.width)
+        )
         if c.fixed_position:
-            self.pos_emb = nn.Parameter(torch.from_numpy(sincos_table_3d(c.width, n)).float()[None], requires_grad=False)
+            self.pos_emb = nn.Parameter(
+                torch.from_numpy(sincos_table_3d(c.width, n)).float()[None], requires_grad=False
+            )
         else:
-            self.pos_emb = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, n ** 3, c.width), 0.0, 0.01))
-        self._make_blocks(c, n ** 3)
-        self.to_patch_att_embedding_output = nn.Sequential(nn.LayerNorm(c.width), nn.Linear(c.width, p ** 3 * m))
+            self.pos_emb = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, n**3, c.width), 0.0, 0.01))
+        self._make_blocks(c, n**3)
+        self.to_patch_att_embedding_output = nn.Sequential(nn.LayerNorm(c.width), nn.Linear(c.width, p**3 * m))
         self.output_blocks = nn.ModuleList(
             ModulatedResBlock(m, c.width, c.groups, skip=True, skip_ratio=c.skip_ratio, res_condition=res)
-            for _ in range(c.res_blocks))
+            for _ in range(c.res_blocks)
+        )
         self.out = nn.Sequential(GroupNorm32(c.groups, m), nn.SiLU(), nn.Conv3d(m, c.latent_channels, 3, padding=1))
         nn.init.zeros_(self.out[2].weight)
         nn.init.zeros_(self.out[2].bias)
@@ -111,7 +123,7 @@ class LatentUViT(_Denoiser):
         B, M, G = h.shape[0], h.shape[1], h.shape[-1]
         p, n = self.config.patch, G // self.config.patch
         # (B, M, n·p, n·p, n·p) → (B, n³ tokens in (h, w, l) order, p³·M features in (p1, p2, p3, c) order)
-        tokens = h.reshape(B, M, n, p, n, p, n, p).permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(B, n ** 3, p ** 3 * M)
+        tokens = h.reshape(B, M, n, p, n, p, n, p).permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(B, n**3, p**3 * M)
         tokens = self.to_patch_att_embedding_input(tokens) + self.pos_emb
         tokens = self.to_patch_att_embedding_output(self._attend(tokens, ada, local))
         h = tokens.reshape(B, n, n, n, p, p, p, M).permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(B, M, G, G, G)
@@ -151,8 +163,8 @@ class DiT(_Denoiser):
         self.x_embedder = PatchEmbed(c.latent_channels, c.width, c.patch)
         self._init_shared(c, context_width)
         self.pos_embed = nn.Parameter(torch.from_numpy(sincos_table_3d(c.width, n)).float()[None], requires_grad=False)
-        self._make_blocks(c, n ** 3)
-        self.final_layer = FinalLayer(c.width, c.patch ** 3 * c.latent_channels)
+        self._make_blocks(c, n**3)
+        self.final_layer = FinalLayer(c.width, c.patch**3 * c.latent_channels)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         _, ada, local, _ = self._embeddings(t, context)

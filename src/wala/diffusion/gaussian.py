@@ -5,6 +5,7 @@ All schedule math is float64 (numpy); per-step coefficients are cast to float32 
 a tensor, as the official code does. Timesteps given to the denoiser are always original indices
 0…T−1, also when sampling a respaced chain.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,13 +56,13 @@ def respaced_timesteps(timesteps: int, steps: int) -> list[int]:
 class Chain:
     """Posterior quantities of a (respaced) chain; index j is the j-th kept timestep."""
 
-    timesteps: list[int]        # original index of each step
-    betas: np.ndarray           # β' (float64)
-    abar: np.ndarray            # ᾱ'
+    timesteps: list[int]  # original index of each step
+    betas: np.ndarray  # β' (float64)
+    abar: np.ndarray  # ᾱ'
     abar_prev: np.ndarray
-    coef_x0: np.ndarray         # posterior mean = coef_x0·x0 + coef_xt·x_t
+    coef_x0: np.ndarray  # posterior mean = coef_x0·x0 + coef_xt·x_t
     coef_xt: np.ndarray
-    log_variance: np.ndarray    # of the sampling noise
+    log_variance: np.ndarray  # of the sampling noise
 
     @classmethod
     @functools.lru_cache(maxsize=16)
@@ -77,8 +78,14 @@ class Chain:
             log_variance = np.log(np.append(variance[1], variance[1:])) if len(kept) > 1 else np.zeros(1)
         else:
             log_variance = np.log(np.append(variance[1], beta[1:])) if len(kept) > 1 else np.log(beta)
-        arrays = [beta, abar, abar_prev, beta * np.sqrt(abar_prev) / (1 - abar),
-                  (1 - abar_prev) * np.sqrt(1 - beta) / (1 - abar), log_variance]
+        arrays = [
+            beta,
+            abar,
+            abar_prev,
+            beta * np.sqrt(abar_prev) / (1 - abar),
+            (1 - abar_prev) * np.sqrt(1 - beta) / (1 - abar),
+            log_variance,
+        ]
         for array in arrays:
             array.setflags(write=False)  # shared through the cache
         return cls(kept, *arrays)
@@ -90,7 +97,9 @@ def _at(values: np.ndarray, j: torch.Tensor, like: torch.Tensor) -> torch.Tensor
     return picked.reshape(-1, *([1] * (like.dim() - 1))).to(like.dtype)
 
 
-def predict_x0(config: ScheduleConfig, chain: Chain, out: torch.Tensor, x: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+def predict_x0(
+    config: ScheduleConfig, chain: Chain, out: torch.Tensor, x: torch.Tensor, j: torch.Tensor
+) -> torch.Tensor:
     """The x0 a model output implies at chain step j."""
     if config.prediction == "x0":
         return out
@@ -102,13 +111,18 @@ def predict_x0(config: ScheduleConfig, chain: Chain, out: torch.Tensor, x: torch
 
 @dataclass
 class Step:
-    sample: torch.Tensor   # x_{j-1}
-    x0: torch.Tensor       # the x0 prediction
+    sample: torch.Tensor  # x_{j-1}
+    x0: torch.Tensor  # the x0 prediction
 
 
 @torch.no_grad()
-def sample(denoise: Denoiser, config: ScheduleConfig, steps: int, draws: Callable[[], torch.Tensor],
-           on_step: Callable[[int, Step], None] | None = None) -> torch.Tensor:
+def sample(
+    denoise: Denoiser,
+    config: ScheduleConfig,
+    steps: int,
+    draws: Callable[[], torch.Tensor],
+    on_step: Callable[[int, Step], None] | None = None,
+) -> torch.Tensor:
     """Ancestral sampling of the respaced chain from x_T = draws() down to x_0. `draws()` gives
     the next standard normal tensor: the initial noise first, then one per step (the last step's
     draw is made and unused, as in the official loop, so a seed reproduces its stream)."""
@@ -119,7 +133,9 @@ def sample(denoise: Denoiser, config: ScheduleConfig, steps: int, draws: Callabl
         t = torch.full((x.shape[0],), chain.timesteps[j], dtype=torch.long, device=x.device)
         out = denoise(x, t)
         x0 = predict_x0(config, chain, out, x, jj)
-        mean = out if config.prediction == "previous" else _at(chain.coef_x0, jj, x) * x0 + _at(chain.coef_xt, jj, x) * x
+        mean = (
+            out if config.prediction == "previous" else _at(chain.coef_x0, jj, x) * x0 + _at(chain.coef_xt, jj, x) * x
+        )
         noise = draws()  # drawn at j = 0 too, unused, as the official loop does
         x = mean + torch.exp(0.5 * _at(chain.log_variance, jj, x)) * noise if j else mean
         if on_step is not None:
@@ -127,16 +143,19 @@ def sample(denoise: Denoiser, config: ScheduleConfig, steps: int, draws: Callabl
     return x
 
 
-def guided(model: Callable, condition: torch.Tensor | None, unconditional: torch.Tensor | None,
-           scale: float) -> Denoiser:
+def guided(
+    model: Callable, condition: torch.Tensor | None, unconditional: torch.Tensor | None, scale: float
+) -> Denoiser:
     """The denoiser of `model(x, t, tokens)` with classifier-free guidance: one call on the batch
     [uncond; cond] and e_u + s·(e_c − e_u). No unconditional tokens: a single plain call."""
+
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if unconditional is None:
             return model(x, t, condition)
         both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([unconditional, condition]))
         e_u, e_c = both.chunk(2)
         return e_u + scale * (e_c - e_u)
+
     return denoise
 
 
@@ -146,8 +165,9 @@ def add_noise(config: ScheduleConfig, x0: torch.Tensor, t: torch.Tensor, noise: 
     return _at(np.sqrt(abar), t, x0) * x0 + _at(np.sqrt(1 - abar), t, x0) * noise
 
 
-def training_target(config: ScheduleConfig, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
-                    noise: torch.Tensor) -> torch.Tensor:
+def training_target(
+    config: ScheduleConfig, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
     """What the model learns to output at (x_t, t): x0, ε, or the posterior mean."""
     if config.prediction == "x0":
         return x0
@@ -157,7 +177,9 @@ def training_target(config: ScheduleConfig, x0: torch.Tensor, x_t: torch.Tensor,
     return _at(chain.coef_x0, t, x0) * x0 + _at(chain.coef_xt, t, x0) * x_t
 
 
-def diffusion_loss(model: Callable, config: ScheduleConfig, x0: torch.Tensor, context, generator: torch.Generator) -> torch.Tensor:
+def diffusion_loss(
+    model: Callable, config: ScheduleConfig, x0: torch.Tensor, context, generator: torch.Generator
+) -> torch.Tensor:
     """MSE of `model(x_t, t, context)` against its target at uniform random timesteps."""
     t = torch.randint(config.timesteps, (len(x0),), generator=generator)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)

@@ -1,6 +1,7 @@
 """Building blocks of the released WaLa denoisers, with the official parameter names: timestep
 embedding, timm-style attention with per-head LayerNorm on q and k, cross-attention, adaLN-Zero
 blocks, the condition projection that joins the time embedding, and the U-ViT's conv ResBlock."""
+
 from __future__ import annotations
 
 import math
@@ -140,8 +141,14 @@ class GlobalProjection(nn.Module):
 
     def __init__(self, context_width: int, out: int, hidden: int):
         super().__init__()
-        self.proj_layer = nn.Sequential(nn.Linear(context_width, hidden), nn.LayerNorm(hidden), nn.SiLU(),
-                                        nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.SiLU())
+        self.proj_layer = nn.Sequential(
+            nn.Linear(context_width, hidden),
+            nn.LayerNorm(hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.LayerNorm(hidden),
+            nn.SiLU(),
+        )
         self.mlp = nn.Sequential(nn.Linear(hidden, out), nn.SiLU(), nn.Linear(out, out))
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
@@ -154,28 +161,41 @@ class ModulatedResBlock(nn.Module):
     take a skip from the matching input block: normalized, then gated by a squeeze-excitation
     (`learnable_skip_r`) or averaged with h."""
 
-    def __init__(self, channels: int, emb_width: int, groups: int = 32, skip: bool = False,
-                 skip_ratio: int = 0, res_condition: int = 0):
+    def __init__(
+        self,
+        channels: int,
+        emb_width: int,
+        groups: int = 32,
+        skip: bool = False,
+        skip_ratio: int = 0,
+        res_condition: int = 0,
+    ):
         super().__init__()
         if skip:
             self.skip_norm = GroupNorm32(groups, channels)
             if skip_ratio:
-                self.skip_learn_f = nn.Sequential(nn.Linear(channels, channels // skip_ratio), nn.ReLU(),
-                                                  nn.Linear(channels // skip_ratio, channels), nn.Sigmoid())
+                self.skip_learn_f = nn.Sequential(
+                    nn.Linear(channels, channels // skip_ratio),
+                    nn.ReLU(),
+                    nn.Linear(channels // skip_ratio, channels),
+                    nn.Sigmoid(),
+                )
         self.skip, self.learned_skip = skip, bool(skip and skip_ratio)
         self.in_norm = GroupNorm32(groups, channels)
         self.in_conv = nn.Conv3d(channels, channels, 3, padding=1)
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_width, 2 * channels))
-        self.out_layers = nn.Sequential(GroupNorm32(groups, channels), nn.SiLU(), nn.Dropout(0.0),
-                                        nn.Conv3d(channels, channels, 3, padding=1))
+        self.out_layers = nn.Sequential(
+            GroupNorm32(groups, channels), nn.SiLU(), nn.Dropout(0.0), nn.Conv3d(channels, channels, 3, padding=1)
+        )
         nn.init.zeros_(self.out_layers[3].weight)
         nn.init.zeros_(self.out_layers[3].bias)
         if res_condition:
             self.linear_res_emb = nn.Linear(res_condition, channels)
         self.res_condition = bool(res_condition)
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, skip: torch.Tensor | None = None,
-                res: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, emb: torch.Tensor, skip: torch.Tensor | None = None, res: torch.Tensor | None = None
+    ) -> torch.Tensor:
         h = self.in_norm(x)
         if self.skip:
             s = self.skip_norm(skip)

@@ -6,6 +6,7 @@ Sampling follows the official code draw for draw: with seed S, sample i draws fr
 generator seeded S + i (initial noise, then one draw per step including the last), so
 `samples=1, seed=S` gives the official seed-S shape on any device.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,8 +32,9 @@ class ConditionNetwork(nn.Module):
         self.views = len(c.training_views)
         width = c.width if kind.conditional else None
         if kind.conditional:
-            self.cond_mapping_network = nn.ModuleList(nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU())
-                                                      for _ in range(c.mapping_layers))
+            self.cond_mapping_network = nn.ModuleList(
+                nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU()) for _ in range(c.mapping_layers)
+            )
             self.cond_pos_emb = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, kind.tokens(c), c.width), 0.0, 0.02))
             if c.camera_index or self.views:
                 self.camera_emb = nn.Embedding(self.views or c.max_views, c.width)
@@ -49,7 +51,9 @@ class ConditionNetwork(nn.Module):
             if self.views:
                 rows = self.camera_emb.weight[None, :, None]  # (1, V, 1, D)
             else:
-                rows = (self.camera_emb.weight[:1] if view_ids is None else self.camera_emb(view_ids))[:, None]  # (B|1, 1, D)
+                rows = (self.camera_emb.weight[:1] if view_ids is None else self.camera_emb(view_ids))[
+                    :, None
+                ]  # (B|1, 1, D)
             tokens = tokens + rows
         return tokens.reshape(tokens.shape[0], -1, tokens.shape[-1])
 
@@ -87,8 +91,13 @@ class LatentDiffusion(nn.Module):
     def process(self, tokens: torch.Tensor | None, view_ids: torch.Tensor | None = None) -> torch.Tensor | None:
         return None if tokens is None else self.network.process_condition(tokens, view_ids)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, condition: torch.Tensor | None = None,
-                keep: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Training: the denoiser's output for x_t (B, e, G³) at original indices t (B,) given the raw
         condition input; `keep` (B,) bool zeroes the encoder tokens where False (dp_cond dropout)."""
         tokens = self.encoder(condition) if self.conditional else None
@@ -121,15 +130,23 @@ class LatentDiffusion(nn.Module):
         tokens = self.encoder(condition)
         if not self.guided:
             return self.process(tokens, view_ids), None
-        both = self.process(torch.cat([torch.zeros_like(tokens), tokens]),
-                            None if view_ids is None else torch.cat([view_ids, view_ids]))
+        both = self.process(
+            torch.cat([torch.zeros_like(tokens), tokens]), None if view_ids is None else torch.cat([view_ids, view_ids])
+        )
         unconditional, conditional = both.chunk(2)
         return conditional, unconditional
 
     @torch.no_grad()
-    def sample_latents(self, condition: torch.Tensor | None = None, steps: int = 8, scale: float = 1.3,
-                       seed: int = 0, samples: int = 1, view_ids: torch.Tensor | None = None,
-                       on_step: Callable | None = None) -> torch.Tensor:
+    def sample_latents(
+        self,
+        condition: torch.Tensor | None = None,
+        steps: int = 8,
+        scale: float = 1.3,
+        seed: int = 0,
+        samples: int = 1,
+        view_ids: torch.Tensor | None = None,
+        on_step: Callable | None = None,
+    ) -> torch.Tensor:
         """(samples, e, G, G, G) final latents (the decoder's input) for one condition input."""
         device = next(self.parameters()).device
         d = self.config.denoiser
@@ -163,11 +180,11 @@ class LatentDiffusion(nn.Module):
         return tree_to_tsdf(unpack_wavelet_tree(packed, n), RepresentationConfig(resolution=n))
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32) -> LatentDiffusion:
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> LatentDiffusion:
         """A released model directory (checkpoint.ckpt + args.json), a `wala convert` directory, or a
         train-diffusion checkpoint (EMA weights)."""
         from wala.checkpoints import load_generator
 
         return load_generator(path).to(device=device, dtype=dtype).eval()
-

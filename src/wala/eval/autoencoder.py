@@ -4,6 +4,7 @@ The reference of each sample is the TSDF of its stored wavelet tree (C0+D0+D1, t
 decoded at the dataset's resolution; the reconstruction goes encode → quantize → decode → unpack →
 IDWT. IoU/MSE are on the N³ grid; CD/F-score (optional, slower) compare marching-cubes meshes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,16 @@ from wala.wavelet.tree import tree_to_tsdf
 
 
 @torch.no_grad()
-def evaluate_autoencoder(model, dataset, indices=None, surface: bool = False, points: int = 30_000,
-                         batch_size: int = 4, device: torch.device | str = "cpu", quantize: bool = True) -> dict:
+def evaluate_autoencoder(
+    model,
+    dataset,
+    indices=None,
+    surface: bool = False,
+    points: int = 30_000,
+    batch_size: int = 4,
+    device: torch.device | str = "cpu",
+    quantize: bool = True,
+) -> dict:
     """{"overall": {...}, "per_dataset": {name: {...}}, "samples": [...]} for the chosen samples.
 
     overall also holds the codebook's use over all of them: `codes_used` (distinct codes) and
@@ -31,7 +40,7 @@ def evaluate_autoencoder(model, dataset, indices=None, surface: bool = False, po
     samples = []
     counts = torch.zeros(model.quantize.embedding.num_embeddings, dtype=torch.long)
     for start in range(0, len(indices), batch_size):
-        chunk = indices[start: start + batch_size]
+        chunk = indices[start : start + batch_size]
         x = torch.stack([dataset[i][0] for i in chunk]).to(device)
         z = model.encode(x)
         counts += model.quantize(z).counts.cpu()
@@ -48,8 +57,12 @@ def evaluate_autoencoder(model, dataset, indices=None, surface: bool = False, po
                     row.update(cd=float("inf"), fscore=0.0)
             samples.append(row)
     result = summarize(samples, ["iou", "mse"] + (["cd", "fscore"] if surface else []))
-    result["overall"].update(quantized=quantize, codes_used=int((counts > 0).sum()), codebook_size=len(counts),
-                             perplexity=float(perplexity(counts)))
+    result["overall"].update(
+        quantized=quantize,
+        codes_used=int((counts > 0).sum()),
+        codebook_size=len(counts),
+        perplexity=float(perplexity(counts)),
+    )
     return result
 
 
@@ -78,6 +91,8 @@ def format_evaluation(result: dict) -> str:
     lines.append(f"{'all':28s} {len(result['samples']):5d} " + " ".join(f"{o[m]:10.5f}" for m in metrics))
     lines.append(f"D-IoU {o['d_iou']:.5f}   D-MSE {o['d_mse']:.6f}")
     if "codes_used" in o:
-        lines.append(f"codebook: {o['codes_used']} of {o['codebook_size']} codes used, perplexity {o['perplexity']:.1f}"
-                     + ("" if o["quantized"] else "; decoded without quantizing"))
+        lines.append(
+            f"codebook: {o['codes_used']} of {o['codebook_size']} codes used, perplexity {o['perplexity']:.1f}"
+            + ("" if o["quantized"] else "; decoded without quantizing")
+        )
     return "\n".join(lines)

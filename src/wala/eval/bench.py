@@ -12,6 +12,7 @@ In place of a checkpoint, `baseline:nearest` and `baseline:trilinear` run the pa
 baselines on the same conditions: the 16³ grid (voxelized from the points, interior filled, for a
 point cloud) upsampled to the scoring resolution and cut at 0.5.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,8 +59,19 @@ def derive_condition(kind: str, mesh, generator, key: str) -> np.ndarray:
     return occupancy_grid(mesh_to_tsdf(mesh, generator.resolution), config.voxel_size)
 
 
-def run_benchmark(condition: str, generator, reference: str | Path, out: str | Path, steps: int, guidance: float,
-                  seed: int = 0, limit: int = 0, resolution: int = 256, points: int = 100_000, progress=None) -> dict:
+def run_benchmark(
+    condition: str,
+    generator,
+    reference: str | Path,
+    out: str | Path,
+    steps: int,
+    guidance: float,
+    seed: int = 0,
+    limit: int = 0,
+    resolution: int = 256,
+    points: int = 100_000,
+    progress=None,
+) -> dict:
     """Generate one shape per reference and score them; writes OUT/generated, OUT/conditions,
     OUT/eval.json and OUT/eval.csv. `generator` is a wala.pipeline.WaLaPipeline or an
     UpsamplingBaseline."""
@@ -70,7 +82,7 @@ def run_benchmark(condition: str, generator, reference: str | Path, out: str | P
     out = Path(out)
     shapes = reference_shapes(reference)[: limit or None]
     failures = {}
-    for shape in (progress(shapes) if progress else shapes):
+    for shape in progress(shapes) if progress else shapes:
         mesh, _ = normalize_mesh(load_mesh(shape.path))
         value = derive_condition(condition, mesh, generator, shape.id)
         saved = out / "conditions" / f"{shape.id}.npy"
@@ -86,8 +98,15 @@ def run_benchmark(condition: str, generator, reference: str | Path, out: str | P
         target.parent.mkdir(parents=True, exist_ok=True)
         save_mesh(generated, target)
     (out / "generated").mkdir(parents=True, exist_ok=True)
-    result = evaluate_folders(out / "generated", reference, resolution, points, frame="normalized", progress=progress,
-                              ids=[s.id for s in shapes])
+    result = evaluate_folders(
+        out / "generated",
+        reference,
+        resolution,
+        points,
+        frame="normalized",
+        progress=progress,
+        ids=[s.id for s in shapes],
+    )
     for record in result["records"]:
         if record["id"] in failures:
             record["error"] = failures[record["id"]]

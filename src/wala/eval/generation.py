@@ -19,6 +19,7 @@ Scores: IoU on the N³ grid, Chamfer distance and F-score between marching-cubes
 method that yields no surface scores IoU 0 and F 0 and is left out of the CD mean (counted in
 `failed`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -94,7 +95,7 @@ class HeldOutConditions:
         if self.kind.array == "sketch":
             array = array[None, None]  # one view, one technique
         elif isinstance(self.pick[0], int):
-            array = array[None]        # one view
+            array = array[None]  # one view
         return self.kind.training_input(torch.from_numpy(np.ascontiguousarray(array))[None], c, None)
 
 
@@ -112,7 +113,7 @@ class Retrieval:
         if self.kind in ("pointcloud", "voxel"):
             return condition
         images = torch.from_numpy(np.asarray(condition, dtype=np.float32) / 255.0)
-        images = images.reshape(-1, *images.shape[-3 if images.shape[-1] == 3 else -2:])  # (N, H, W[, 3])
+        images = images.reshape(-1, *images.shape[-3 if images.shape[-1] == 3 else -2 :])  # (N, H, W[, 3])
         if images.dim() == 4:
             images = images.mean(-1)
         return F.avg_pool2d(images[:, None], 4)[:, 0].numpy()
@@ -120,8 +121,10 @@ class Retrieval:
     def nearest(self, condition: np.ndarray) -> int:
         if self.kind == "pointcloud":
             query, query_tree = condition[: len(self.signatures[0])], cKDTree(condition)
-            costs = [np.mean(t.query(query)[0] ** 2) + np.mean(query_tree.query(s)[0] ** 2)
-                     for t, s in zip(self.trees, self.signatures)]
+            costs = [
+                np.mean(t.query(query)[0] ** 2) + np.mean(query_tree.query(s)[0] ** 2)
+                for t, s in zip(self.trees, self.signatures)
+            ]
         elif self.kind == "voxel":
             costs = [np.count_nonzero(s != condition) for s in self.signatures]
         else:
@@ -151,9 +154,20 @@ def _reconstructed(generator, shapes, i: int, config: RepresentationConfig) -> n
     return tree_to_tsdf(tree, config)[0].cpu().numpy()
 
 
-def evaluate_generation(generator, held_out, reference=None, count: int = 0, steps: int = 8, guidance: float = 1.3,
-                        seed: int = 0, points: int = 30_000, methods=METHODS, lfd: bool = False, view: str = "",
-                        technique: str = "") -> dict:
+def evaluate_generation(
+    generator,
+    held_out,
+    reference=None,
+    count: int = 0,
+    steps: int = 8,
+    guidance: float = 1.3,
+    seed: int = 0,
+    points: int = 30_000,
+    methods=METHODS,
+    lfd: bool = False,
+    view: str = "",
+    technique: str = "",
+) -> dict:
     """{method: summary} over the first `count` (0: all) held-out shapes; `reference` (the training
     set) is needed for the retrieval reference. `lfd` adds Light Field Distance (~1 s a mesh).
     `view`/`technique` choose the stored image an image-conditioned model is given (HeldOutConditions)."""
@@ -166,24 +180,33 @@ def evaluate_generation(generator, held_out, reference=None, count: int = 0, ste
     config = RepresentationConfig(resolution=held_out.resolution)
     conditions = HeldOutConditions(kind, c, held_out, view, technique)
     voxel_grid = kind.name in ("pointcloud", "voxel")
-    retrieval = (Retrieval(HeldOutConditions(kind, c, reference, view, technique))
-                 if "retrieval" in methods and reference is not None else None)
-    rows: dict[str, list[dict]] = {m: [] for m in methods if (m != "retrieval" or retrieval is not None)
-                                   and (m not in UPSAMPLING or voxel_grid)}
+    retrieval = (
+        Retrieval(HeldOutConditions(kind, c, reference, view, technique))
+        if "retrieval" in methods and reference is not None
+        else None
+    )
+    rows: dict[str, list[dict]] = {
+        m: [] for m in methods if (m != "retrieval" or retrieval is not None) and (m not in UPSAMPLING or voxel_grid)
+    }
     for i in range(min(count, len(held_out)) if count else len(held_out)):
         record = held_out.records[i]
         condition = conditions(i)
         if kind.name == "pointcloud":
-            condition = condition[:c.points]
+            condition = condition[: c.points]
         with torch.no_grad():
             truth = tree_to_tsdf(held_out.tree(i), config)[0].numpy()
         made = {}
         if "wala" in rows:
             if voxel_grid:
-                tensor = (generator.condition_tensor(points=condition) if kind.name == "pointcloud"
-                          else generator.condition_tensor(voxels=condition))
+                tensor = (
+                    generator.condition_tensor(points=condition)
+                    if kind.name == "pointcloud"
+                    else generator.condition_tensor(voxels=condition)
+                )
             else:
-                tensor = conditions.model_input(condition, c).to(generator.device, next(generator.model.parameters()).dtype)
+                tensor = conditions.model_input(condition, c).to(
+                    generator.device, next(generator.model.parameters()).dtype
+                )
             made["wala"] = generator.generate_tsdf(tensor, 1, steps, guidance, seed + i)[0]
         if "retrieval" in rows:
             with torch.no_grad():
@@ -198,22 +221,38 @@ def evaluate_generation(generator, held_out, reference=None, count: int = 0, ste
         truth_mesh = tsdf_to_mesh(truth)  # once per shape, shared by every method's scores
         truth_lfd = light_field_descriptor(truth_mesh) if lfd else None
         for method, pred in made.items():
-            rows[method].append({"key": record["key"], "dataset": record["dataset"],
-                                 **score_tsdf(pred, truth, truth_mesh, points, truth_lfd)})
+            rows[method].append(
+                {
+                    "key": record["key"],
+                    "dataset": record["dataset"],
+                    **score_tsdf(pred, truth, truth_mesh, points, truth_lfd),
+                }
+            )
     return {method: summarize(r, METRICS + (["lfd"] if lfd else [])) for method, r in rows.items()}
 
 
 def format_generation(results: dict) -> str:
     with_lfd = any("lfd" in r["overall"] for r in results.values())
-    lines = [f"{'method':11s} {'n':>4s} " + (f"{'LFD':>8s} " if with_lfd else "")
-             + f"{'IoU':>8s} {'CD':>10s} {'F-score':>8s} {'no surface':>10s}"]
+    lines = [
+        f"{'method':11s} {'n':>4s} "
+        + (f"{'LFD':>8s} " if with_lfd else "")
+        + f"{'IoU':>8s} {'CD':>10s} {'F-score':>8s} {'no surface':>10s}"
+    ]
     for method, result in results.items():
         o = result["overall"]
-        lines.append(f"{method:11s} {len(result['samples']):4d} " + (f"{o['lfd']:8.1f} " if with_lfd else "")
-                     + f"{o['iou']:8.4f} {o['cd']:10.6f} {o['fscore']:8.4f} {int(round(o['failed'] * len(result['samples']))):10d}")
+        lines.append(
+            f"{method:11s} {len(result['samples']):4d} "
+            + (f"{o['lfd']:8.1f} " if with_lfd else "")
+            + f"{o['iou']:8.4f} {o['cd']:10.6f} {o['fscore']:8.4f} {int(round(o['failed'] * len(result['samples']))):10d}"
+        )
     datasets = sorted(next(iter(results.values()))["per_dataset"]) if results else []
     if datasets:
-        lines.append("IoU per dataset: " + "  ".join(
-            f"{name}: " + "/".join(f"{results[m]['per_dataset'][name]['iou']:.3f}" for m in results) for name in datasets)
-            + f"  ({'/'.join(results)})")
+        lines.append(
+            "IoU per dataset: "
+            + "  ".join(
+                f"{name}: " + "/".join(f"{results[m]['per_dataset'][name]['iou']:.3f}" for m in results)
+                for name in datasets
+            )
+            + f"  ({'/'.join(results)})"
+        )
     return "\n".join(lines)

@@ -17,6 +17,7 @@ normalized frame (`wala generate`'s default, `wala bench`). LFD normalizes by it
 measured on the N³ TSDF grid (256³ by default, as in the paper), CD and F-score on surface
 samples (wala.eval.metrics).
 """
+
 from __future__ import annotations
 
 import csv
@@ -87,13 +88,20 @@ def _in_frame(generated: trimesh.Trimesh, norm: Normalization, frame: str) -> tr
     return moved
 
 
-def score_pair(generated: trimesh.Trimesh, reference: trimesh.Trimesh, resolution: int = 256,
-               points: int = DEFAULT_SURFACE_POINTS, frame: str = "own") -> dict:
+def score_pair(
+    generated: trimesh.Trimesh,
+    reference: trimesh.Trimesh,
+    resolution: int = 256,
+    points: int = DEFAULT_SURFACE_POINTS,
+    frame: str = "own",
+) -> dict:
     """{lfd, iou, mse, cd, fscore} of one generated mesh against its reference."""
     ref, norm = normalize_mesh(reference)
     gen = _in_frame(generated, norm, frame)
     if np.abs(gen.vertices).max() > 1.0:
-        raise WalaError(f"generated mesh leaves the [-1, 1]³ cube in the reference's normalized frame (frame '{frame}')")
+        raise WalaError(
+            f"generated mesh leaves the [-1, 1]³ cube in the reference's normalized frame (frame '{frame}')"
+        )
     gen_tsdf, ref_tsdf = mesh_to_tsdf(gen, resolution), mesh_to_tsdf(ref, resolution)
     return {
         "lfd": float(descriptor_distance(light_field_descriptor(generated), light_field_descriptor(reference))),
@@ -103,9 +111,15 @@ def score_pair(generated: trimesh.Trimesh, reference: trimesh.Trimesh, resolutio
     }
 
 
-def evaluate_folders(generated: str | Path, reference: str | Path, resolution: int = 256,
-                     points: int = DEFAULT_SURFACE_POINTS, frame: str = "own", progress=None,
-                     ids: list[str] | None = None) -> dict:
+def evaluate_folders(
+    generated: str | Path,
+    reference: str | Path,
+    resolution: int = 256,
+    points: int = DEFAULT_SURFACE_POINTS,
+    frame: str = "own",
+    progress=None,
+    ids: list[str] | None = None,
+) -> dict:
     """Per-shape records and the summary (per dataset, overall, D-IoU/D-MSE) of GEN vs REF
     (only the reference `ids` when given)."""
     if frame not in FRAMES:
@@ -119,7 +133,7 @@ def evaluate_folders(generated: str | Path, reference: str | Path, resolution: i
         shapes = [s for s in shapes if s.id in wanted]
     outputs = mesh_files(generated)
     records = []
-    for shape in (progress(shapes) if progress else shapes):
+    for shape in progress(shapes) if progress else shapes:
         record = {"id": shape.id, "dataset": shape.dataset}
         ref = load_mesh(shape.path)  # a broken reference is the user's error: it stops the run
         if shape.id not in outputs:
@@ -131,8 +145,13 @@ def evaluate_folders(generated: str | Path, reference: str | Path, resolution: i
                 record = _failure(record, str(exc))
         records.append(record)
     unmatched = sorted(set(outputs) - {s.id for s in shapes})
-    return {"resolution": resolution, "frame": frame, "records": records, "unmatched": unmatched,
-            "summary": _summary(records)}
+    return {
+        "resolution": resolution,
+        "frame": frame,
+        "records": records,
+        "unmatched": unmatched,
+        "summary": _summary(records),
+    }
 
 
 def _summary(records: list[dict]) -> dict:
@@ -143,8 +162,14 @@ def _summary(records: list[dict]) -> dict:
 
 
 def _failure(record: dict, error: str) -> dict:
-    return {**record, "error": error, "failed": 1, "iou": 0.0, "fscore": 0.0,
-            **{m: math.nan for m in METRICS if m not in ("iou", "fscore")}}
+    return {
+        **record,
+        "error": error,
+        "failed": 1,
+        "iou": 0.0,
+        "fscore": 0.0,
+        **{m: math.nan for m in METRICS if m not in ("iou", "fscore")},
+    }
 
 
 def format_table(result: dict) -> str:
@@ -153,22 +178,28 @@ def format_table(result: dict) -> str:
     lines = [head, "-" * len(head)]
 
     def row(name, m, count):
-        return (f"{name[:16]:16s} {count:4d} {round(m['failed'] * count):4d} {m['lfd']:8.1f} {m['iou']:7.4f} "
-                f"{m['mse']:9.2e} {m['cd']:9.2e} {m['fscore']:6.3f}")
+        return (
+            f"{name[:16]:16s} {count:4d} {round(m['failed'] * count):4d} {m['lfd']:8.1f} {m['iou']:7.4f} "
+            f"{m['mse']:9.2e} {m['cd']:9.2e} {m['fscore']:6.3f}"
+        )
 
     summary = result["summary"]
     lines += [row(name, m, m["count"]) for name, m in summary["per_dataset"].items()]
     overall = summary["overall"]
     lines.append(row("all", overall, len(result["records"])))
-    lines.append(f"{'D-IoU':16s} {overall['d_iou']:.4f}   D-MSE {overall['d_mse']:.2e}"
-                 f"   (dataset means averaged; IoU/MSE on {result['resolution']}³; failures count IoU 0, F 0)")
+    lines.append(
+        f"{'D-IoU':16s} {overall['d_iou']:.4f}   D-MSE {overall['d_mse']:.2e}"
+        f"   (dataset means averaged; IoU/MSE on {result['resolution']}³; failures count IoU 0, F 0)"
+    )
     failures = [r for r in result["records"] if "error" in r]
     for r in failures[:10]:
         lines.append(f"failed {r['id']}: {r['error']}")
     if len(failures) > 10:
         lines.append(f"… and {len(failures) - 10} more failures (see the JSON)")
     if result["unmatched"]:
-        lines.append(f"{len(result['unmatched'])} generated meshes match no reference id, e.g. {result['unmatched'][0]}")
+        lines.append(
+            f"{len(result['unmatched'])} generated meshes match no reference id, e.g. {result['unmatched'][0]}"
+        )
     return "\n".join(lines)
 
 

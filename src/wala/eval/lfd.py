@@ -29,6 +29,7 @@ than traced pixel by pixel; our own 10 light-field rotations (chosen greedily fr
 to spread the 100 camera axes, see `light_field_rotations`); and the eccentricity term compares
 both shapes (the reference's distance program never reads the second shape's eccentricity file).
 """
+
 from __future__ import annotations
 
 import functools
@@ -60,12 +61,13 @@ VIEW_WEIGHTS = np.array([1] * 35 + [2] * FD_COEFFICIENTS + [2, 1], dtype=np.int3
 class LightFieldDescriptor:
     """The quantized descriptor of one mesh: (10 light fields, 10 views, 47) uint8 numbers
     [35 ART | 10 Fourier | circularity | eccentricity]."""
+
     values: np.ndarray
 
 
 def dodecahedron_vertices() -> np.ndarray:
     """The 20 vertices of a regular dodecahedron on the unit sphere. (20, 3)."""
-    phi = (1 + 5 ** 0.5) / 2
+    phi = (1 + 5**0.5) / 2
     cube = [(x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
     rest = []
     for a in (-1, 1):
@@ -98,8 +100,7 @@ def view_alignments() -> np.ndarray:
     v = dodecahedron_vertices()
     views = camera_directions()
     edge = np.min(np.linalg.norm(v[0] - v[1:], axis=1))
-    pairs = [(i, j) for i in range(20) for j in range(20)
-             if i != j and abs(np.linalg.norm(v[i] - v[j]) - edge) < 1e-6]
+    pairs = [(i, j) for i in range(20) for j in range(20) if i != j and abs(np.linalg.norm(v[i] - v[j]) - edge) < 1e-6]
     i0, j0 = pairs[0]
     base = _frame(v[i0], v[j0])
     perms = []
@@ -201,14 +202,14 @@ def _fourier(mask: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
     resampled = np.stack([np.interp(at, arc, contour[:, 0]), np.interp(at, arc, contour[:, 1])], axis=1)
     distance = np.hypot(resampled[:, 0] - centre[0], resampled[:, 1] - centre[1])
     spectrum = np.abs(np.fft.rfft(distance))
-    return spectrum[1:FD_COEFFICIENTS + 1] / max(spectrum[0], 1e-12)
+    return spectrum[1 : FD_COEFFICIENTS + 1] / max(spectrum[0], 1e-12)
 
 
 def _circularity(mask: np.ndarray) -> float:
     area = mask.sum()
     interior = ndimage.binary_erosion(mask, structure=np.ones((3, 3), bool), border_value=1)
     perimeter = (mask & ~interior).sum()
-    return min(4 * np.pi * area / perimeter ** 2, 1.0) if perimeter else 0.0
+    return min(4 * np.pi * area / perimeter**2, 1.0) if perimeter else 0.0
 
 
 def _eccentricity(mask: np.ndarray, centre: tuple[float, float]) -> float:
@@ -217,7 +218,7 @@ def _eccentricity(mask: np.ndarray, centre: tuple[float, float]) -> float:
     m20, m02, m11 = np.sum(dx * dx), np.sum(dy * dy), np.sum(dx * dy)
     if len(rows) < 2 or m20 + m02 == 0:
         return 0.0
-    return min(((m20 - m02) ** 2 + 4 * m11 ** 2) / (m20 + m02) ** 2, 1.0)
+    return min(((m20 - m02) ** 2 + 4 * m11**2) / (m20 + m02) ** 2, 1.0)
 
 
 def _quantize(values: np.ndarray, scale: float = 256.0) -> np.ndarray:

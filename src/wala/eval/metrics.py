@@ -10,6 +10,7 @@
 - D-IoU / D-MSE: the metric averaged per source dataset first, then over datasets, so each
   dataset weighs the same whatever its size (seed Table 1).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -52,7 +53,9 @@ def nearest_distances(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def chamfer_distance(points_a: np.ndarray, points_b: np.ndarray) -> float:
-    return float(np.mean(nearest_distances(points_a, points_b) ** 2) + np.mean(nearest_distances(points_b, points_a) ** 2))
+    return float(
+        np.mean(nearest_distances(points_a, points_b) ** 2) + np.mean(nearest_distances(points_b, points_a) ** 2)
+    )
 
 
 def fscore(points_pred: np.ndarray, points_ref: np.ndarray, threshold: float = DEFAULT_FSCORE_THRESHOLD) -> float:
@@ -61,8 +64,13 @@ def fscore(points_pred: np.ndarray, points_ref: np.ndarray, threshold: float = D
     return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
 
 
-def surface_metrics(pred: trimesh.Trimesh, ref: trimesh.Trimesh, count: int = DEFAULT_SURFACE_POINTS,
-                    threshold: float = DEFAULT_FSCORE_THRESHOLD, seed: int = 0) -> dict[str, float]:
+def surface_metrics(
+    pred: trimesh.Trimesh,
+    ref: trimesh.Trimesh,
+    count: int = DEFAULT_SURFACE_POINTS,
+    threshold: float = DEFAULT_FSCORE_THRESHOLD,
+    seed: int = 0,
+) -> dict[str, float]:
     """Chamfer distance and F-score between two meshes' surfaces."""
     p, q = surface_points(pred, count, seed), surface_points(ref, count, seed + 1)
     return {"cd": chamfer_distance(p, q), "fscore": fscore(p, q, threshold)}

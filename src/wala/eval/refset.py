@@ -8,6 +8,7 @@ side 1.8) as `OUT/<id>.obj`, and `OUT/manifest.json` with what was written, so `
 `wala bench` read the same ids in the same order on every machine. A source whose hash differs
 (a newer package) is built and flagged in the written manifest, not refused.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,8 +57,9 @@ def _source_mesh(source: str, meshes: Path, resolution: int):
     return load_mesh(meshes / source)
 
 
-def build_reference_set(manifest_path: str | Path, out: str | Path, meshes: str | Path = "data/meshes",
-                        resolution: int = 256, progress=None) -> dict:
+def build_reference_set(
+    manifest_path: str | Path, out: str | Path, meshes: str | Path = "data/meshes", resolution: int = 256, progress=None
+) -> dict:
     """Write the manifest's shapes to `out`; returns the written manifest. Shapes already written
     from the same source (file hash, or procedural resolution) are kept: the build resumes."""
     manifest, out, meshes = read_manifest(manifest_path), Path(out), Path(meshes)
@@ -66,7 +68,7 @@ def build_reference_set(manifest_path: str | Path, out: str | Path, meshes: str 
         previous = {s["id"]: s for s in json.loads((out / "manifest.json").read_text()).get("shapes", [])}
     written = []
     shapes = manifest["shapes"]
-    for shape in (progress(shapes) if progress else shapes):
+    for shape in progress(shapes) if progress else shapes:
         target = out / f"{shape['id']}.obj"
         digest = _source_digest(shape["source"], meshes)
         built = {"source": shape["source"], "built_sha256": digest, "resolution": None if digest else resolution}

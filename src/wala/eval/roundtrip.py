@@ -8,6 +8,7 @@ Variants, each decoded to a TSDF and a marching-cubes mesh:
 IoU and MSE compare with the TSDF on the N³ grid; CD and F-score compare each mesh with the
 reference surface (the normalized input mesh), as defined in wala.eval.metrics.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,9 +24,13 @@ from wala.wavelet.tree import tree_to_tsdf, tsdf_to_tree
 VARIANTS = ("tsdf", "tree", "tree_filtered", "c0")
 
 
-def roundtrip_metrics(tsdf: np.ndarray, reference: trimesh.Trimesh,
-                      config: RepresentationConfig = RepresentationConfig(),
-                      points: int = DEFAULT_SURFACE_POINTS, seed: int = 0) -> dict[str, dict[str, float]]:
+def roundtrip_metrics(
+    tsdf: np.ndarray,
+    reference: trimesh.Trimesh,
+    config: RepresentationConfig = RepresentationConfig(),
+    points: int = DEFAULT_SURFACE_POINTS,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
     """{variant: {iou, mse, cd, fscore}} for one (N, N, N) TSDF and its reference mesh."""
     with torch.no_grad():
         tree = tsdf_to_tree(torch.from_numpy(np.asarray(tsdf, dtype=np.float32))[None], config)
@@ -53,9 +58,13 @@ def format_roundtrip_table(rows: list[tuple[str, dict[str, dict[str, float]]]]) 
     for name, metrics in rows:
         for variant in VARIANTS:
             m = metrics[variant]
-            lines.append(f"{name[:24]:24s} {variant:14s} {m['iou']:8.4f} {m['mse']:10.2e} {m['cd']:10.2e} {m['fscore']:8.4f}")
+            lines.append(
+                f"{name[:24]:24s} {variant:14s} {m['iou']:8.4f} {m['mse']:10.2e} {m['cd']:10.2e} {m['fscore']:8.4f}"
+            )
     if len(rows) > 1:
         for variant in VARIANTS:
             mean = {k: float(np.mean([m[variant][k] for _, m in rows])) for k in ("iou", "mse", "cd", "fscore")}
-            lines.append(f"{'mean':24s} {variant:14s} {mean['iou']:8.4f} {mean['mse']:10.2e} {mean['cd']:10.2e} {mean['fscore']:8.4f}")
+            lines.append(
+                f"{'mean':24s} {variant:14s} {mean['iou']:8.4f} {mean['mse']:10.2e} {mean['cd']:10.2e} {mean['fscore']:8.4f}"
+            )
     return "\n".join(lines)

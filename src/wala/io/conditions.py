@@ -20,6 +20,7 @@ is read, from what the file declares, wherever the format allows:
 - MAX_VOXEL_RESOLUTION = 256 for a JSON `resolution` and binvox `dim` (the released models take 16³;
   arrays must have the model's exact shape), and a JSON lists at most resolution³ occupied indices.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,9 +44,24 @@ MAX_ARRAY_BYTES = 64 * 2**20
 MAX_COMPRESSION_RATIO, COMPRESSION_CHECK_BYTES = 100, 4 * 2**20
 MAX_VOXEL_RESOLUTION = 256
 _PLY_HEADER_LINES = 1000  # a PLY header is a dozen lines; a runaway one is refused, not scanned to the end
-_PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
-              "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
-              "float": "f4", "float32": "f4", "double": "f8", "float64": "f8"}
+_PLY_TYPES = {
+    "char": "i1",
+    "int8": "i1",
+    "uchar": "u1",
+    "uint8": "u1",
+    "short": "i2",
+    "int16": "i2",
+    "ushort": "u2",
+    "uint16": "u2",
+    "int": "i4",
+    "int32": "i4",
+    "uint": "u4",
+    "uint32": "u4",
+    "float": "f4",
+    "float32": "f4",
+    "double": "f8",
+    "float64": "f8",
+}
 
 
 def check_file_size(path: Path, limit: int, what: str) -> None:
@@ -62,8 +78,10 @@ def _check_header(shape: tuple, dtype: np.dtype, name: str, check_shape) -> None
     check_shape(tuple(shape), name)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > MAX_ARRAY_BYTES:
-        raise WalaError(f"{name} declares a {tuple(shape)} {dtype} array ({nbytes / 2**20:,.0f} MiB); "
-                        f"wala reads arrays up to {MAX_ARRAY_BYTES / 2**20:g} MiB")
+        raise WalaError(
+            f"{name} declares a {tuple(shape)} {dtype} array ({nbytes / 2**20:,.0f} MiB); "
+            f"wala reads arrays up to {MAX_ARRAY_BYTES / 2**20:g} MiB"
+        )
 
 
 def _npy_header(stream) -> tuple[tuple, np.dtype]:
@@ -86,11 +104,15 @@ def _npz_member(path: Path, key: str, check_shape) -> np.ndarray | list[str]:
         info = members[key] if key in members else next(iter(members.values()))
         name = f"{path} ['{info.filename}']"
         if info.file_size > MAX_ARRAY_BYTES:
-            raise WalaError(f"{name} inflates to {info.file_size / 2**20:,.0f} MiB; "
-                            f"wala reads arrays up to {MAX_ARRAY_BYTES / 2**20:g} MiB")
+            raise WalaError(
+                f"{name} inflates to {info.file_size / 2**20:,.0f} MiB; "
+                f"wala reads arrays up to {MAX_ARRAY_BYTES / 2**20:g} MiB"
+            )
         if info.file_size > COMPRESSION_CHECK_BYTES and info.file_size > MAX_COMPRESSION_RATIO * info.compress_size:
-            raise WalaError(f"{name} inflates {info.file_size / max(info.compress_size, 1):,.0f}:1 "
-                            f"({info.compress_size:,} bytes → {info.file_size:,}); refused as a zip bomb")
+            raise WalaError(
+                f"{name} inflates {info.file_size / max(info.compress_size, 1):,.0f}:1 "
+                f"({info.compress_size:,} bytes → {info.file_size:,}); refused as a zip bomb"
+            )
         with archive.open(info) as member:  # zipfile stops inflating at the entry's declared size
             _check_header(*_npy_header(member), name, check_shape)
         with archive.open(info) as member:
@@ -142,9 +164,11 @@ def _check_point_shape(shape: tuple, name: str) -> None:
 def _check_point_count(count: int, name: str, exact: bool = True) -> None:
     """A WalaError when `count` is over MAX_POINTS (not `exact`: reading stopped there, the file holds more)."""
     if count > MAX_POINTS:
-        raise WalaError(f"{name} has {f'{count:,}' if exact else f'more than {MAX_POINTS:,}'} points; wala reads at "
-                        f"most {MAX_POINTS:,} (the official code does not resample: subsample it, the official "
-                        f"examples hold 25,000)")
+        raise WalaError(
+            f"{name} has {f'{count:,}' if exact else f'more than {MAX_POINTS:,}'} points; wala reads at "
+            f"most {MAX_POINTS:,} (the official code does not resample: subsample it, the official "
+            f"examples hold 25,000)"
+        )
 
 
 def _read_ply_points(path: Path) -> np.ndarray:
@@ -173,13 +197,17 @@ def _read_ply_points(path: Path) -> np.ndarray:
         else:
             raise WalaError(f"{path} has no 'end_header' within {_PLY_HEADER_LINES} header lines")
         if encoding not in (["ascii"], ["binary_little_endian"], ["binary_big_endian"]):
-            raise WalaError(f"{path} has no PLY format line wala knows (ascii, binary_little_endian, binary_big_endian)")
+            raise WalaError(
+                f"{path} has no PLY format line wala knows (ascii, binary_little_endian, binary_big_endian)"
+            )
         ascii_ = encoding == ["ascii"]
         endian = ">" if encoding == ["binary_big_endian"] else "<"
         for name, count, properties in elements:
             if any(t is None for _, t in properties):
-                raise WalaError(f"{path}: the PLY element '{name}' has list properties; wala reads "
-                                f"fixed-size vertex rows (and skips only fixed-size elements before them)")
+                raise WalaError(
+                    f"{path}: the PLY element '{name}' has list properties; wala reads "
+                    f"fixed-size vertex rows (and skips only fixed-size elements before them)"
+                )
             names = [p for p, _ in properties]
             if name != "vertex":  # skip an element before the vertices
                 if ascii_:
@@ -193,8 +221,11 @@ def _read_ply_points(path: Path) -> np.ndarray:
             if not {"x", "y", "z"} <= set(names):
                 raise WalaError(f"{path}: PLY vertices have no x, y, z properties (found: {', '.join(names)})")
             if ascii_:
-                rows = np.loadtxt(f, ndmin=2, max_rows=count, usecols=[names.index(a) for a in "xyz"]) \
-                    if count and f.peek(1) else np.zeros((0, 3))  # (loadtxt warns on an empty rest)
+                rows = (
+                    np.loadtxt(f, ndmin=2, max_rows=count, usecols=[names.index(a) for a in "xyz"])
+                    if count and f.peek(1)
+                    else np.zeros((0, 3))
+                )  # (loadtxt warns on an empty rest)
             else:
                 data = np.fromfile(f, np.dtype([(p, endian + t) for p, t in properties]), count=count)
                 rows = np.stack([data[a] for a in "xyz"], axis=1)
@@ -276,13 +307,16 @@ def _json_grid(data: dict, size: int, path: Path) -> np.ndarray:
         return np.asarray(data["occupancy"])
     resolution, occupancy = data["resolution"], data["occupancy"]
     if type(resolution) is not int or not 1 <= resolution <= MAX_VOXEL_RESOLUTION:
-        raise WalaError(f"{path}: 'resolution' must be a whole number from 1 to {MAX_VOXEL_RESOLUTION}, "
-                        f"got {str(resolution)[:40]}")
+        raise WalaError(
+            f"{path}: 'resolution' must be a whole number from 1 to {MAX_VOXEL_RESOLUTION}, got {str(resolution)[:40]}"
+        )
     if resolution != size:
         raise WalaError(f"{path} is a {resolution}³ grid; this model takes {size}³")
     if not isinstance(occupancy, list) or len(occupancy) > size**3:
-        raise WalaError(f"{path}: 'occupancy' must list at most {size**3:,} [i, j, k] indices "
-                        f"(got {f'{len(occupancy):,}' if isinstance(occupancy, list) else type(occupancy).__name__})")
+        raise WalaError(
+            f"{path}: 'occupancy' must list at most {size**3:,} [i, j, k] indices "
+            f"(got {f'{len(occupancy):,}' if isinstance(occupancy, list) else type(occupancy).__name__})"
+        )
     indices = np.asarray(occupancy, dtype=np.int64).reshape(-1, 3) if occupancy else np.zeros((0, 3), np.int64)
     if len(indices) and (indices.min() < 0 or indices.max() >= size):
         raise WalaError(f"{path} lists an occupied index outside 0..{size - 1}")
@@ -327,7 +361,7 @@ def read_binvox(data: bytes) -> np.ndarray:
         raise WalaError("binvox header has no 'dim' line")
     if len(dims) != 3 or not all(1 <= d <= MAX_VOXEL_RESOLUTION for d in dims):
         raise WalaError(f"binvox dims {' '.join(map(str, dims))} are not 3 sizes from 1 to {MAX_VOXEL_RESOLUTION}")
-    runs = np.frombuffer(data[header_end + 5:], dtype=np.uint8)
+    runs = np.frombuffer(data[header_end + 5 :], dtype=np.uint8)
     if len(runs) % 2:
         raise WalaError("binvox data is truncated (odd number of run bytes)")
     values, counts = runs[0::2], runs[1::2].astype(np.int64)
@@ -341,7 +375,9 @@ def write_binvox(grid: np.ndarray) -> bytes:
     """A bool (x, y, z) grid as binvox bytes (translate 0, scale 1)."""
     grid = np.asarray(grid, dtype=bool)
     flat = grid.transpose(0, 2, 1).reshape(-1).astype(np.uint8)
-    out = bytearray(f"#binvox 1\ndim {grid.shape[0]} {grid.shape[1]} {grid.shape[2]}\ntranslate 0 0 0\nscale 1\ndata\n".encode())
+    out = bytearray(
+        f"#binvox 1\ndim {grid.shape[0]} {grid.shape[1]} {grid.shape[2]}\ntranslate 0 0 0\nscale 1\ndata\n".encode()
+    )
     start = 0
     while start < len(flat):
         value, end = flat[start], start

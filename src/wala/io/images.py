@@ -16,6 +16,7 @@ also ends in a WalaError. Only the decoders of IMAGE_FORMATS are tried. The long
 MAX_ASPECT = 20 times the shorter: the shorter side is resized to 224 before the crop, so a 1 × 10⁷
 strip would otherwise become a 224 × 2·10⁹ image.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,11 +62,15 @@ def check_image_size(width: int, height: int, name: str = "image") -> None:
     if width == 0 or height == 0:
         raise WalaError(f"{name} is empty ({width}×{height})")
     if width * height > MAX_PIXELS:
-        raise WalaError(f"{name} is {width}×{height} ({width * height / 1e6:,.0f} MP); wala reads images up to "
-                        f"{MAX_PIXELS / 1e6:g} MP: shrink it (the model sees a {SIZE}×{SIZE} crop)")
+        raise WalaError(
+            f"{name} is {width}×{height} ({width * height / 1e6:,.0f} MP); wala reads images up to "
+            f"{MAX_PIXELS / 1e6:g} MP: shrink it (the model sees a {SIZE}×{SIZE} crop)"
+        )
     if max(width, height) > MAX_ASPECT * min(width, height):
-        raise WalaError(f"{name} is {width}×{height}; wala reads images at most {MAX_ASPECT} times longer than "
-                        f"wide (the model sees the centre square)")
+        raise WalaError(
+            f"{name} is {width}×{height}; wala reads images at most {MAX_ASPECT} times longer than "
+            f"wide (the model sees the centre square)"
+        )
 
 
 def to_rgb(image, alpha: str = "drop", name: str = "image"):
@@ -73,10 +78,16 @@ def to_rgb(image, alpha: str = "drop", name: str = "image"):
     from PIL import Image
 
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        raise WalaError(f"{name} has {image.mode} pixels (16-bit or float); the released models read "
-                        f"8-bit images: save it as an 8-bit PNG")
-    over_white = alpha == "white" and ("A" in image.mode or "transparency" in image.info) \
-        or alpha == "la-white" and image.mode == "LA"
+        raise WalaError(
+            f"{name} has {image.mode} pixels (16-bit or float); the released models read "
+            f"8-bit images: save it as an 8-bit PNG"
+        )
+    over_white = (
+        alpha == "white"
+        and ("A" in image.mode or "transparency" in image.info)
+        or alpha == "la-white"
+        and image.mode == "LA"
+    )
     if over_white:
         rgba = image.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", rgba.size, "WHITE"), rgba).convert("RGB")
@@ -107,7 +118,9 @@ def read_image(source, alpha: str = "drop") -> np.ndarray:
         return square_crop(load_image(source, alpha))
     if isinstance(source, np.ndarray):
         if source.dtype != np.uint8 or source.ndim not in (2, 3) or source.ndim == 3 and source.shape[2] not in (3, 4):
-            raise WalaError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4) uint8, got {source.shape} {source.dtype}")
+            raise WalaError(
+                f"an image array must be (H, W), (H, W, 3) or (H, W, 4) uint8, got {source.shape} {source.dtype}"
+            )
         if min(source.shape[:2]) == 0:
             raise WalaError(f"the image array is empty ({source.shape})")
         source = Image.fromarray(source)
@@ -150,7 +163,8 @@ def order_views(paths: list[str], expected: tuple[int, ...]) -> list[str]:
     if len(set(ids)) != len(ids):
         raise WalaError(f"two files name the same view: {', '.join(map(str, paths))}")
     if sorted(ids) != sorted(expected):
-        raise WalaError(f"this model reads views {', '.join(map(str, expected))}; "
-                        f"the files name views {', '.join(map(str, ids))}")
+        raise WalaError(
+            f"this model reads views {', '.join(map(str, expected))}; the files name views {', '.join(map(str, ids))}"
+        )
     by_id = dict(zip(ids, paths))
     return [by_id[v] for v in expected]

@@ -2,6 +2,7 @@
 
 Inside wala a mesh is a `trimesh.Trimesh`; readers reject bad input with a one-line `WalaError`.
 """
+
 from __future__ import annotations
 
 import os

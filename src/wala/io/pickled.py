@@ -15,6 +15,7 @@ tensor is checked against its storage (inside it, no stride 0 on a dimension lon
 of them against the bytes the file stores, so nothing built from them later can be much larger than the
 file; the callers then check keys, shapes and dtypes against the model before copying anything.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,13 +27,30 @@ import torch
 
 from wala.errors import WalaError, one_line
 
-TRAINING_STACK = ("lightning", "pytorch_lightning", "lightning_fabric", "lightning_utilities", "omegaconf",
-                  "argparse", "src", "build3d")
+TRAINING_STACK = (
+    "lightning",
+    "pytorch_lightning",
+    "lightning_fabric",
+    "lightning_utilities",
+    "omegaconf",
+    "argparse",
+    "src",
+    "build3d",
+)
 # plain data a training run pickles beside its weights (NumPy scalars in callbacks, sets, dates)
-DATA_GLOBALS = ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-                "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.ndarray", "numpy.dtype",
-                "collections.defaultdict", "builtins.frozenset", "builtins.slice", "datetime.datetime",
-                "datetime.timedelta")
+DATA_GLOBALS = (
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "collections.defaultdict",
+    "builtins.frozenset",
+    "builtins.slice",
+    "datetime.datetime",
+    "datetime.timedelta",
+)
 TORCHSCRIPT_RECORDS = ("constants.pkl", "code/")
 # Views may overlap (the official-format fixtures store their tiny weights so); the bytes they declare
 # beyond those the file stores are capped, since each may become a full copy later.
@@ -59,8 +77,10 @@ def check_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             records = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise WalaError(f"corrupt checkpoint {path}: not a torch.save zip archive "
-                        f"(legacy tar or raw pickles are not read: {one_line(exc)})") from exc
+        raise WalaError(
+            f"corrupt checkpoint {path}: not a torch.save zip archive "
+            f"(legacy tar or raw pickles are not read: {one_line(exc)})"
+        ) from exc
     for info in records:
         name = info.filename
         if name.startswith("/") or "\\" in name or ".." in name.split("/"):
@@ -68,15 +88,17 @@ def check_archive(path: Path) -> None:
     tops = {info.filename.split("/", 1)[0] for info in records}
     if len(tops) != 1:
         raise WalaError(f"corrupt checkpoint {path}: {len(tops)} top folders in the archive (torch.save writes one)")
-    top, = tops
+    (top,) = tops
     for info in records:
         name = info.filename
-        inner = name[len(top) + 1:]
+        inner = name[len(top) + 1 :]
         if inner.startswith(TORCHSCRIPT_RECORDS):
             raise WalaError(f"{path} is a TorchScript archive, not a checkpoint: refused, nothing was run")
         if info.compress_type != zipfile.ZIP_STORED:
-            raise WalaError(f"corrupt checkpoint {path}: archive entry {name[:80]!r} is compressed "
-                            f"(torch.save stores records uncompressed)")
+            raise WalaError(
+                f"corrupt checkpoint {path}: archive entry {name[:80]!r} is compressed "
+                f"(torch.save stores records uncompressed)"
+            )
     if sum(info.file_size for info in records) > size:
         raise WalaError(f"corrupt checkpoint {path}: its records declare more bytes than the file holds")
     if f"{top}/data.pkl" not in {info.filename for info in records}:
@@ -125,8 +147,9 @@ def read_torch_pickle(path: str | Path):
         with torch.serialization.safe_globals(allowed):
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WalaError(f"{path}: the pickle does what no checkpoint does ({_unpickler_reason(exc)}); "
-                        f"refused, nothing was run") from exc
+        raise WalaError(
+            f"{path}: the pickle does what no checkpoint does ({_unpickler_reason(exc)}); refused, nothing was run"
+        ) from exc
     except Exception as exc:
         reason = "a tensor reaches past its storage" if "resize storage" in str(exc) else one_line(exc)
         raise WalaError(f"corrupt checkpoint {path}: {reason}") from exc
@@ -157,10 +180,14 @@ def check_tensor_layouts(tensors: dict[str, torch.Tensor], source) -> None:
         if tensor.storage_offset() < 0 or (last + 1) * tensor.element_size() > storage.nbytes():
             raise WalaError(f"{source}: {key} reaches past its storage")
         if any(size > 1 and stride == 0 for size, stride in zip(tensor.shape, tensor.stride())):
-            raise WalaError(f"{source}: {key} {tuple(tensor.shape)} repeats its elements (stride "
-                            f"{tuple(tensor.stride())}) over {storage.nbytes()} stored bytes")
+            raise WalaError(
+                f"{source}: {key} {tuple(tensor.shape)} repeats its elements (stride "
+                f"{tuple(tensor.stride())}) over {storage.nbytes()} stored bytes"
+            )
         stored[storage.data_ptr()] = storage.nbytes()
         declared += tensor.numel() * tensor.element_size()
     if declared > sum(stored.values()) + REUSED_BYTES_LIMIT:
-        raise WalaError(f"{source}: its tensors declare {declared / 2**20:.0f} MiB over "
-                        f"{sum(stored.values()) / 2**20:.0f} MiB stored (overlapping views); refused")
+        raise WalaError(
+            f"{source}: its tensors declare {declared / 2**20:.0f} MiB over "
+            f"{sum(stored.values()) / 2**20:.0f} MiB stored (overlapping views); refused"
+        )

@@ -4,6 +4,7 @@ Two kinds share one layout: kind "tsdf" stores `tsdf` (N, N, N); kind "tree" sto
 (M, M, M), `d0` (7, M, M, M) and `d1` (7, ...). Both store `config` (the RepresentationConfig as
 JSON), the normalization (`center`, `scale`: world = normalized / scale + center) and `source`.
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,8 @@ class ShapeFile:
     config: RepresentationConfig
     normalization: Normalization
     source: str
-    tsdf: np.ndarray | None = None     # (N, N, N) for kind "tsdf"
-    tree: WaveletTree | None = None    # batch of one for kind "tree"
+    tsdf: np.ndarray | None = None  # (N, N, N) for kind "tsdf"
+    tree: WaveletTree | None = None  # batch of one for kind "tree"
 
     @property
     def kind(self) -> str:

@@ -3,6 +3,7 @@
 The mesh is centred on its bounding box and framed by its bounding sphere, so every preview shows the
 whole shape at the same scale whatever frame it was written in; frames go round at a fixed elevation.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,8 +14,14 @@ import numpy as np
 from wala.render.shaded import MeshRenderer
 
 
-def turntable(mesh, frames: int = 6, size: int = 256, elevation: float = 20.0, start: float = 30.0,
-              renderer: MeshRenderer | None = None) -> list[np.ndarray]:
+def turntable(
+    mesh,
+    frames: int = 6,
+    size: int = 256,
+    elevation: float = 20.0,
+    start: float = 30.0,
+    renderer: MeshRenderer | None = None,
+) -> list[np.ndarray]:
     """`frames` shaded (size, size, 3) uint8 views, azimuths start + k·360/frames."""
     centred = mesh.copy()
     centred.apply_translation(-centred.bounds.mean(axis=0))
@@ -42,13 +49,20 @@ def preview_gif(views: list[np.ndarray], seconds: float = 3.0) -> bytes:
 
     images = [Image.fromarray(v) for v in views]
     buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                   duration=int(1000 * seconds / len(images)))
+    images[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        loop=0,
+        duration=int(1000 * seconds / len(images)),
+    )
     return buffer.getvalue()
 
 
-def write_preview(mesh, path: str | Path, frames: int = 6, size: int = 256, gif: bool = False,
-                  renderer: MeshRenderer | None = None) -> list[Path]:
+def write_preview(
+    mesh, path: str | Path, frames: int = 6, size: int = 256, gif: bool = False, renderer: MeshRenderer | None = None
+) -> list[Path]:
     """`path` (a PNG strip) and, with `gif`, the same name with .gif; written atomically."""
     from wala.io.mesh import write_atomic
 

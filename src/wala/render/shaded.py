@@ -10,6 +10,7 @@ along −z. Perspective with a vertical field of view `fov`. Depth is the distan
 (eye-space z), +inf where no surface is. Faces are shaded flat (Lambert, a key light above-left of the
 camera plus ambient), both sides lit: a mesh with flipped faces still looks solid.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ MESH_COLOR = (0.62, 0.70, 0.86)
 
 @dataclass
 class Render:
-    rgb: np.ndarray    # (H, W, 3) uint8
+    rgb: np.ndarray  # (H, W, 3) uint8
     depth: np.ndarray  # (H, W) float32 eye-space distance along the view axis, inf on the background
 
 
@@ -71,8 +72,14 @@ def look_at(eye: np.ndarray, target=(0.0, 0.0, 0.0), up=(0.0, 1.0, 0.0)) -> np.n
 
 def perspective(fov_deg: float, aspect: float, near: float, far: float) -> np.ndarray:
     f = 1.0 / np.tan(np.radians(fov_deg) / 2)
-    return np.array([[f / aspect, 0, 0, 0], [0, f, 0, 0],
-                     [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)], [0, 0, -1, 0]])
+    return np.array(
+        [
+            [f / aspect, 0, 0, 0],
+            [0, f, 0, 0],
+            [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
+            [0, 0, -1, 0],
+        ]
+    )
 
 
 def orbit_eye(azimuth: float, elevation: float, distance: float) -> np.ndarray:
@@ -96,19 +103,31 @@ class MeshRenderer:
         try:
             self.ctx = _standalone_context(moderngl)
         except Exception as exc:  # no GL library or driver: name what is missing
-            raise WalaError(f"no OpenGL context for rendering ({one_line(exc)}); on Linux install Mesa EGL "
-                            f"(apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri)") from exc
+            raise WalaError(
+                f"no OpenGL context for rendering ({one_line(exc)}); on Linux install Mesa EGL "
+                f"(apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri)"
+            ) from exc
         self.program = self.ctx.program(vertex_shader=VERTEX_SHADER, fragment_shader=FRAGMENT_SHADER)
         self.fbo = self.ctx.framebuffer(self.ctx.renderbuffer((size, size)), self.ctx.depth_renderbuffer((size, size)))
 
-    def render(self, mesh, azimuth: float = 0.0, elevation: float = 20.0, distance: float | None = None,
-               fov: float = 30.0, color=MESH_COLOR) -> Render:
+    def render(
+        self,
+        mesh,
+        azimuth: float = 0.0,
+        elevation: float = 20.0,
+        distance: float | None = None,
+        fov: float = 30.0,
+        color=MESH_COLOR,
+    ) -> Render:
         vertices = np.asarray(mesh.vertices, dtype=np.float64)
         faces = np.asarray(mesh.faces, dtype=np.int64)
         if len(faces) == 0:
             raise WalaError("cannot render a mesh without faces")
         distance = distance or framing_distance(mesh, fov)
-        near, far = max(distance - 2.0 * np.abs(vertices).max() - 1e-3, 1e-3), distance + 2.0 * np.abs(vertices).max() + 1.0
+        near, far = (
+            max(distance - 2.0 * np.abs(vertices).max() - 1e-3, 1e-3),
+            distance + 2.0 * np.abs(vertices).max() + 1.0,
+        )
         view, projection = look_at(orbit_eye(azimuth, elevation, distance)), perspective(fov, 1.0, near, far)
         corners = vertices[faces]  # (F, 3, 3): flat shading needs a vertex per face corner
         normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
@@ -124,7 +143,9 @@ class MeshRenderer:
         self.fbo.clear(*BACKGROUND, 1.0, depth=1.0)
         vao.render()
         rgb = np.frombuffer(self.fbo.read(components=3), dtype=np.uint8).reshape(self.size, self.size, 3)[::-1]
-        window = np.frombuffer(self.fbo.read(components=1, attachment=-1, dtype="f4"), dtype=np.float32).reshape(self.size, self.size)[::-1]
+        window = np.frombuffer(self.fbo.read(components=1, attachment=-1, dtype="f4"), dtype=np.float32).reshape(
+            self.size, self.size
+        )[::-1]
         vao.release()
         buffer.release()
         ndc = window.astype(np.float64) * 2 - 1

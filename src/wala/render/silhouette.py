@@ -9,6 +9,7 @@ direction is -d, as `gluLookAt(d, 0, up)`), with `up` = +y (or +z when d is near
 spans [-extent, extent]² of the camera plane in `size`² pixels; pixel (row, col) has its centre at
 ((col + ½)·2e/size - e, (row + ½)·2e/size - e) in (right, up) coordinates.
 """
+
 from __future__ import annotations
 
 import numba as nb
@@ -27,8 +28,9 @@ def view_basis(directions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return right, np.cross(right, forward)
 
 
-def render_silhouettes(vertices: np.ndarray, faces: np.ndarray, directions: np.ndarray, size: int = 256,
-                       extent: float = 1.0) -> np.ndarray:
+def render_silhouettes(
+    vertices: np.ndarray, faces: np.ndarray, directions: np.ndarray, size: int = 256, extent: float = 1.0
+) -> np.ndarray:
     """Silhouettes of the mesh seen along each direction. vertices (V, 3), faces (F, 3),
     directions (K, 3) → (K, size, size) bool, row 0 at the bottom of the image (−up)."""
     right, up = view_basis(directions)

@@ -4,6 +4,7 @@ PyMCubes, as the released WaLa code uses it: level 0, vertex (i, j, k) → world
 convention (wala.sdf.grid), every face's vertex order reversed so normals point out of the negative
 (inside) region. The same TSDF gives the official vertex and face arrays exactly.
 """
+
 from __future__ import annotations
 
 import mcubes

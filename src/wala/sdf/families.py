@@ -3,6 +3,7 @@
 Each family maps a numpy Generator to an SDF (torch points (..., 3) → distances), y up. A shape
 is normalized like a mesh (bbox centered, longest side 1.8) and yields a TSDF grid and a mesh.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,10 @@ def chair(rng: np.random.Generator) -> SDF:
     arms = rng.random() < 0.4
 
     def sdf(p):
-        parts = [S.box(p, (0, seat_y, 0), (w, seat_t, d), rounding=0.02),
-                 S.box(p, (0, seat_y + back_h, -d + 0.04), (w, back_h, 0.04), rounding=0.02)]
+        parts = [
+            S.box(p, (0, seat_y, 0), (w, seat_t, d), rounding=0.02),
+            S.box(p, (0, seat_y + back_h, -d + 0.04), (w, back_h, 0.04), rounding=0.02),
+        ]
         leg_half = (seat_y + 0.9) / 2
         for sx in (-1, 1):
             for sz in (-1, 1):
@@ -39,6 +42,7 @@ def chair(rng: np.random.Generator) -> SDF:
                 parts.append(S.box(p, (sx * w, seat_y + 0.25, 0), (0.04, 0.03, d * 0.8)))
                 parts.append(S.box(p, (sx * w, seat_y + 0.13, d * 0.6), (0.03, 0.12, 0.03)))
         return S.union(*parts)
+
     return sdf
 
 
@@ -63,6 +67,7 @@ def table(rng: np.random.Generator) -> SDF:
                 for sz in (-1, 1):
                     parts.append(S.box(p, (sx * spread[0], top_y - leg_half, sz * spread[1]), (leg_r, leg_half, leg_r)))
         return S.union(*parts)
+
     return sdf
 
 
@@ -76,6 +81,7 @@ def mug(rng: np.random.Generator) -> SDF:
         handle = S.torus(p, (r + handle_r * 0.6, 0, 0), handle_r, handle_t, axis="z")
         handle = S.difference(handle, S.cylinder(p, (0, 0, 0), r - wall / 2, h))
         return S.union(S.difference(body, cavity), handle)
+
     return sdf
 
 
@@ -92,6 +98,7 @@ def lamp(rng: np.random.Generator) -> SDF:
         shade = S.shell(S.frustum(shade_p, (0, 0, 0), shade_b, shade_t, shade_h), 0.04)
         shade = S.intersection(shade, S.box(shade_p, (0, 0, 0), (1, shade_h - 0.03, 1)))  # open ends
         return S.union(base, pole, shade)
+
     return sdf
 
 
@@ -110,6 +117,7 @@ def vase(rng: np.random.Generator) -> SDF:
         outer = S.revolved_profile(p, (0, 0, 0), h.to(p), r.to(p))
         inner = S.revolved_profile(p, (0, 0, 0), h_in.to(p), (r - wall).to(p))
         return S.difference(outer, inner)
+
     return sdf
 
 
@@ -131,6 +139,7 @@ def airplane(rng: np.random.Generator) -> SDF:
             for sx in (-1, 1):
                 parts.append(S.cylinder(p, (sx * span * 0.25, -0.08, 0.12), 0.05, 0.1, axis="z"))
         return S.union(*parts)
+
     return sdf
 
 
@@ -146,6 +155,7 @@ def ring(rng: np.random.Generator) -> SDF:
         setting = S.frustum(p, (0, major + minor + 0.05, 0), minor * 1.2, gem_r * 0.9, 0.08)
         stone = S.sphere(p, (0, major + minor + 0.13 + gem_r * 0.6, 0), gem_r)
         return S.union(band, S.smooth_union(setting, stone, 0.03))
+
     return sdf
 
 
@@ -160,6 +170,7 @@ def bottle(rng: np.random.Generator) -> SDF:
         neck = S.cylinder(p, (0, shoulder_y + 0.2 + neck_h, 0), neck_r, neck_h)
         lip = S.torus(p, (0, shoulder_y + 0.2 + 2 * neck_h, 0), neck_r, 0.025)
         return S.union(S.smooth_union(body, shoulder, 0.05), neck, lip)
+
     return sdf
 
 
@@ -174,6 +185,7 @@ def bookshelf(rng: np.random.Generator) -> SDF:
         for i in range(1, shelves):
             parts.append(S.box(p, (0, -h + 2 * h * i / shelves, 0), (w, t / 2, d)))
         return S.union(*parts)
+
     return sdf
 
 
@@ -189,6 +201,7 @@ def rocket(rng: np.random.Generator) -> SDF:
             q = S.rotate(p, "y", 2 * math.pi * i / fins)
             parts.append(S.box(q, (r + fin_w / 2, -0.3 - body_h + 0.15, 0), (fin_w / 2, 0.15, 0.015)))
         return S.union(*parts)
+
     return sdf
 
 

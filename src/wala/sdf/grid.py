@@ -5,6 +5,7 @@ An N³ grid covers the cube [-1, 1)³ with voxel (i, j, k) at world point -1 + i
 1 - h). Axis 0 of an array is world x. Every module that maps between voxels and space goes
 through here, so prepared data, decoded meshes and the official models' outputs share one frame.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,9 @@ def grid_axis(resolution: int, device: torch.device | str = "cpu", dtype: torch.
     return torch.arange(resolution, device=device, dtype=torch.float64).mul(voxel_size(resolution)).sub(1.0).to(dtype)
 
 
-def grid_points(resolution: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def grid_points(
+    resolution: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """(N, N, N, 3) world coordinates of all voxels, indexing 'ij'."""
     axis = grid_axis(resolution, device, dtype)
     return torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1)

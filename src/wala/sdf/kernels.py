@@ -3,14 +3,13 @@
 Triangles come as a (F, 9) float64 array of vertex coordinates in index space (voxel centers at
 integers, see wala.sdf.grid). Grids are C-contiguous (N, N, N) arrays addressed by flat index.
 """
+
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
 
-_NEIGHBORS = np.array(
-    [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64
-)
+_NEIGHBORS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64)
 
 
 @nb.njit(cache=True)
@@ -323,7 +322,6 @@ def signed_truncated(tris, sides, n, dist2, closest, outside, wall, probe, trunc
                 sign = 1 if facing >= 0.0 else -1
         result[flat] = dist if sign > 0 else -dist
     return result.reshape((n, n, n))
-
 
 
 @nb.njit(cache=True)

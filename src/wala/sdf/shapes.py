@@ -3,6 +3,7 @@
 Primitives are exact SDFs; union/intersection/difference of SDFs are exact outside and a bound
 inside (|∇| ≤ 1), which is what a TSDF clipped at ±0.1 needs. Smooth union blends with radius k.
 """
+
 from __future__ import annotations
 
 import math

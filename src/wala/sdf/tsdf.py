@@ -13,6 +13,7 @@ The method, in four passes over a narrow band (see `wala.sdf.kernels`):
    both sides, become a shell one wall thick instead of vanishing (mesh2sdf's fix does the same);
 5. signs for the voxels inside the wall from the flood labels just off the surface.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -84,4 +85,3 @@ def _inside_by_crossings(tris: np.ndarray, n: int) -> np.ndarray:
     for axis in range(3):
         kernels.axis_crossing_counts(tris, n, axis, counts)
     return np.abs(counts) > 3
-

@@ -14,6 +14,7 @@ loopback, the API wants the server's token. Every failure is one JSON line `{"er
 paths, and a failed job leaves no folder. One generation runs at a time (they are CPU- or GPU-bound
 anyway); results live in a temporary folder for the life of the server, removed on Ctrl-C and SIGTERM.
 """
+
 from __future__ import annotations
 
 import base64
@@ -58,8 +59,14 @@ class Refused(Exception):
         self.status = status
 
 
-def create_app(models: list[Path], max_upload_mb: float = 20.0, device: str = "auto", dtype: str = "fp32",
-               host: str = "127.0.0.1", token: str | None = None):
+def create_app(
+    models: list[Path],
+    max_upload_mb: float = 20.0,
+    device: str = "auto",
+    dtype: str = "fp32",
+    host: str = "127.0.0.1",
+    token: str | None = None,
+):
     """The FastAPI app for `models`, answering as a server bound to `host`; with a `token`, the API wants it
     (required when `host` is not loopback). Results go to a fresh temporary folder, `app.state.results`."""
     from wala.models import describe, resolve_model
@@ -137,9 +144,20 @@ def create_app(models: list[Path], max_upload_mb: float = 20.0, device: str = "a
 
     @app.get("/api/models")
     def list_models():
-        return [{"name": m.name, "condition": m.condition, "kind": m.kind, "source": m.source,
-                 "parameters": m.parameters, "files": m.files, "formats": list(m.formats),
-                 "steps": m.defaults[0], "scale": m.defaults[1]} for m in described.values()]
+        return [
+            {
+                "name": m.name,
+                "condition": m.condition,
+                "kind": m.kind,
+                "source": m.source,
+                "parameters": m.parameters,
+                "files": m.files,
+                "formats": list(m.formats),
+                "steps": m.defaults[0],
+                "scale": m.defaults[1],
+            }
+            for m in described.values()
+        ]
 
     @app.post("/api/generate")
     async def generate(request: Request):
@@ -196,7 +214,7 @@ def create_app(models: list[Path], max_upload_mb: float = 20.0, device: str = "a
         pipe = pipeline(name)
         start = time.perf_counter()
         given = {pipe.condition: [str(p) for p in paths]} if paths else {}
-        shape, = pipe(**given, steps=steps, scale=scale, seed=seed, progress=False)
+        (shape,) = pipe(**given, steps=steps, scale=scale, seed=seed, progress=False)
         mesh = shape.mesh
         save_mesh(mesh, job / "shape.obj")
         save_mesh(mesh, job / "shape.glb")
@@ -206,11 +224,18 @@ def create_app(models: list[Path], max_upload_mb: float = 20.0, device: str = "a
         except WalaError:
             preview = None
         shown = decimate(mesh, VIEWER_FACES)
-        return {"id": job.name, "seconds": round(time.perf_counter() - start, 2), "faces": len(mesh.faces),
-                "mesh": {"positions": _b64(np.asarray(shown.vertices, dtype="<f4")),
-                         "indices": _b64(np.asarray(shown.faces, dtype="<u4"))},
-                "preview": preview, "obj": f"/api/result/{job.name}/shape.obj",
-                "glb": f"/api/result/{job.name}/shape.glb"}
+        return {
+            "id": job.name,
+            "seconds": round(time.perf_counter() - start, 2),
+            "faces": len(mesh.faces),
+            "mesh": {
+                "positions": _b64(np.asarray(shown.vertices, dtype="<f4")),
+                "indices": _b64(np.asarray(shown.faces, dtype="<u4")),
+            },
+            "preview": preview,
+            "obj": f"/api/result/{job.name}/shape.obj",
+            "glb": f"/api/result/{job.name}/shape.glb",
+        }
 
     @app.get("/api/result/{job}/{name}")
     def result(job: str, name: str):
@@ -248,8 +273,12 @@ def check_request(request: Request, host: str, token: str | None) -> None:
             raise Refused(403, "requests from another site's page are refused")
     if token is not None and request.url.path.startswith("/api/"):
         bearer = request.headers.get("authorization", "")
-        given = (bearer[7:] if bearer.lower().startswith("bearer ") else None) or \
-            request.headers.get("x-wala-token") or request.query_params.get("token") or ""
+        given = (
+            (bearer[7:] if bearer.lower().startswith("bearer ") else None)
+            or request.headers.get("x-wala-token")
+            or request.query_params.get("token")
+            or ""
+        )
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Refused(401, "this server needs its token: open the address it printed (…/?token=…)")
 
@@ -262,7 +291,7 @@ def clean_filename(raw: str) -> str:
     stem, dot, suffix = name.rpartition(".")
     if not dot or len(suffix) > 16:
         stem, dot, suffix = name, "", ""
-    return stem[:NAME_CHARS - len(dot + suffix)] + dot + suffix if stem else ""
+    return stem[: NAME_CHARS - len(dot + suffix)] + dot + suffix if stem else ""
 
 
 class UploadForm:
@@ -280,10 +309,16 @@ class UploadForm:
         self.file = None
 
     def callbacks(self) -> dict:
-        return {"on_part_begin": self.part_begin, "on_header_field": self.header_field,
-                "on_header_value": self.header_value, "on_header_end": self.header_end,
-                "on_headers_finished": self.headers_finished, "on_part_data": self.part_data,
-                "on_part_end": self.part_end, "on_end": self.end}
+        return {
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
+            "on_end": self.end,
+        }
 
     def part_begin(self):
         self.headers, self.part = {}, {}
@@ -395,8 +430,7 @@ def _stop(signum, frame):
     raise SystemExit(0)  # SIGTERM unwinds through serve's `finally` as Ctrl-C does
 
 
-def serve(models: list[Path], host: str = "127.0.0.1", port: int = 7860, token: str | None = None,
-          **options) -> None:
+def serve(models: list[Path], host: str = "127.0.0.1", port: int = 7860, token: str | None = None, **options) -> None:
     """Serves the page until Ctrl-C or SIGTERM, then removes the results. Bound to anything but loopback,
     the API wants a token: `token`, or a new random one; the printed address carries it."""
     import uvicorn

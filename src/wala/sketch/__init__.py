@@ -12,6 +12,7 @@
 A sketch is a (S, S) uint8 image, black lines on white; traced techniques also keep their outlines
 (vector paths: SVG output and control-point noise).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -27,18 +28,20 @@ NEEDS_HED = ("hed", "hed_potrace", "scribble", "clipasso")
 @dataclass
 class Sketch:
     technique: str
-    image: np.ndarray                                  # (S, S) uint8, 255 paper, 0 ink
+    image: np.ndarray  # (S, S) uint8, 255 paper, 0 ink
     paths: list[np.ndarray] | None = field(default=None)  # traced outlines, (Si, 4, 2) Béziers each
-    iterations: int = 0                                # clipasso: optimization steps run
+    iterations: int = 0  # clipasso: optimization steps run
 
 
 def parse_techniques(spec: str, hed_weights: str | None = None) -> list[str]:
-    """"lineart,canny" or "all" → technique names; the HED weights (`hed_weights` or the default) must
+    """ "lineart,canny" or "all" → technique names; the HED weights (`hed_weights` or the default) must
     exist when one needs them: refused before hours of work, not at the first shape."""
     names = list(TECHNIQUES) if spec.strip() == "all" else [t.strip() for t in spec.split(",") if t.strip()]
     unknown = [t for t in names if t not in TECHNIQUES]
     if unknown or not names:
-        raise WalaError(f"unknown sketch technique '{unknown[0] if unknown else spec}' (known: {', '.join(TECHNIQUES)}, all)")
+        raise WalaError(
+            f"unknown sketch technique '{unknown[0] if unknown else spec}' (known: {', '.join(TECHNIQUES)}, all)"
+        )
     if any(t in NEEDS_HED for t in names):
         from wala.sketch.hed import weights_file
 
@@ -58,8 +61,9 @@ class Sketcher:
     """Draws sketches of rendered views (`wala.render.views.ViewRender`); loads HED once, when a
     technique needs it."""
 
-    def __init__(self, hed_weights: str | None = None, clipasso_iterations: int | None = None,
-                 clipasso_canvas: int | None = None):
+    def __init__(
+        self, hed_weights: str | None = None, clipasso_iterations: int | None = None, clipasso_canvas: int | None = None
+    ):
         self._hed, self.hed_weights, self.clipasso_iterations = None, hed_weights, clipasso_iterations
         self.clipasso_canvas = clipasso_canvas  # the optimized drawing's size (default CLIPasso's 224)
         self._last_map: tuple[bytes, np.ndarray] | None = None  # three techniques read one view's HED map
@@ -95,7 +99,9 @@ class Sketcher:
         if technique == "lineart":
             from wala.sketch.lineart import draw_lineart
 
-            ink = draw_lineart(mesh, view.pose.azimuth, view.pose.elevation, view.metric, CAMERA_DISTANCE, FIELD_OF_VIEW)
+            ink = draw_lineart(
+                mesh, view.pose.azimuth, view.pose.elevation, view.metric, CAMERA_DISTANCE, FIELD_OF_VIEW
+            )
             return Sketch(technique, ink_to_image(ink))
         if technique == "canny":
             paths = trace(edges.canny(view.depth))
@@ -104,8 +110,14 @@ class Sketcher:
             from wala.sketch.strokes import CANVAS, MAX_ITERATIONS, clipasso_style
 
             iterations = self.clipasso_iterations or MAX_ITERATIONS
-            ink, ran = clipasso_style(self.hed, view.rgb, self._hed_map(view.rgb), seed=seed, max_iterations=iterations,
-                                      size=self.clipasso_canvas or CANVAS)
+            ink, ran = clipasso_style(
+                self.hed,
+                view.rgb,
+                self._hed_map(view.rgb),
+                seed=seed,
+                max_iterations=iterations,
+                size=self.clipasso_canvas or CANVAS,
+            )
             image = np.asarray(_resize(ink_to_image(ink), size))
             return Sketch(technique, image, iterations=ran)
         hed = self._hed_map(view.depth)

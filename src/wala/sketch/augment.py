@@ -7,6 +7,7 @@ and stroked sketches, acts on vectors: `wala.sketch.trace.jitter_paths`.
 Both work on batches (B, C, H, W) of images in [−1, 1] with white (1) paper; what comes in from
 outside the image is the border's colour, i.e. paper.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,8 +18,13 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator | None)
     return low + (high - low) * torch.rand(n, generator=generator)
 
 
-def affine_matrices(n: int, generator: torch.Generator | None, shift: float = 0.08, degrees: float = 10.0,
-                    scale: tuple[float, float] = (0.85, 1.15)) -> torch.Tensor:
+def affine_matrices(
+    n: int,
+    generator: torch.Generator | None,
+    shift: float = 0.08,
+    degrees: float = 10.0,
+    scale: tuple[float, float] = (0.85, 1.15),
+) -> torch.Tensor:
     """(n, 2, 3) maps from output to input positions in normalized [−1, 1] coordinates: the content is
     scaled by s, rotated by θ and moved by (tx, ty) (fractions of the half-size)."""
     s = _uniform(n, *scale, generator)
@@ -57,8 +63,9 @@ def cage_warp(images: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def random_cage_warp(images: torch.Tensor, generator: torch.Generator | None = None,
-                     strength: float = 0.1) -> torch.Tensor:
+def random_cage_warp(
+    images: torch.Tensor, generator: torch.Generator | None = None, strength: float = 0.1
+) -> torch.Tensor:
     """Each inner corner moved uniformly within ±strength (of the half-size) in x and y."""
     offsets = _uniform(len(images) * 8, -strength, strength, generator).view(len(images), 4, 2)
     return cage_warp(images, offsets)

@@ -1,6 +1,7 @@
 """Edge maps of depth images: Canny (as ImageMagick's `-canny 1x1+5%+5%` the paper ran) and the
 "scribble" filter ControlNet applies to HED maps (thin the edges, thicken them back by blurring, then
 binarize), with our own non-maximum suppression."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,14 +13,21 @@ def canny(gray: np.ndarray, sigma: float = 1.0, low: float = 0.05, high: float =
     sigma in pixels (the paper's blur radius 1, sigma 1)."""
     from skimage.feature import canny as skimage_canny
 
-    return skimage_canny(np.asarray(gray, dtype=np.float64) / 255.0, sigma=sigma, low_threshold=low,
-                         high_threshold=high)
+    return skimage_canny(
+        np.asarray(gray, dtype=np.float64) / 255.0, sigma=sigma, low_threshold=low, high_threshold=high
+    )
 
 
 # 3×3 line footprints: a pixel survives when it is the maximum along one of the four directions
-_LINES = [np.array(m, dtype=bool) for m in (
-    [[0, 0, 0], [1, 1, 1], [0, 0, 0]], [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
-    [[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, 0, 1], [0, 1, 0], [1, 0, 0]])]
+_LINES = [
+    np.array(m, dtype=bool)
+    for m in (
+        [[0, 0, 0], [1, 1, 1], [0, 0, 0]],
+        [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+        [[0, 0, 1], [0, 1, 0], [1, 0, 0]],
+    )
+]
 
 
 def thin_ridges(edges: np.ndarray, threshold: float, sigma: float) -> np.ndarray:

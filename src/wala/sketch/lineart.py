@@ -3,6 +3,7 @@ technique: thickness 2, crease threshold 140°, vertices merged by distance 1e-6
 numpy: silhouette edges (one face toward the camera, the other away), creases (faces meeting at less
 than 140°, i.e. normals turning by more than 40°) and open borders, each drawn where the depth buffer
 shows it is not hidden."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,15 @@ def feature_edges(mesh: trimesh.Trimesh, eye: np.ndarray, crease: float = CREASE
     return mesh.vertices[np.concatenate([chosen, borders])]
 
 
-def draw_lineart(mesh: trimesh.Trimesh, azimuth: float, elevation: float, depth: np.ndarray,
-                 distance: float, fov: float, thickness: int = THICKNESS) -> np.ndarray:
+def draw_lineart(
+    mesh: trimesh.Trimesh,
+    azimuth: float,
+    elevation: float,
+    depth: np.ndarray,
+    distance: float,
+    fov: float,
+    thickness: int = THICKNESS,
+) -> np.ndarray:
     """(S, S) bool ink of the visible feature lines; `depth` is the eye-space depth render of the same
     camera (inf on the background), used to hide lines behind the surface."""
     from PIL import Image, ImageDraw

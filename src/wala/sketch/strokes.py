@@ -8,6 +8,7 @@ pooled features' cosine for semantics, CLIPasso's two terms) and strokes start w
 The paper's settings: 16 strokes, width 0.875, at most 2,000 iterations, stopping when the loss
 changes by less than 1e-5.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,18 +18,18 @@ import torch.nn.functional as F
 from wala.sketch.hed import HED, caffe_input
 
 STROKES = 16
-WIDTH = 0.875          # stroke width in pixels of CLIPasso's 224² canvas
+WIDTH = 0.875  # stroke width in pixels of CLIPasso's 224² canvas
 MAX_ITERATIONS = 2000
 TOLERANCE = 1e-5
 CANVAS = 224
-SAMPLES = 96           # points along each stroke the rasterizer splats
+SAMPLES = 96  # points along each stroke the rasterizer splats
 
 
 def bezier(control: torch.Tensor, samples: int = SAMPLES) -> torch.Tensor:
     """(P, 4, 2) control points → (P, samples, 2) points along each cubic."""
     t = torch.linspace(0, 1, samples, dtype=control.dtype)[None, :, None]
     p0, p1, p2, p3 = (control[:, i, None] for i in range(4))
-    return (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t ** 2 * p2 + t ** 3 * p3
+    return (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3
 
 
 def rasterize(control: torch.Tensor, size: int, width: float) -> torch.Tensor:
@@ -53,7 +54,7 @@ def rasterize(control: torch.Tensor, size: int, width: float) -> torch.Tensor:
     sigma = max(width / 2, 0.7)
     radius = int(np.ceil(3 * sigma))
     taps = torch.arange(-radius, radius + 1, dtype=control.dtype)
-    kernel = torch.exp(-taps ** 2 / (2 * sigma ** 2))
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
     blurred = F.conv2d(density.reshape(1, 1, size, size), kernel.view(1, 1, 1, -1), padding=(0, radius))
     blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1), padding=(radius, 0))[0, 0]
@@ -76,17 +77,28 @@ def initial_strokes(edges: np.ndarray, count: int, rng: np.random.Generator, rad
     return centre[:, None] + rng.normal(0, radius * max(h, w), (count, 4, 2)).cumsum(axis=1) / 2
 
 
-def clipasso_style(model: HED, image: np.ndarray, edges: np.ndarray, seed: int = 0, strokes: int = STROKES,
-                   width: float = WIDTH, max_iterations: int = MAX_ITERATIONS, tolerance: float = TOLERANCE,
-                   size: int = CANVAS) -> tuple[np.ndarray, int]:
+def clipasso_style(
+    model: HED,
+    image: np.ndarray,
+    edges: np.ndarray,
+    seed: int = 0,
+    strokes: int = STROKES,
+    width: float = WIDTH,
+    max_iterations: int = MAX_ITERATIONS,
+    tolerance: float = TOLERANCE,
+    size: int = CANVAS,
+) -> tuple[np.ndarray, int]:
     """Optimizes `strokes` Béziers to draw `image` ((H, W, 3) uint8 on white, resized to size²);
     `edges` (H, W) in [0, 1] places the first strokes. → ((size, size) float ink, iterations run)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    target = torch.from_numpy(np.asarray(Image.fromarray(image).convert("L").resize((size, size), Image.BILINEAR),
-                                         dtype=np.float32) / 255.0)
-    edge_map = np.asarray(Image.fromarray((np.asarray(edges) * 255).astype(np.uint8)).resize((size, size)), dtype=np.float64)
+    target = torch.from_numpy(
+        np.asarray(Image.fromarray(image).convert("L").resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
+    )
+    edge_map = np.asarray(
+        Image.fromarray((np.asarray(edges) * 255).astype(np.uint8)).resize((size, size)), dtype=np.float64
+    )
     control = torch.tensor(initial_strokes(edge_map, strokes, rng), dtype=torch.float32, requires_grad=True)
     with torch.no_grad():
         wanted = _features(model, target)

@@ -5,13 +5,14 @@ Paths are closed outlines, each an (S, 4, 2) array of cubic Béziers (start, con
 pixel coordinates (x = column, y = row); potrace's corners become two straight segments. They fill by
 the even-odd rule, as potrace's SVG output does (an outline and the hole inside it).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-TURD_SIZE = 10       # potrace -t: drop specks of fewer pixels
+TURD_SIZE = 10  # potrace -t: drop specks of fewer pixels
 OPT_TOLERANCE = 1.0  # potrace -O: how far curve optimization may move the outline
-SAMPLES = 12         # points per Bézier when filling
+SAMPLES = 12  # points per Bézier when filling
 
 
 def trace(ink: np.ndarray, turd_size: int = TURD_SIZE, opt_tolerance: float = OPT_TOLERANCE) -> list[np.ndarray]:
@@ -41,7 +42,7 @@ def bezier_points(segments: np.ndarray, samples: int = SAMPLES) -> np.ndarray:
     """(S, 4, 2) cubic Béziers → (S·samples, 2) points along them (each segment's end excluded)."""
     t = np.linspace(0, 1, samples, endpoint=False)[:, None]
     p0, p1, p2, p3 = (segments[:, i, None] for i in range(4))
-    return ((1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t ** 2 * p2 + t ** 3 * p3).reshape(-1, 2)
+    return ((1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3).reshape(-1, 2)
 
 
 def fill_paths(paths: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
@@ -63,7 +64,7 @@ def jitter_paths(paths: list[np.ndarray], sigma: float, rng: np.random.Generator
     stay one point, so outlines stay closed."""
     out = []
     for segments in paths:
-        ends = rng.normal(0.0, sigma, (len(segments), 2))       # one shared offset per joint
+        ends = rng.normal(0.0, sigma, (len(segments), 2))  # one shared offset per joint
         controls = rng.normal(0.0, sigma, (len(segments), 2, 2))
         moved = segments.copy()
         moved[:, 3] += ends
@@ -75,8 +76,14 @@ def jitter_paths(paths: list[np.ndarray], sigma: float, rng: np.random.Generator
 
 def to_svg(paths: list[np.ndarray], size: tuple[int, int]) -> str:
     """The outlines as an SVG document (black, even-odd), as potrace would write them."""
-    d = " ".join("M {:.2f} {:.2f} ".format(*s[0, 0]) + " ".join(
-        "C {:.2f} {:.2f} {:.2f} {:.2f} {:.2f} {:.2f}".format(*seg[1:].ravel()) for seg in s) + " Z" for s in paths)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size[1]}" height="{size[0]}" '
-            f'viewBox="0 0 {size[1]} {size[0]}"><rect width="100%" height="100%" fill="white"/>'
-            f'<path d="{d}" fill="black" fill-rule="evenodd"/></svg>\n')
+    d = " ".join(
+        "M {:.2f} {:.2f} ".format(*s[0, 0])
+        + " ".join("C {:.2f} {:.2f} {:.2f} {:.2f} {:.2f} {:.2f}".format(*seg[1:].ravel()) for seg in s)
+        + " Z"
+        for s in paths
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size[1]}" height="{size[0]}" '
+        f'viewBox="0 0 {size[1]} {size[0]}"><rect width="100%" height="100%" fill="white"/>'
+        f'<path d="{d}" fill="black" fill-rule="evenodd"/></svg>\n'
+    )

@@ -6,14 +6,20 @@
 - beyond it: a generator conditioned on text directly (the `text` condition kind), read by a frozen
   sentence encoder (`sentence`), trained on template captions of the procedural families (`captions`).
 """
+
 from __future__ import annotations
 
 import importlib.util
 
 from wala.errors import WalaError
 
-PACKAGES = {"diffusers": "diffusers", "transformers": "transformers", "ftfy": "ftfy", "regex": "regex",
-            "tokenizers": "tokenizers"}
+PACKAGES = {
+    "diffusers": "diffusers",
+    "transformers": "transformers",
+    "ftfy": "ftfy",
+    "regex": "regex",
+    "tokenizers": "tokenizers",
+}
 
 
 def require(*modules: str) -> None:

@@ -3,6 +3,7 @@ direct text condition. A caption is a template filled with one of the family's n
 captions are drawn by its seed. Held-out captions use templates and nouns no training caption has,
 so an evaluation asks whether the model generalises to new phrasings, not whether it memorised strings.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,13 +22,34 @@ NOUNS = {
     "bookshelf": ("bookshelf", "bookcase", "shelf unit", "shelving"),
     "rocket": ("rocket", "spaceship", "missile", "space rocket"),
 }
-HELD_OUT_NOUNS = {"chair": "armless chair", "table": "work table", "mug": "beer mug", "lamp": "table lamp",
-                  "vase": "ceramic vase", "airplane": "airliner", "ring": "doughnut shape", "bottle": "glass bottle",
-                  "bookshelf": "book rack", "rocket": "launch vehicle"}
-TEMPLATES = ("{a} {n}", "{n}", "a 3d model of {a} {n}", "a simple {n}", "{a} {n}, 3d asset", "a small {n}",
-             "a low-poly {n}", "an object shaped like {a} {n}")
-HELD_OUT_TEMPLATES = ("a picture of {a} {n}", "a gray {n} on a white background", "the shape of {a} {n}",
-                      "render of {a} {n}")
+HELD_OUT_NOUNS = {
+    "chair": "armless chair",
+    "table": "work table",
+    "mug": "beer mug",
+    "lamp": "table lamp",
+    "vase": "ceramic vase",
+    "airplane": "airliner",
+    "ring": "doughnut shape",
+    "bottle": "glass bottle",
+    "bookshelf": "book rack",
+    "rocket": "launch vehicle",
+}
+TEMPLATES = (
+    "{a} {n}",
+    "{n}",
+    "a 3d model of {a} {n}",
+    "a simple {n}",
+    "{a} {n}, 3d asset",
+    "a small {n}",
+    "a low-poly {n}",
+    "an object shaped like {a} {n}",
+)
+HELD_OUT_TEMPLATES = (
+    "a picture of {a} {n}",
+    "a gray {n} on a white background",
+    "the shape of {a} {n}",
+    "render of {a} {n}",
+)
 PER_SHAPE = 8
 
 
@@ -47,5 +69,6 @@ def family_captions(family: str, seed: int, count: int = PER_SHAPE) -> list[str]
 def held_out_captions(family: str) -> list[str]:
     """Captions of phrasings no training caption uses: new templates with a family noun, and the
     training templates with a new noun."""
-    return ([fill(t, NOUNS[family][0]) for t in HELD_OUT_TEMPLATES]
-            + [fill(t, HELD_OUT_NOUNS[family]) for t in TEMPLATES[:4]])
+    return [fill(t, NOUNS[family][0]) for t in HELD_OUT_TEMPLATES] + [
+        fill(t, HELD_OUT_NOUNS[family]) for t in TEMPLATES[:4]
+    ]

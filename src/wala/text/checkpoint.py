@@ -12,6 +12,7 @@ model config it names, for the text heads) when present; else the SD2 layout inf
 tensor shapes (64 channels per head, as SD2.1 and ViT-H/14). `wala convert` writes the components
 as a diffusers-style folder (`save_converted`), which `load_converted` reads back.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,21 +28,35 @@ from wala.models import TEXT_MARKER
 
 SCALE_FACTOR = 0.18215
 LATENT_CHANNELS, LATENT_SIZE, IMAGE_SIZE = 4, 32, 256
-SCHEDULE_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
-                    "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
-                    "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
-                    "posterior_mean_coef1", "posterior_mean_coef2")
+SCHEDULE_BUFFERS = (
+    "betas",
+    "alphas_cumprod",
+    "alphas_cumprod_prev",
+    "sqrt_alphas_cumprod",
+    "sqrt_one_minus_alphas_cumprod",
+    "log_one_minus_alphas_cumprod",
+    "sqrt_recip_alphas_cumprod",
+    "sqrt_recipm1_alphas_cumprod",
+    "posterior_variance",
+    "posterior_log_variance_clipped",
+    "posterior_mean_coef1",
+    "posterior_mean_coef2",
+)
 UNET, TEXT, VAE = "model.diffusion_model.", "cond_stage_model.model.", "first_stage_model."
 UNUSED_TEXT = ("text_projection", "logit_scale", "attn_mask")  # besides the tower's last block
 # a `wala convert` folder: TEXT_MARKER, and each component's weights file (in component order)
-COMPONENT_FILES = {"unet": "diffusion_pytorch_model.safetensors", "vae": "diffusion_pytorch_model.safetensors",
-                   "text_encoder": "model.safetensors"}
+COMPONENT_FILES = {
+    "unet": "diffusion_pytorch_model.safetensors",
+    "vae": "diffusion_pytorch_model.safetensors",
+    "text_encoder": "model.safetensors",
+}
 
 
 # ---- config ----------------------------------------------------------------------------------------
 @dataclass
 class TextModelConfig:
     """What builds the three components: the official yaml's sizes, or those the shapes imply."""
+
     model_channels: int = 320
     channel_mult: list[int] = field(default_factory=lambda: [1, 2, 4, 4])
     num_res_blocks: int = 2
@@ -55,7 +70,7 @@ class TextModelConfig:
     vae_res_blocks: int = 2
     z_channels: int = 4
     text_width: int = 1024
-    text_layers: int = 24          # the tower's; the model runs all but the last
+    text_layers: int = 24  # the tower's; the model runs all but the last
     text_heads: int = 16
     text_mlp: int = 4096
     vocab: int = 49408
@@ -65,29 +80,53 @@ class TextModelConfig:
     def unet(self) -> dict:
         widths = [self.model_channels * m for m in self.channel_mult]
         levels = range(len(widths))
-        return dict(sample_size=LATENT_SIZE, in_channels=LATENT_CHANNELS, out_channels=LATENT_CHANNELS,
-                    down_block_types=["CrossAttnDownBlock2D" if i in self.attention_levels else "DownBlock2D"
-                                      for i in levels],
-                    up_block_types=["CrossAttnUpBlock2D" if i in self.attention_levels else "UpBlock2D"
-                                    for i in reversed(levels)],
-                    block_out_channels=widths, layers_per_block=self.num_res_blocks,
-                    cross_attention_dim=self.context_dim, use_linear_projection=True,
-                    attention_head_dim=[w // self.num_head_channels for w in widths],  # heads, in SD2's naming
-                    transformer_layers_per_block=self.transformer_depth,
-                    class_embed_type="projection", projection_class_embeddings_input_dim=self.camera_dim)
+        return dict(
+            sample_size=LATENT_SIZE,
+            in_channels=LATENT_CHANNELS,
+            out_channels=LATENT_CHANNELS,
+            down_block_types=["CrossAttnDownBlock2D" if i in self.attention_levels else "DownBlock2D" for i in levels],
+            up_block_types=[
+                "CrossAttnUpBlock2D" if i in self.attention_levels else "UpBlock2D" for i in reversed(levels)
+            ],
+            block_out_channels=widths,
+            layers_per_block=self.num_res_blocks,
+            cross_attention_dim=self.context_dim,
+            use_linear_projection=True,
+            attention_head_dim=[w // self.num_head_channels for w in widths],  # heads, in SD2's naming
+            transformer_layers_per_block=self.transformer_depth,
+            class_embed_type="projection",
+            projection_class_embeddings_input_dim=self.camera_dim,
+        )
 
     def vae(self) -> dict:
         widths = [self.vae_ch * m for m in self.vae_ch_mult]
-        return dict(in_channels=3, out_channels=3, latent_channels=self.z_channels, block_out_channels=widths,
-                    down_block_types=["DownEncoderBlock2D"] * len(widths),
-                    up_block_types=["UpDecoderBlock2D"] * len(widths), layers_per_block=self.vae_res_blocks,
-                    sample_size=IMAGE_SIZE, scaling_factor=self.scale_factor)
+        return dict(
+            in_channels=3,
+            out_channels=3,
+            latent_channels=self.z_channels,
+            block_out_channels=widths,
+            down_block_types=["DownEncoderBlock2D"] * len(widths),
+            up_block_types=["UpDecoderBlock2D"] * len(widths),
+            layers_per_block=self.vae_res_blocks,
+            sample_size=IMAGE_SIZE,
+            scaling_factor=self.scale_factor,
+        )
 
     def text(self) -> dict:
-        return dict(vocab_size=self.vocab, hidden_size=self.text_width, intermediate_size=self.text_mlp,
-                    num_hidden_layers=self.text_layers - 1, num_attention_heads=self.text_heads,
-                    max_position_embeddings=self.context_length, hidden_act="gelu", layer_norm_eps=1e-5,
-                    projection_dim=self.text_width, bos_token_id=49406, eos_token_id=49407, pad_token_id=0)
+        return dict(
+            vocab_size=self.vocab,
+            hidden_size=self.text_width,
+            intermediate_size=self.text_mlp,
+            num_hidden_layers=self.text_layers - 1,
+            num_attention_heads=self.text_heads,
+            max_position_embeddings=self.context_length,
+            hidden_act="gelu",
+            layer_norm_eps=1e-5,
+            projection_dim=self.text_width,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=0,
+        )
 
     @classmethod
     def from_yaml(cls, path: Path) -> TextModelConfig:
@@ -98,13 +137,21 @@ class TextModelConfig:
             unet = params["unet_config"]["params"]
             dd = params["first_stage_config"]["params"]["ddconfig"]
             mult = list(unet["channel_mult"])
-            config = cls(model_channels=unet["model_channels"], channel_mult=mult,
-                         num_res_blocks=unet["num_res_blocks"],
-                         attention_levels=[i for i in range(len(mult)) if 2 ** i in unet["attention_resolutions"]],
-                         num_head_channels=unet["num_head_channels"], transformer_depth=unet["transformer_depth"],
-                         context_dim=unet["context_dim"], camera_dim=unet.get("camera_dim", 16), vae_ch=dd["ch"],
-                         vae_ch_mult=list(dd["ch_mult"]), vae_res_blocks=dd["num_res_blocks"],
-                         z_channels=dd["z_channels"], scale_factor=params.get("scale_factor", SCALE_FACTOR))
+            config = cls(
+                model_channels=unet["model_channels"],
+                channel_mult=mult,
+                num_res_blocks=unet["num_res_blocks"],
+                attention_levels=[i for i in range(len(mult)) if 2**i in unet["attention_resolutions"]],
+                num_head_channels=unet["num_head_channels"],
+                transformer_depth=unet["transformer_depth"],
+                context_dim=unet["context_dim"],
+                camera_dim=unet.get("camera_dim", 16),
+                vae_ch=dd["ch"],
+                vae_ch_mult=list(dd["ch_mult"]),
+                vae_res_blocks=dd["num_res_blocks"],
+                z_channels=dd["z_channels"],
+                scale_factor=params.get("scale_factor", SCALE_FACTOR),
+            )
             arch = (params["cond_stage_config"].get("params") or {}).get("arch")
         except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
             raise WalaError(f"cannot read the model config {path}: {one_line(exc)}") from exc
@@ -121,8 +168,9 @@ class TextModelConfig:
     def from_shapes(cls, shapes: dict[str, tuple]) -> TextModelConfig:
         """The SD2 layout read off the tensor shapes (keys without the `model.` prefix); head widths of
         64 (not in the shapes) as SD2.1's UNet and ViT-H/14's text tower."""
+
         def count(prefix: str) -> int:
-            return len({k[len(prefix):].split(".")[0] for k in shapes if k.startswith(prefix)})
+            return len({k[len(prefix) :].split(".")[0] for k in shapes if k.startswith(prefix)})
 
         try:
             mc = shapes[UNET + "input_blocks.0.0.weight"][0]
@@ -137,17 +185,29 @@ class TextModelConfig:
             vae_levels = count(VAE + "decoder.up.")
             vae_mult = [shapes[VAE + f"decoder.up.{i}.block.0.conv2.weight"][0] // vae_ch for i in range(vae_levels)]
             vocab, width = shapes[TEXT + "token_embedding.weight"]
-            return cls(model_channels=mc, channel_mult=mult, num_res_blocks=blocks, attention_levels=attention,
-                       transformer_depth=depth, context_dim=context,
-                       camera_dim=shapes[UNET + "camera_embed.0.weight"][1], vae_ch=vae_ch, vae_ch_mult=vae_mult,
-                       vae_res_blocks=count(VAE + "decoder.up.0.block.") - 1,
-                       z_channels=shapes[VAE + "decoder.conv_in.weight"][1], text_width=width,
-                       text_layers=count(TEXT + "transformer.resblocks."), text_heads=width // 64,
-                       text_mlp=shapes[TEXT + "transformer.resblocks.0.mlp.c_fc.weight"][0], vocab=vocab,
-                       context_length=shapes[TEXT + "positional_embedding"][0])
+            return cls(
+                model_channels=mc,
+                channel_mult=mult,
+                num_res_blocks=blocks,
+                attention_levels=attention,
+                transformer_depth=depth,
+                context_dim=context,
+                camera_dim=shapes[UNET + "camera_embed.0.weight"][1],
+                vae_ch=vae_ch,
+                vae_ch_mult=vae_mult,
+                vae_res_blocks=count(VAE + "decoder.up.0.block.") - 1,
+                z_channels=shapes[VAE + "decoder.conv_in.weight"][1],
+                text_width=width,
+                text_layers=count(TEXT + "transformer.resblocks."),
+                text_heads=width // 64,
+                text_mlp=shapes[TEXT + "transformer.resblocks.0.mlp.c_fc.weight"][0],
+                vocab=vocab,
+                context_length=shapes[TEXT + "positional_embedding"][0],
+            )
         except (KeyError, StopIteration, IndexError, ZeroDivisionError) as exc:
-            raise WalaError(f"the checkpoint is not a text-to-views model in the SD2 layout "
-                            f"(no {exc} among its tensors)") from exc
+            raise WalaError(
+                f"the checkpoint is not a text-to-views model in the SD2 layout (no {exc} among its tensors)"
+            ) from exc
 
 
 # ---- building and loading the components --------------------------------------------------------
@@ -172,12 +232,19 @@ def empty_parameters():
 def _text_state(state: dict[str, torch.Tensor], config: TextModelConfig) -> dict[str, torch.Tensor]:
     """OpenCLIP text tower (prefix stripped) → CLIPTextModel keys (without transformers 4's
     `text_model.` prefix; `_load` adds it where the module has it), the unused last block left out."""
-    out = {"embeddings.token_embedding.weight": state["token_embedding.weight"],
-           "embeddings.position_embedding.weight": state["positional_embedding"],
-           "final_layer_norm.weight": state["ln_final.weight"],
-           "final_layer_norm.bias": state["ln_final.bias"]}
-    names = {"ln_1": "layer_norm1", "ln_2": "layer_norm2", "attn.out_proj": "self_attn.out_proj",
-             "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+    out = {
+        "embeddings.token_embedding.weight": state["token_embedding.weight"],
+        "embeddings.position_embedding.weight": state["positional_embedding"],
+        "final_layer_norm.weight": state["ln_final.weight"],
+        "final_layer_norm.bias": state["ln_final.bias"],
+    }
+    names = {
+        "ln_1": "layer_norm1",
+        "ln_2": "layer_norm2",
+        "attn.out_proj": "self_attn.out_proj",
+        "mlp.c_fc": "mlp.fc1",
+        "mlp.c_proj": "mlp.fc2",
+    }
     for i in range(config.text_layers - 1):
         src, dst = f"transformer.resblocks.{i}.", f"encoder.layers.{i}."
         for old, new in names.items():
@@ -197,12 +264,15 @@ def load_component(module: nn.Module, state: dict[str, torch.Tensor], source: st
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         key = missing[0] if missing else unexpected[0]
-        raise WalaError(f"{source}: the {what} {'misses' if missing else 'has an unexpected'} tensor {key}"
-                        f" ({len(missing)} missing, {len(unexpected)} unexpected; the config does not describe it)")
+        raise WalaError(
+            f"{source}: the {what} {'misses' if missing else 'has an unexpected'} tensor {key}"
+            f" ({len(missing)} missing, {len(unexpected)} unexpected; the config does not describe it)"
+        )
     for k, v in state.items():
         if tuple(v.shape) != tuple(expected[k].shape):
-            raise WalaError(f"{source}: the {what}'s {k} has shape {tuple(v.shape)}, the config gives "
-                            f"{tuple(expected[k].shape)}")
+            raise WalaError(
+                f"{source}: the {what}'s {k} has shape {tuple(v.shape)}, the config gives {tuple(expected[k].shape)}"
+            )
     from wala.checkpoints import owned
 
     module.load_state_dict({k: owned(v.float()) for k, v in state.items()}, strict=True, assign=True)
@@ -243,7 +313,7 @@ def convert_official(state: dict[str, torch.Tensor], config: TextModelConfig, so
     vae = convert_ldm_vae_checkpoint(parts[VAE], config.vae())
     for k in [k for k in vae if k.endswith(("to_q.weight", "to_k.weight", "to_v.weight", "to_out.0.weight"))]:
         vae[k] = vae[k].reshape(vae[k].shape[:2])  # the mid-block attention's 1×1 convs → linear layers
-    tower = {k[len(TEXT):]: v for k, v in parts[TEXT].items()}
+    tower = {k[len(TEXT) :]: v for k, v in parts[TEXT].items()}
     last_block = f"transformer.resblocks.{config.text_layers - 1}."
     try:
         text = _text_state(tower, config)
@@ -263,7 +333,7 @@ def read_text_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     from wala.checkpoints import read_official_checkpoint
 
     state = read_official_checkpoint(path)
-    return {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
 
 
 def is_text_model(path: str | Path) -> bool:
@@ -305,8 +375,11 @@ def load_official(path: Path) -> tuple[tuple[nn.Module, nn.Module, nn.Module], T
     """A released checkpoint.ckpt (a yaml beside it optional) → its loaded (UNet, VAE, text encoder)."""
     state = read_text_checkpoint(path)
     yaml_path = _find_config(path.parent)
-    config = (TextModelConfig.from_yaml(yaml_path) if yaml_path
-              else TextModelConfig.from_shapes({k: tuple(v.shape) for k, v in state.items()}))
+    config = (
+        TextModelConfig.from_yaml(yaml_path)
+        if yaml_path
+        else TextModelConfig.from_shapes({k: tuple(v.shape) for k, v in state.items()})
+    )
     states = convert_official(state, config, str(path))
     modules = build_components(config)
     for module, (name, part) in zip(modules, states.items()):
@@ -330,8 +403,9 @@ def load_converted(directory: Path) -> tuple[tuple[nn.Module, nn.Module, nn.Modu
     return modules, config, source
 
 
-def save_converted(modules, config: TextModelConfig, source: str, directory: Path,
-                   storage: torch.dtype | None = None) -> Path:
+def save_converted(
+    modules, config: TextModelConfig, source: str, directory: Path, storage: torch.dtype | None = None
+) -> Path:
     """The diffusers-style folder: unet/ and vae/ (config.json + diffusion_pytorch_model.safetensors),
     text_encoder/ (config.json + model.safetensors), and wala_text.json; every file written atomically.
     The subfolders load with diffusers' and transformers' `from_pretrained` as well."""
@@ -340,11 +414,19 @@ def save_converted(modules, config: TextModelConfig, source: str, directory: Pat
     from wala.io.mesh import write_atomic, write_safetensors
 
     for module, (name, file) in zip(modules, COMPONENT_FILES.items()):
-        tensors = {k: (v.to(storage) if storage is not None else v).detach().contiguous().cpu()
-                   for k, v in module.state_dict().items()}
+        tensors = {
+            k: (v.to(storage) if storage is not None else v).detach().contiguous().cpu()
+            for k, v in module.state_dict().items()
+        }
         write_safetensors(directory / name / file, tensors, {"format": "pt"})
-        write_atomic(directory / name / "config.json", module.config.to_json_string().encode()
-                     if hasattr(module.config, "to_json_string") else json.dumps(dict(module.config), indent=2).encode())
-    write_atomic(directory / TEXT_MARKER, (json.dumps({"wala": "text-to-views", "source": source,
-                                                     "config": asdict(config)}, indent=2) + "\n").encode())
+        write_atomic(
+            directory / name / "config.json",
+            module.config.to_json_string().encode()
+            if hasattr(module.config, "to_json_string")
+            else json.dumps(dict(module.config), indent=2).encode(),
+        )
+    write_atomic(
+        directory / TEXT_MARKER,
+        (json.dumps({"wala": "text-to-views", "source": source, "config": asdict(config)}, indent=2) + "\n").encode(),
+    )
     return directory

@@ -15,6 +15,7 @@ Reading and writing the checkpoint, the config and the component layout: `wala.t
   seeded with `seed` — what `torch.manual_seed(seed)` then the official sampler draws — on any device.
 - Output: uint8 of 255·clamp((x + 1)/2), truncated as the official code does, RGB 256².
 """
+
 from __future__ import annotations
 
 import math
@@ -63,14 +64,15 @@ def cameras(view_ids) -> np.ndarray:
             raise WalaError(f"view {i} is not in the 55-view camera table (0–54)")
         a, e = (math.radians(v) for v in VIEW_TABLE[int(i)])
         sa, ca, se, ce = math.sin(a), math.cos(a), math.sin(e), math.cos(e)
-        rows.append([ca, -sa * se, ce * sa, ce * sa, sa, ca * se, -ce * ca, -ce * ca, 0.0, ce, se, se,
-                     0.0, 0.0, 0.0, 1.0])
+        rows.append(
+            [ca, -sa * se, ce * sa, ce * sa, sa, ca * se, -ce * ca, -ce * ca, 0.0, ce, se, se, 0.0, 0.0, 0.0, 1.0]
+        )
     return np.asarray(rows, dtype=np.float64)
 
 
 def alphas_cumprod() -> torch.Tensor:
     """(1000,) float32 ᾱ of the sampler's schedule: β = linspace(√0.00085, √0.02)², in float32."""
-    betas = torch.linspace(BETA_START ** 0.5, BETA_END ** 0.5, TRAIN_STEPS, dtype=torch.float32) ** 2
+    betas = torch.linspace(BETA_START**0.5, BETA_END**0.5, TRAIN_STEPS, dtype=torch.float32) ** 2
     return torch.cumprod(1.0 - betas, dim=0)
 
 
@@ -96,8 +98,16 @@ class MultiViewSelfAttention:
     def __init__(self):
         self.frames = 1
 
-    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states=None, attention_mask=None,
-                 temb=None, *args, **kwargs) -> torch.Tensor:
+    def __call__(
+        self,
+        attn,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states=None,
+        attention_mask=None,
+        temb=None,
+        *args,
+        **kwargs,
+    ) -> torch.Tensor:
         rows, length, channels = hidden_states.shape
         if rows % self.frames:
             raise WalaError(f"a batch of {rows} images is not whole samples of {self.frames} views")
@@ -112,10 +122,10 @@ class MultiViewSelfAttention:
 # ---- the model -----------------------------------------------------------------------------------
 @dataclass
 class TextViews:
-    prompt: str              # what the model was given (after the ", 3d asset" rule)
-    views: tuple[int, ...]   # view ids, in image order
-    images: np.ndarray       # (F, 256, 256, 3) uint8
-    latents: torch.Tensor    # (F, 4, 32, 32) the sampler's output (before 1/0.18215)
+    prompt: str  # what the model was given (after the ", 3d asset" rule)
+    views: tuple[int, ...]  # view ids, in image order
+    images: np.ndarray  # (F, 256, 256, 3) uint8
+    latents: torch.Tensor  # (F, 4, 32, 32) the sampler's output (before 1/0.18215)
     seed: int
 
     def write(self, directory: str | Path) -> list[Path]:
@@ -132,26 +142,38 @@ class TextViews:
 class TextToViews(nn.Module):
     """The released text → depth maps (WaLa-MVDream-DM6) or → RGB views (WaLa-MVDream-RGB4) model.
 
-        model = TextToViews.load("WaLa-MVDream-DM6")            # a directory, checkpoint or converted one
-        out = model("a wooden chair", views=(3, 6, 10, 26, 49, 50), seed=42)
-        out.write("maps")                                         # maps/3.png … maps/50.png
+    model = TextToViews.load("WaLa-MVDream-DM6")            # a directory, checkpoint or converted one
+    out = model("a wooden chair", views=(3, 6, 10, 26, 49, 50), seed=42)
+    out.write("maps")                                         # maps/3.png … maps/50.png
     """
 
-    def __init__(self, unet: nn.Module, vae: nn.Module, text_encoder: nn.Module, config: TextModelConfig,
-                 source: str = "official"):
+    def __init__(
+        self,
+        unet: nn.Module,
+        vae: nn.Module,
+        text_encoder: nn.Module,
+        config: TextModelConfig,
+        source: str = "official",
+    ):
         super().__init__()
         self.unet, self.vae, self.text_encoder = unet, vae, text_encoder
         self.config, self.source = config, source
         self.attention = MultiViewSelfAttention()
         from diffusers.models.attention_processor import AttnProcessor2_0
 
-        unet.set_attn_processor({name: self.attention if name.endswith("attn1.processor") else AttnProcessor2_0()
-                                 for name in unet.attn_processors})
+        unet.set_attn_processor(
+            {
+                name: self.attention if name.endswith("attn1.processor") else AttnProcessor2_0()
+                for name in unet.attn_processors
+            }
+        )
         self.eval().requires_grad_(False)
 
     # -- loading and saving
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> TextToViews:
+    def load(
+        cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> TextToViews:
         """A released checkpoint (`checkpoint.ckpt`, or the directory holding it, with an optional
         official-layout `*.yaml` beside it) or a `wala convert` directory."""
         from wala.text import require
@@ -165,15 +187,18 @@ class TextToViews(nn.Module):
         else:
             ckpt = path / "checkpoint.ckpt" if path.is_dir() else path
             if not ckpt.is_file():
-                raise WalaError(f"text model not found: {path} (a directory with checkpoint.ckpt, the file "
-                                f"itself, or a `wala convert` directory)")
+                raise WalaError(
+                    f"text model not found: {path} (a directory with checkpoint.ckpt, the file "
+                    f"itself, or a `wala convert` directory)"
+                )
             (modules, config), source = load_official(ckpt), "official"
         return cls(*modules, config, source).to(device=device, dtype=dtype)
 
     def save(self, directory: str | Path, storage: torch.dtype | None = None) -> Path:
         """A diffusers-style folder (`wala.text.checkpoint.save_converted`); `storage` e.g. float16."""
-        return save_converted((self.unet, self.vae, self.text_encoder), self.config, self.source, Path(directory),
-                              storage)
+        return save_converted(
+            (self.unet, self.vae, self.text_encoder), self.config, self.source, Path(directory), storage
+        )
 
     # -- the three stages
     @property
@@ -193,24 +218,35 @@ class TextToViews(nn.Module):
         return self.text_encoder(input_ids=ids).last_hidden_state
 
     @torch.no_grad()
-    def eps(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, camera: torch.Tensor,
-            frames: int) -> torch.Tensor:
+    def eps(
+        self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, camera: torch.Tensor, frames: int
+    ) -> torch.Tensor:
         """One UNet call on (B·F, 4, 32, 32) with each image's (16,) camera; `frames` views of a sample
         attend to each other."""
         self.attention.frames = frames
         dtype = self.dtype
-        return self.unet(x.to(dtype), t, encoder_hidden_states=context.to(dtype),
-                         class_labels=camera.to(self.device, dtype)).sample
+        return self.unet(
+            x.to(dtype), t, encoder_hidden_states=context.to(dtype), class_labels=camera.to(self.device, dtype)
+        ).sample
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(F, 4, 32, 32) sampler output → (F, 3, 256, 256) in about [-1, 1], one view at a time."""
-        return torch.cat([self.vae.decode((1.0 / self.config.scale_factor) * z[None].to(self.dtype)).sample
-                          for z in latents])
+        return torch.cat(
+            [self.vae.decode((1.0 / self.config.scale_factor) * z[None].to(self.dtype)).sample for z in latents]
+        )
 
     @torch.no_grad()
-    def __call__(self, text: str, views=VIEWS["depth"], steps: int = 50, guidance: float = 10.0, seed: int = 0,
-                 official_prompt: bool = False, on_step: Callable[[int, int], None] | None = None) -> TextViews:
+    def __call__(
+        self,
+        text: str,
+        views=VIEWS["depth"],
+        steps: int = 50,
+        guidance: float = 10.0,
+        seed: int = 0,
+        official_prompt: bool = False,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> TextViews:
         """Images of `text` at `views` (ids of the 55-view table; the model was trained on 6 for depth,
         4 for RGB). `on_step(i, n)` after each DDIM step."""
         views = tuple(int(v) for v in views)
@@ -228,10 +264,19 @@ class TextToViews(nn.Module):
         return TextViews(prompt, views, images, latents.float().cpu(), seed)
 
     @torch.no_grad()
-    def sample(self, x: torch.Tensor, context: torch.Tensor, camera: torch.Tensor, frames: int, steps: int,
-               guidance: float, on_step: Callable[[int, int], None] | None = None,
-               trace: Callable[[dict], None] | None = None, start_at: int = 0,
-               stop_after: int | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        camera: torch.Tensor,
+        frames: int,
+        steps: int,
+        guidance: float,
+        on_step: Callable[[int, int], None] | None = None,
+        trace: Callable[[dict], None] | None = None,
+        start_at: int = 0,
+        stop_after: int | None = None,
+    ) -> torch.Tensor:
         """DDIM (eta 0) from x_T (F, 4, 32, 32) with classifier-free guidance; `context` and `camera`
         are the 2F rows [unconditional; conditional]. `trace` gets each step's tensors; `start_at`
         (x is then that step's input) and `stop_after` run part of the chain (tests)."""

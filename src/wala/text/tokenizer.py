@@ -8,6 +8,7 @@ letters, single digits, runs of other non-space characters. Each piece is byte-l
 The vocabulary file is not ours to ship: it is read from the installed open-clip-torch package
 (installed without its dependencies; never imported), or from $WALA_CLIP_VOCAB.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -34,8 +35,10 @@ def vocab_file() -> Path:
     else:
         spec = importlib.util.find_spec("open_clip")
         if spec is None or not spec.submodule_search_locations:
-            raise WalaError(f"the CLIP vocabulary {VOCAB_NAME} is missing: `pip install --no-deps "
-                            f"open-clip-torch==2.24.0`, or set $WALA_CLIP_VOCAB to the file")
+            raise WalaError(
+                f"the CLIP vocabulary {VOCAB_NAME} is missing: `pip install --no-deps "
+                f"open-clip-torch==2.24.0`, or set $WALA_CLIP_VOCAB to the file"
+            )
         path = Path(list(spec.submodule_search_locations)[0]) / VOCAB_NAME
     if not path.is_file():
         raise WalaError(f"the CLIP vocabulary is missing: {path}")
@@ -59,15 +62,18 @@ class ClipTokenizer:
         import regex
 
         lines = gzip.open(path or vocab_file()).read().decode("utf-8").split("\n")
-        merges = [tuple(line.split()) for line in lines[1:MERGES + 1]]
+        merges = [tuple(line.split()) for line in lines[1 : MERGES + 1]]
         self.bytes = byte_alphabet()
         symbols = list(self.bytes.values())
         vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + list(SPECIAL)
         self.ids = {token: i for i, token in enumerate(vocab)}
         self.ranks = {merge: i for i, merge in enumerate(merges)}
         self.sot, self.eot = self.ids[SPECIAL[0]], self.ids[SPECIAL[1]]
-        self.pattern = regex.compile(r"<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]"
-                                     r"|[^\s\p{L}\p{N}]+", regex.IGNORECASE)
+        self.pattern = regex.compile(
+            r"<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]"
+            r"|[^\s\p{L}\p{N}]+",
+            regex.IGNORECASE,
+        )
         self._cache = {s: s for s in SPECIAL}
 
     @staticmethod
@@ -116,7 +122,7 @@ class ClipTokenizer:
             if len(ids) > length:
                 ids = ids[:length]
                 ids[-1] = self.eot
-            out[row, :len(ids)] = ids
+            out[row, : len(ids)] = ids
         return out
 
 

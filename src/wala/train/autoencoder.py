@@ -1,4 +1,5 @@
 """`wala train-ae CONFIG`: the wavelet VQ-VAE on a prepared dataset."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,7 +24,7 @@ KIND = "autoencoder"
 class AutoencoderTrainConfig:
     model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    loss: str = "adaptive"         # "adaptive" (paper), "rebalanced" (official code) or "mse"
+    loss: str = "adaptive"  # "adaptive" (paper), "rebalanced" (official code) or "mse"
 
 
 def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
@@ -46,8 +47,12 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
     def step(m, x, generator):
         recon, q = m(x)
         rec = reconstruction_loss(recon, x, config.loss, resolution, generator=generator)
-        logs = {"rec": float(rec.detach()), "vq": float(q.loss.detach()), "perplexity": float(q.perplexity),
-                "usage": float(q.usage)}
+        logs = {
+            "rec": float(rec.detach()),
+            "vq": float(q.loss.detach()),
+            "perplexity": float(q.perplexity),
+            "usage": float(q.usage),
+        }
         return rec + q.loss, logs, q
 
     def after_step(m, q, generator, dist):

@@ -5,6 +5,7 @@ Tensors: `model.*` and `ema.*` (state dicts), `optim.{i}.{name}` (optimizer stat
 `rng.*` (generator states). Metadata: "wala" = kind, "config" = JSON, "state" = JSON with step,
 epoch, position in the epoch and the optimizer's param groups. That is everything exact resume needs.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,9 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
     optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
 
 
-def save_checkpoint(path: str | Path, kind: str, config: dict, state: dict, tensors: dict[str, dict[str, torch.Tensor]]) -> Path:
+def save_checkpoint(
+    path: str | Path, kind: str, config: dict, state: dict, tensors: dict[str, dict[str, torch.Tensor]]
+) -> Path:
     """`tensors`: {prefix: state dict}. Written to a temporary file, fsynced, then renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

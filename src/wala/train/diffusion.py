@@ -8,6 +8,7 @@ pretrained model's. Latents are encoded once by the frozen autoencoder and cache
 (`latents-*.safetensors`, keyed by the autoencoder's weights and the sample keys). Runs from scratch
 normalize latents per channel (stored in the config); fine-tuning keeps the model's own convention.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,7 +40,7 @@ EVAL_TIMESTEP_FRACTIONS = (0.05, 0.25, 0.5, 0.75, 0.95)
 class DiffusionTrainConfig:
     model: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    autoencoder: str = ""          # from scratch: the train-ae checkpoint whose latent space is learned
+    autoencoder: str = ""  # from scratch: the train-ae checkpoint whose latent space is learned
 
 
 def weights_digest(module: torch.nn.Module) -> str:
@@ -65,8 +66,13 @@ def encode_latents(autoencoder, shapes: WaveletTreeDataset, latent: str = "pre",
 def cached_latents(autoencoder, shapes: WaveletTreeDataset, latent: str, cache: Path) -> torch.Tensor:
     """The latents of `shapes`, read from `cache` when made by the same autoencoder weights from the
     same samples, else encoded and written (atomically)."""
-    key = json.dumps({"autoencoder": weights_digest(autoencoder), "latent": latent,
-                      "samples": hashlib.sha256("\n".join(r["key"] for r in shapes.records).encode()).hexdigest()})
+    key = json.dumps(
+        {
+            "autoencoder": weights_digest(autoencoder),
+            "latent": latent,
+            "samples": hashlib.sha256("\n".join(r["key"] for r in shapes.records).encode()).hexdigest(),
+        }
+    )
     if cache.exists():
         with safe_open(str(cache), "pt") as f:
             if (f.metadata() or {}).get("key") == key:
@@ -79,8 +85,9 @@ def cached_latents(autoencoder, shapes: WaveletTreeDataset, latent: str, cache: 
 class LatentDataset(torch.utils.data.Dataset):
     """Item i → ({"latent": (e, G³) in the model's latent space, and the condition's stored array}, meta)."""
 
-    def __init__(self, shapes: WaveletTreeDataset, latents: torch.Tensor, array: str | None,
-                 views: list[int] | None = None):
+    def __init__(
+        self, shapes: WaveletTreeDataset, latents: torch.Tensor, array: str | None, views: list[int] | None = None
+    ):
         self.shapes, self.latents, self.array, self.views = shapes, latents, array, views
 
     def __len__(self) -> int:
@@ -116,14 +123,18 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
             raise WalaError(f"{config.train.init_from} works at {c.resolution}³; the data is {resolution}³")
         return model
     if not config.autoencoder:
-        raise WalaError("autoencoder must name a trained VQ-VAE checkpoint (wala train-ae), "
-                        "or train.init_from a generator to fine-tune")
+        raise WalaError(
+            "autoencoder must name a trained VQ-VAE checkpoint (wala train-ae), "
+            "or train.init_from a generator to fine-tune"
+        )
     autoencoder = load_autoencoder(config.autoencoder)
     latent_size = autoencoder.latent_size(packed_size(resolution))
-    denoiser = dataclasses.replace(config.model.denoiser, latent_channels=autoencoder.config.latent_channels,
-                                   latent_size=latent_size)
-    model_config = dataclasses.replace(config.model, denoiser=denoiser, autoencoder=autoencoder.config,
-                                       resolution=resolution)
+    denoiser = dataclasses.replace(
+        config.model.denoiser, latent_channels=autoencoder.config.latent_channels, latent_size=latent_size
+    )
+    model_config = dataclasses.replace(
+        config.model, denoiser=denoiser, autoencoder=autoencoder.config, resolution=resolution
+    )
     torch.manual_seed(config.train.seed)  # same initial weights on every rank
     model = LatentDiffusion(model_config)
     model.autoencoder.load_state_dict(autoencoder.state_dict())
@@ -134,12 +145,15 @@ def retarget(model: LatentDiffusion, run: ConditionConfig) -> None:
     """Fine-tunes a generator on another condition of the same form: one image read by the same
     encoder (the paper's sketch model starts from the single-view one). Anything else is refused."""
     old, new, c = model.kind, condition_kind(run.kind), model.config.condition
-    same_form = (new.encoder is old.encoder and new.module == old.module and not c.training_views
-                 and not run.training_views)
+    same_form = (
+        new.encoder is old.encoder and new.module == old.module and not c.training_views and not run.training_views
+    )
     if not same_form:
-        raise WalaError(f"cannot fine-tune a '{old.name}' generator on '{run.kind}' conditions"
-                        + (f" of views {list(run.training_views)}" if run.training_views else "")
-                        + ": only one-image kinds (image, sketch, one depth map) convert into each other")
+        raise WalaError(
+            f"cannot fine-tune a '{old.name}' generator on '{run.kind}' conditions"
+            + (f" of views {list(run.training_views)}" if run.training_views else "")
+            + ": only one-image kinds (image, sketch, one depth map) convert into each other"
+        )
     new.check(c)
     model.config = dataclasses.replace(model.config, condition=dataclasses.replace(c, kind=run.kind))
     model.kind = new
@@ -151,17 +165,25 @@ def _datasets(config: DiffusionTrainConfig, model: LatentDiffusion):
     out = Path(config.train.out)
     c = model.config
     latents = cached_latents(model.autoencoder, shapes, c.latent, out / "latents-train.safetensors")
-    eval_latents = (cached_latents(model.autoencoder, eval_shapes, c.latent, out / "latents-eval.safetensors")
-                    if config.train.eval_data else latents)
+    eval_latents = (
+        cached_latents(model.autoencoder, eval_shapes, c.latent, out / "latents-eval.safetensors")
+        if config.train.eval_data
+        else latents
+    )
     if not config.train.init_from:
         mean, std = latents.mean(dim=(0, 2, 3, 4)), latents.std(dim=(0, 2, 3, 4)).clamp(min=1e-6)
         model.config = dataclasses.replace(c, latent_mean=tuple(mean.tolist()), latent_std=tuple(std.tolist()))
     array = model.kind.array
     if array == "captions" and not (shapes.captions and eval_shapes.captions):
         raise WalaError("a text model trains on captions: prepare the data with `wala prep … --captions`")
-    pick = [stored_views(c.condition, data.views, array) if array in IMAGE_ARRAYS else None for data in (shapes, eval_shapes)]
-    return (LatentDataset(shapes, model.normalize(latents), array, pick[0]),
-            LatentDataset(eval_shapes, model.normalize(eval_latents), array, pick[1]))
+    pick = [
+        stored_views(c.condition, data.views, array) if array in IMAGE_ARRAYS else None
+        for data in (shapes, eval_shapes)
+    ]
+    return (
+        LatentDataset(shapes, model.normalize(latents), array, pick[0]),
+        LatentDataset(eval_shapes, model.normalize(eval_latents), array, pick[1]),
+    )
 
 
 def denoising_loss(model, batch: dict, config: DiffusionConfig, generator: torch.Generator) -> torch.Tensor:
@@ -214,8 +236,9 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict:
         return validation_loss(ema_model, eval_set, config.train.eval_samples)
 
     train = dataclasses.replace(config.train, init_from="")  # the weights are already in the model
-    return Trainer(KIND, model, run_config, train, dataset, step, evaluate,
-                   shard_units=lambda m: list(m.network.unet.blocks)).run()
+    return Trainer(
+        KIND, model, run_config, train, dataset, step, evaluate, shard_units=lambda m: list(m.network.unet.blocks)
+    ).run()
 
 
 def load_diffusion(path, device: str | torch.device = "cpu", weights: str = "ema") -> tuple[LatentDiffusion, dict]:

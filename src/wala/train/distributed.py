@@ -1,4 +1,5 @@
 """torchrun-aware process-group set-up: gloo on CPU, nccl on GPU; a no-op when run alone."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ the weights, gradients and Adam state and gathers one block at a time. Checkpoin
 single-file, full-tensor format: every rank joins the gathers, rank 0 writes; loading scatters the
 full tensors back into shards, so a run can resume with or without FSDP.
 """
+
 from __future__ import annotations
 
 import torch

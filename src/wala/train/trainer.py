@@ -5,6 +5,7 @@ Exact resume: the epoch order is a pure function of (seed, epoch); the checkpoin
 optimizer, EMA, step, epoch, position in the epoch and the training generator, so a run stopped
 and resumed at any checkpoint computes the same weights as one that never stopped.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,30 +39,30 @@ LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = ""                 # a folder written by `wala prep`
-    eval_data: str = ""            # defaults to `data`
-    out: str = "runs/run"          # checkpoints, config.json, metrics.jsonl
+    data: str = ""  # a folder written by `wala prep`
+    eval_data: str = ""  # defaults to `data`
+    out: str = "runs/run"  # checkpoints, config.json, metrics.jsonl
     steps: int = 1000
-    batch_size: int = 4            # per rank
+    batch_size: int = 4  # per rank
     lr: float = 1e-4
     lr_schedule: str = "constant"  # or "cosine": decays from lr to min_lr over `steps` (after warmup)
-    warmup_steps: int = 0          # linear ramp from 0 to lr
+    warmup_steps: int = 0  # linear ramp from 0 to lr
     min_lr: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     log_every: int = 10
-    eval_every: int = 0            # 0: only at the end
+    eval_every: int = 0  # 0: only at the end
     eval_samples: int = 16
     checkpoint_every: int = 500
     seed: int = 0
-    sampling: str = "uniform"      # or "balanced": per_dataset shapes from each source per epoch
+    sampling: str = "uniform"  # or "balanced": per_dataset shapes from each source per epoch
     per_dataset: int = 0
-    init_from: str = ""            # start from these weights (fine-tuning); optimizer and step start fresh
-    device: str = "auto"           # "auto", "cpu", "cuda"
-    bf16: bool = True              # autocast to bfloat16 on CUDA (ignored on CPU)
-    workers: int = 0               # data-loading processes per rank
-    cache: bool = False            # keep every item in memory after its first read (needs workers 0): fast GPU runs
-    fsdp: bool = False             # under torchrun: shard weights, gradients and Adam state (FSDP2) instead of DDP
+    init_from: str = ""  # start from these weights (fine-tuning); optimizer and step start fresh
+    device: str = "auto"  # "auto", "cpu", "cuda"
+    bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
+    workers: int = 0  # data-loading processes per rank
+    cache: bool = False  # keep every item in memory after its first read (needs workers 0): fast GPU runs
+    fsdp: bool = False  # under torchrun: shard weights, gradients and Adam state (FSDP2) instead of DDP
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
@@ -112,10 +113,18 @@ class CachedDataset(torch.utils.data.Dataset):
 
 
 class Trainer:
-    def __init__(self, kind: str, model: nn.Module, run_config: dict, train: TrainConfig, dataset,
-                 step_fn: StepFn, eval_fn: Callable[[nn.Module], dict] | None = None,
-                 after_step: Callable[[nn.Module, object, torch.Generator, D.Dist], dict] | None = None,
-                 shard_units: Callable[[nn.Module], list[nn.Module]] = lambda model: []):
+    def __init__(
+        self,
+        kind: str,
+        model: nn.Module,
+        run_config: dict,
+        train: TrainConfig,
+        dataset,
+        step_fn: StepFn,
+        eval_fn: Callable[[nn.Module], dict] | None = None,
+        after_step: Callable[[nn.Module, object, torch.Generator, D.Dist], dict] | None = None,
+        shard_units: Callable[[nn.Module], list[nn.Module]] = lambda model: [],
+    ):
         """`shard_units(model)`: the submodules FSDP shards one by one (e.g. attention blocks)."""
         self.kind, self.model, self.run_config, self.cfg = kind, model, run_config, train
         self.dataset = CachedDataset(dataset) if train.cache else dataset
@@ -126,12 +135,20 @@ class Trainer:
     def _save(self, step, epoch, offset, optimizer, ema, generator, dist) -> None:
         """Every rank calls this (under FSDP the full tensors are gathered); rank 0 writes."""
         optim_tensors, optim_rest = optimizer_tensors(optimizer)
-        tensors = {"model": fsdp.gathered(self.model.state_dict()), "ema": fsdp.gathered(ema.model.state_dict()),
-                   "optim": fsdp.gathered(optim_tensors)}
+        tensors = {
+            "model": fsdp.gathered(self.model.state_dict()),
+            "ema": fsdp.gathered(ema.model.state_dict()),
+            "optim": fsdp.gathered(optim_tensors),
+        }
         if dist.main:
             state = {"step": step, "epoch": epoch, "offset": offset, "optimizer": optim_rest}
-            save_checkpoint(self.out / checkpoint_name(step), self.kind, self.run_config, state, {
-                **tensors, "rng": {"train": generator.get_state(), "torch": torch.get_rng_state()}})
+            save_checkpoint(
+                self.out / checkpoint_name(step),
+                self.kind,
+                self.run_config,
+                state,
+                {**tensors, "rng": {"train": generator.get_state(), "torch": torch.get_rng_state()}},
+            )
         D.barrier(dist)
 
     def _evaluate(self, ema: EMA, template: nn.Module | None, sharded: bool, dist) -> dict | None:
@@ -169,7 +186,9 @@ class Trainer:
             fsdp.shard(model, self.shard_units(model))
             fsdp.shard(ema.model, self.shard_units(ema.model))
         load = fsdp.load_full_state if sharded else (lambda m, state: m.load_state_dict(state))
-        trainable = [p for p in model.parameters() if p.requires_grad]  # frozen parts (a generator's autoencoder) stay out
+        trainable = [
+            p for p in model.parameters() if p.requires_grad
+        ]  # frozen parts (a generator's autoencoder) stay out
         optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
         generator = torch.Generator().manual_seed(cfg.seed + 7919)
         step = epoch = offset = 0
@@ -194,13 +213,21 @@ class Trainer:
         logs: dict = {}
         started, seen = time.perf_counter(), 0
         while step < cfg.steps:
-            order = rank_slice(epoch_order(datasets, epoch, cfg.seed, cfg.sampling, cfg.per_dataset), dist.rank, dist.world)
+            order = rank_slice(
+                epoch_order(datasets, epoch, cfg.seed, cfg.sampling, cfg.per_dataset), dist.rank, dist.world
+            )
             if len(order) < cfg.batch_size:
                 raise WalaError(f"an epoch holds {len(order)} samples per rank, fewer than batch_size {cfg.batch_size}")
-            batches = [order[i: i + cfg.batch_size] for i in range(offset, len(order) - cfg.batch_size + 1, cfg.batch_size)]
+            batches = [
+                order[i : i + cfg.batch_size] for i in range(offset, len(order) - cfg.batch_size + 1, cfg.batch_size)
+            ]
             # a generator of its own keeps the loader from drawing on the global RNG (exact resume)
-            loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=batches, num_workers=cfg.workers,
-                                                 generator=torch.Generator().manual_seed(cfg.seed + epoch))
+            loader = torch.utils.data.DataLoader(
+                self.dataset,
+                batch_sampler=batches,
+                num_workers=cfg.workers,
+                generator=torch.Generator().manual_seed(cfg.seed + epoch),
+            )
             for batch in loader:
                 x = to_device(batch[0], dist.device)
                 trained.train()
@@ -219,8 +246,13 @@ class Trainer:
                 offset += cfg.batch_size
                 seen += cfg.batch_size * dist.world
                 grad_norm = fsdp.gathered({"norm": grad_norm})["norm"]
-                logs = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm),
-                        "lr": optimizer.param_groups[0]["lr"], **logs}
+                logs = {
+                    "step": step,
+                    "loss": float(loss.detach()),
+                    "grad_norm": float(grad_norm),
+                    "lr": optimizer.param_groups[0]["lr"],
+                    **logs,
+                }
                 if dist.main and (step % cfg.log_every == 0 or step == cfg.steps):
                     logs["shapes_per_s"] = seen / (time.perf_counter() - started)
                     self._log(logs)
@@ -239,4 +271,3 @@ class Trainer:
             if dist.main:
                 self._log({"step": step, "ranks_in_sync": logs["ranks_in_sync"], "world": dist.world})
         return logs
-

@@ -6,6 +6,7 @@ with the reconstruction filter and crops L-2 on each side. Each 1D step is one m
 'zero' is implemented, the one WaLa uses. Subband order within a level follows PyWavelets' keys
 'aad', 'ada', 'add', 'daa', 'dad', 'dda', 'ddd' (axis 0 first, 'd' = detail).
 """
+
 from __future__ import annotations
 
 import functools
@@ -83,9 +84,9 @@ def dwt3(x: torch.Tensor, wavelet: str = "bior6.8") -> torch.Tensor:
     only copy is the final reordering into bands.
     """
     b, nx, ny, nz = x.shape
-    y = x @ _matrix(_analysis_matrix, wavelet, nz, x).T                         # (B, X, Y, 2Mz)
-    y = _matrix(_analysis_matrix, wavelet, ny, x) @ y.reshape(b * nx, ny, -1)   # (B·X, 2My, 2Mz)
-    y = _matrix(_analysis_matrix, wavelet, nx, x) @ y.reshape(b, nx, -1)        # (B, 2Mx, 2My·2Mz)
+    y = x @ _matrix(_analysis_matrix, wavelet, nz, x).T  # (B, X, Y, 2Mz)
+    y = _matrix(_analysis_matrix, wavelet, ny, x) @ y.reshape(b * nx, ny, -1)  # (B·X, 2My, 2Mz)
+    y = _matrix(_analysis_matrix, wavelet, nx, x) @ y.reshape(b, nx, -1)  # (B, 2Mx, 2My·2Mz)
     mx, my, mz = (coefficient_length(n, len(_filter_bank(wavelet)[0])) for n in (nx, ny, nz))
     y = y.reshape(b, 2, mx, 2, my, 2, mz).permute(0, 1, 3, 5, 2, 4, 6)
     return y.reshape(b, 8, mx, my, mz)
@@ -94,11 +95,11 @@ def dwt3(x: torch.Tensor, wavelet: str = "bior6.8") -> torch.Tensor:
 def idwt3(bands: torch.Tensor, wavelet: str = "bior6.8") -> torch.Tensor:
     """Inverse of `dwt3`: (B, 8, X', Y', Z') → (B, X, Y, Z) with X = 2X' - L + 2."""
     b, _, mx, my, mz = bands.shape
-    y = bands.reshape(b, 2, 2, 2, mx, my, mz).permute(0, 1, 4, 2, 5, 3, 6)      # (B, bx, X', by, Y', bz, Z')
+    y = bands.reshape(b, 2, 2, 2, mx, my, mz).permute(0, 1, 4, 2, 5, 3, 6)  # (B, bx, X', by, Y', bz, Z')
     y = _matrix(_synthesis_matrix, wavelet, mx, bands) @ y.reshape(b, 2 * mx, -1)  # (B, X, 2My·2Mz)
     nx = y.shape[1]
     y = _matrix(_synthesis_matrix, wavelet, my, bands) @ y.reshape(b * nx, 2 * my, -1)  # (B·X, Y, 2Mz)
-    y = y @ _matrix(_synthesis_matrix, wavelet, mz, bands).T                   # (B·X, Y, Z)
+    y = y @ _matrix(_synthesis_matrix, wavelet, mz, bands).T  # (B·X, Y, Z)
     return y.reshape(b, nx, y.shape[1], y.shape[2])
 
 

@@ -10,6 +10,7 @@ Channels are [C0 (1) | D1 (56) | D0 (7)], as the released WaLa models read and w
 Checked against the official unpacking in tests/test_official_parity.py (wavelet_mesh fixture).
 Other resolutions use the same layout with the padding split evenly (the extra sample at the end).
 """
+
 from __future__ import annotations
 
 import pywt
@@ -22,7 +23,7 @@ from wala.wavelet.tree import WaveletTree
 
 PACKED_CHANNELS = 1 + 56 + 7
 OFFICIAL_BANDS = ("daa", "ada", "dda", "aad", "dad", "add", "ddd")
-_TO_OFFICIAL = [SUBBAND_KEYS.index(key) for key in OFFICIAL_BANDS]   # our band index per official one
+_TO_OFFICIAL = [SUBBAND_KEYS.index(key) for key in OFFICIAL_BANDS]  # our band index per official one
 _FROM_OFFICIAL = [OFFICIAL_BANDS.index(key) for key in SUBBAND_KEYS]
 
 

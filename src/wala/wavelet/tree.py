@@ -3,6 +3,7 @@
 From a 256³ TSDF: C0 (B, 46, 46, 46), D0 (B, 7, 46, 46, 46), D1 (B, 7, 76, 76, 76); the finest
 details D2 (B, 7, 136, 136, 136) are dropped and read back as zeros.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,17 +17,20 @@ from wala.wavelet.dwt import wavedec3, waverec3
 
 @dataclass
 class WaveletTree:
-    coarse: torch.Tensor         # C0 (B, M, M, M)
+    coarse: torch.Tensor  # C0 (B, M, M, M)
     details: list[torch.Tensor]  # [D0 (B, 7, M, M, M), D1 (B, 7, ...)], coarsest first
-    resolution: int              # N of the TSDF it came from
+    resolution: int  # N of the TSDF it came from
 
     def to(self, device: torch.device | str) -> WaveletTree:
         return WaveletTree(self.coarse.to(device), [d.to(device) for d in self.details], self.resolution)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The first shape as the arrays wala files store: coarse (M³), d0 (7, M³), d1 (7, M1³)."""
-        return {"coarse": self.coarse[0].cpu().numpy(), "d0": self.details[0][0].cpu().numpy(),
-                "d1": self.details[1][0].cpu().numpy()}
+        return {
+            "coarse": self.coarse[0].cpu().numpy(),
+            "d0": self.details[0][0].cpu().numpy(),
+            "d1": self.details[1][0].cpu().numpy(),
+        }
 
     @classmethod
     def from_arrays(cls, arrays, resolution: int) -> WaveletTree:
