@@ -21,10 +21,10 @@ import time
 import torch
 from results import peak_memory_gib, report  # benchmarks/results.py (scripts run from their folder)
 
-from wala.autoencoder.model import count_parameters
 from wala.config import ConditionConfig, DiffusionConfig, load_config
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
+from wala.nn import count_parameters
 from wala.sdf.extract import tsdf_to_mesh
 from wala.sdf.families import family_tsdf
 from wala.train.autoencoder import AutoencoderTrainConfig

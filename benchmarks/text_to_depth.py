@@ -13,7 +13,7 @@ import time
 import torch
 from results import peak_memory_gib, report  # benchmarks/results.py (scripts run from their folder)
 
-from wala.autoencoder.model import count_parameters
+from wala.nn import count_parameters
 from wala.pipeline import DTYPES, resolve_device
 from wala.text.checkpoint import TextModelConfig, build_components
 from wala.text.multiview import VIEWS, TextToViews

@@ -20,10 +20,10 @@ from results import report  # benchmarks/results.py (scripts run from their fold
 from torch.utils.flop_counter import FlopCounterMode
 
 from wala.autoencoder import WaveletVQVAE, reconstruction_loss
-from wala.autoencoder.model import count_parameters
 from wala.config import AutoencoderConfig, DiffusionConfig
 from wala.diffusion import gaussian
 from wala.diffusion.model import LatentDiffusion
+from wala.nn import count_parameters
 
 
 def build(name: str, batch: int, device: torch.device):

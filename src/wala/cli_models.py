@@ -128,8 +128,8 @@ def cmd_generate(args) -> None:
 
 
 def cmd_convert(args) -> None:
-    from wala.autoencoder.model import count_parameters
     from wala.checkpoints import load_generator, save_model
+    from wala.nn import count_parameters
     from wala.pipeline import DTYPES
     from wala.text.checkpoint import is_text_model
     from wala.text.multiview import TextToViews

@@ -68,10 +68,10 @@ def describe(directory: Path) -> ModelInfo:
     """What a model directory holds, from its config alone (the model is built on the meta device)."""
     import torch
 
-    from wala.autoencoder.model import count_parameters
     from wala.checkpoints import read_model_config
     from wala.conditions import condition_kind
     from wala.diffusion.model import LatentDiffusion
+    from wala.nn import count_parameters
 
     if not directory.exists():
         raise WalaError(f"model not found: {directory} (see `wala models` for the names on the search path)")

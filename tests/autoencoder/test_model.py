@@ -1,7 +1,8 @@
 import torch
 
-from wala.autoencoder import VectorQuantizer, WaveletVQVAE, count_parameters
+from wala.autoencoder import VectorQuantizer, WaveletVQVAE
 from wala.config import AutoencoderConfig
+from wala.nn import count_parameters
 
 TINY = AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=32)
 

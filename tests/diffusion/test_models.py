@@ -3,10 +3,10 @@ import dataclasses
 import pytest
 import torch
 
-from wala.autoencoder.model import count_parameters
 from wala.config import AutoencoderConfig, ConditionConfig, DenoiserConfig, DiffusionConfig, ScheduleConfig
 from wala.diffusion import gaussian
 from wala.diffusion.model import LatentDiffusion
+from wala.nn import count_parameters
 
 TINY_AE = AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=32)
 

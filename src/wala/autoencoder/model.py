@@ -17,46 +17,12 @@ import torch.nn.functional as F
 
 from wala.autoencoder.quantizer import VectorQuantizer
 from wala.config import AutoencoderConfig
-
-
-class GroupNorm32(nn.GroupNorm):
-    """GroupNorm computed in float32 whatever the input dtype (bf16 statistics drift)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight, bias = (None, None) if self.weight is None else (self.weight.float(), self.bias.float())
-        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
-
-
-def conv3(cin: int, cout: int) -> nn.Conv3d:
-    return nn.Conv3d(cin, cout, kernel_size=3, padding=1)
-
-
-class ResBlock(nn.Module):
-    """h = conv(SiLU(GN(x))); h = conv(SiLU(GN(h))); x + h. The second conv starts at zero (the
-    block starts as the identity); a change of width goes through a 3×3×3 skip conv."""
-
-    def __init__(self, cin: int, cout: int | None = None, groups: int = 32):
-        super().__init__()
-        cout = cout or cin
-        self.in_norm = GroupNorm32(groups, cin)
-        self.in_conv = conv3(cin, cout)
-        self.out_layers = nn.Sequential(GroupNorm32(groups, cout), nn.SiLU(), nn.Dropout(0.0), conv3(cout, cout))
-        nn.init.zeros_(self.out_layers[3].weight)
-        nn.init.zeros_(self.out_layers[3].bias)
-        self.skip_connection = conv3(cin, cout) if cin != cout else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.in_conv(F.silu(self.in_norm(x)))
-        return self.skip_connection(x) + self.out_layers(h)
+from wala.nn import ResBlock, conv3, output_conv
 
 
 def _stage_names(stage: int, count: int) -> list[str]:
     """Official block names of a stage: res_2, res_2_1, res_2_2, …"""
     return [f"res_{stage}" + (f"_{j}" if j else "") for j in range(count)]
-
-
-def _output_conv(width: int, out: int, groups: int) -> nn.Sequential:
-    return nn.Sequential(GroupNorm32(groups, width), nn.SiLU(), conv3(width, out))
 
 
 def downsampled_sizes(size: int, levels: int = 2) -> list[int]:
@@ -76,7 +42,7 @@ class Encoder(nn.Module):
             for name in names:
                 self.add_module(name, ResBlock(c.width, groups=c.groups))
         self.res_out = ResBlock(c.width, groups=c.groups)
-        self.out_conv = _output_conv(c.width, c.latent_channels, c.groups)
+        self.out_conv = output_conv(c.width, c.latent_channels, c.groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.in_conv(x)
@@ -97,7 +63,7 @@ class Decoder(nn.Module):
         for names in self.stages:
             for name in names:
                 self.add_module(name, ResBlock(c.width, groups=c.groups))
-        self.out_conv = _output_conv(c.width, c.in_channels, c.groups)
+        self.out_conv = output_conv(c.width, c.in_channels, c.groups)
 
     def forward(self, z: torch.Tensor, sizes: list[int]) -> torch.Tensor:
         """`sizes`: the encoder's spatial sizes, coarsest first (e.g. [12, 23, 46])."""
@@ -148,7 +114,3 @@ class WaveletVQVAE(nn.Module):
         """Returns (reconstruction, quantizer output) for training."""
         q = self.quantize(self.encoder(x))
         return self.decoder(q.quantized, self.sizes(x.shape[-1])[::-1]), q
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

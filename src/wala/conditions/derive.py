@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from wala.eval.metrics import surface_points
+from wala.sdf.surface import surface_points
 
 DEFAULT_STORED_POINTS = 8192  # per shape; training draws 2,500 of them each step
 

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from wala.conditions.base import ConditionKind
 from wala.config import ConditionConfig
-from wala.diffusion.layers import CrossAttention, Mlp, PlainBlock
 from wala.io.conditions import POINT_CLOUD_FORMATS
+from wala.nn import CrossAttention, Mlp, PlainBlock
 
 HEADS = 16  # the official trainer fixes it; widths must be multiples of 16
 

@@ -12,10 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from wala.autoencoder.model import ResBlock, _output_conv, conv3
 from wala.conditions.base import ConditionKind
 from wala.config import ConditionConfig
 from wala.io.conditions import VOXEL_FORMATS
+from wala.nn import ResBlock, conv3, output_conv
 
 
 class VoxelEncoder(nn.Module):
@@ -27,7 +27,7 @@ class VoxelEncoder(nn.Module):
         self.res_1 = ResBlock(64, hidden, groups)
         for i in range(2, 7):
             self.add_module(f"res_{i}", ResBlock(hidden, groups=groups))
-        self.out_conv = _output_conv(hidden, c.width, groups)
+        self.out_conv = output_conv(hidden, c.width, groups)
 
     def forward(self, occupancy: torch.Tensor) -> torch.Tensor:
         """(B, 1, 16, 16, 16) occupancy in {0, 1} → (B, 512, width)."""

@@ -16,9 +16,9 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
-from wala.autoencoder.model import GroupNorm32
 from wala.config import DenoiserConfig
 from wala.diffusion.layers import DiTBlock, GlobalProjection, ModulatedResBlock, TimestepEmbedder, modulate
+from wala.nn import output_conv
 
 
 def sincos_table_3d(width: int, size: int) -> np.ndarray:
@@ -108,7 +108,7 @@ class LatentUViT(_Denoiser):
             ModulatedResBlock(m, c.width, c.groups, skip=True, skip_ratio=c.skip_ratio, res_condition=res)
             for _ in range(c.res_blocks)
         )
-        self.out = nn.Sequential(GroupNorm32(c.groups, m), nn.SiLU(), nn.Conv3d(m, c.latent_channels, 3, padding=1))
+        self.out = output_conv(m, c.latent_channels, c.groups)
         nn.init.zeros_(self.out[2].weight)
         nn.init.zeros_(self.out[2].bias)
 

@@ -1,6 +1,6 @@
 """Building blocks of the released WaLa denoisers, with the official parameter names: timestep
-embedding, timm-style attention with per-head LayerNorm on q and k, cross-attention, adaLN-Zero
-blocks, the condition projection that joins the time embedding, and the U-ViT's conv ResBlock."""
+embedding, adaLN-Zero blocks, the condition projection that joins the time embedding, and the U-ViT's
+conv ResBlock. The layers they share with the autoencoder and condition encoders are in wala.nn."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from wala.autoencoder.model import GroupNorm32
+from wala.nn import Attention, CrossAttention, GroupNorm32, Mlp, layer_norm0
 
 
 def timestep_features(t: torch.Tensor, dim: int = 256, max_period: float = 10000.0) -> torch.Tensor:
@@ -38,74 +38,15 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
     return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
 
 
-def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    B, L, C = x.shape
-    return x.reshape(B, L, heads, C // heads).transpose(1, 2)  # (B, heads, L, C/heads)
-
-
-class Attention(nn.Module):
-    """Self-attention as timm's `Attention(qkv_bias, qk_norm=True)`: qkv (3C, C), q/k LayerNorm per head."""
-
-    def __init__(self, width: int, heads: int, qkv_bias: bool = True):
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(width, 3 * width, bias=qkv_bias)
-        self.q_norm = nn.LayerNorm(width // heads)
-        self.k_norm = nn.LayerNorm(width // heads)
-        self.proj = nn.Linear(width, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, L, C = x.shape
-        q, k, v = self.qkv(x).reshape(B, L, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
-        h = F.scaled_dot_product_attention(self.q_norm(q), self.k_norm(k), v)
-        return self.proj(h.transpose(1, 2).reshape(B, L, C))
-
-
-class CrossAttention(nn.Module):
-    """Queries from x (B, L, C), keys and values from a context (B, Lc, Cc): q (C, C), kv (2C, Cc)
-    split as [k | v], q/k LayerNorm per head. Also the point encoder's set-attention pooling."""
-
-    def __init__(self, width: int, context_width: int, heads: int, qkv_bias: bool = True):
-        super().__init__()
-        self.heads = heads
-        self.q = nn.Linear(width, width, bias=qkv_bias)
-        self.kv = nn.Linear(context_width, 2 * width, bias=qkv_bias)
-        self.q_norm = nn.LayerNorm(width // heads)
-        self.k_norm = nn.LayerNorm(width // heads)
-        self.proj = nn.Linear(width, width)
-
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        B, L, C = x.shape
-        q = _heads(self.q(x), self.heads)
-        k, v = self.kv(context).reshape(B, context.shape[1], 2, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
-        h = F.scaled_dot_product_attention(self.q_norm(q), self.k_norm(k), v)
-        return self.proj(h.transpose(1, 2).reshape(B, L, C))
-
-
-class Mlp(nn.Module):
-    def __init__(self, width: int, hidden: int, out: int | None = None):
-        super().__init__()
-        self.fc1 = nn.Linear(width, hidden)
-        self.act = nn.GELU(approximate="tanh")
-        self.fc2 = nn.Linear(hidden, out or width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
-def _layer_norm0(width: int) -> nn.LayerNorm:
-    return nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
-
-
 class DiTBlock(nn.Module):
     """adaLN-Zero block: x += g1·attn(mod(LN(x))); [cross: x += cross_attn(x, context), no norm, no
     gate]; x += g2·mlp(mod(LN(x))). The modulation starts at zero: a new block is the identity."""
 
     def __init__(self, width: int, heads: int, cross: bool, mlp_ratio: float = 4.0):
         super().__init__()
-        self.norm1 = _layer_norm0(width)
+        self.norm1 = layer_norm0(width)
         self.attn = Attention(width, heads)
-        self.norm2 = _layer_norm0(width)
+        self.norm2 = layer_norm0(width)
         self.mlp = Mlp(width, int(width * mlp_ratio))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
         nn.init.zeros_(self.adaLN_modulation[1].weight)
@@ -118,21 +59,6 @@ class DiTBlock(nn.Module):
         if self.cross_attn is not None:
             x = x + self.cross_attn(x, context)
         return x + gate2.unsqueeze(1) * self.mlp(modulate(self.norm2(x), shift2, scale2))
-
-
-class PlainBlock(nn.Module):
-    """Pre-LayerNorm transformer block without modulation (the point encoder's `t_blocks`)."""
-
-    def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0):
-        super().__init__()
-        self.norm1 = _layer_norm0(width)
-        self.attn = Attention(width, heads, qkv_bias=False)
-        self.norm2 = _layer_norm0(width)
-        self.mlp = Mlp(width, int(width * mlp_ratio))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
 
 
 class GlobalProjection(nn.Module):

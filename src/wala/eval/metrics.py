@@ -19,7 +19,8 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-DEFAULT_SURFACE_POINTS = 100_000
+from wala.sdf.surface import DEFAULT_SURFACE_POINTS, surface_points
+
 DEFAULT_FSCORE_THRESHOLD = 0.02
 
 
@@ -32,19 +33,6 @@ def iou(occupancy_a: np.ndarray, occupancy_b: np.ndarray) -> float:
 def tsdf_mse(tsdf_a: np.ndarray, tsdf_b: np.ndarray) -> float:
     diff = np.asarray(tsdf_a, dtype=np.float64) - np.asarray(tsdf_b, dtype=np.float64)
     return float(np.mean(diff * diff))
-
-
-def surface_points(mesh: trimesh.Trimesh, count: int = DEFAULT_SURFACE_POINTS, seed: int = 0) -> np.ndarray:
-    """`count` points uniform by area on the mesh surface, deterministic by seed. (count, 3)."""
-    rng = np.random.default_rng(seed)
-    triangles = np.asarray(mesh.triangles, dtype=np.float64)
-    areas = np.asarray(mesh.area_faces, dtype=np.float64)
-    face = rng.choice(len(triangles), size=count, p=areas / areas.sum())
-    u, v = rng.random(count), rng.random(count)
-    flip = u + v > 1
-    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
-    a, b, c = triangles[face, 0], triangles[face, 1], triangles[face, 2]
-    return a + u[:, None] * (b - a) + v[:, None] * (c - a)
 
 
 def nearest_distances(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
