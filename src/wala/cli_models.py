@@ -128,7 +128,8 @@ def cmd_generate(args) -> None:
 
 
 def cmd_convert(args) -> None:
-    from wala.checkpoints import load_generator, save_model
+    from wala.diffusion.model import LatentDiffusion
+    from wala.hub.generators import load_generator, save_model
     from wala.nn import count_parameters
     from wala.pipeline import DTYPES
     from wala.text.checkpoint import is_text_model
@@ -142,7 +143,7 @@ def cmd_convert(args) -> None:
             f"{count_parameters(model) / 1e6:.1f}M parameters)"
         )
         return
-    model = load_generator(args.model)
+    model = load_generator(args.model, LatentDiffusion)
     save_model(model, args.output, getattr(model, "source", "wala"), DTYPES[args.storage])
     print(f"wrote {args.output} ({model.kind.name} generator, {count_parameters(model) / 1e6:.1f}M parameters)")
 
@@ -159,7 +160,8 @@ def cmd_preview(args) -> None:
 
 
 def cmd_models(args) -> None:
-    from wala.models import list_models, search_path
+    from wala.hub.describe import list_models
+    from wala.hub.paths import search_path
 
     found, problems = list_models()
     for problem in problems:
@@ -174,7 +176,7 @@ def cmd_models(args) -> None:
 
 
 def cmd_serve(args) -> None:
-    from wala.models import list_models
+    from wala.hub.describe import list_models
     from wala.serve.app import serve
 
     models = [Path(m) for m in args.model] or [m.path for m in list_models()[0] if m.kind != "text-to-views"]

@@ -11,9 +11,10 @@ import zipfile
 import pytest
 import torch
 
-from wala.checkpoints import config_from_args, load_official
 from wala.cli import main
+from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
+from wala.hub.generators import config_from_args
 from wala.io.pickled import read_torch_pickle
 
 
@@ -103,7 +104,7 @@ def test_a_zero_stride_view_declaring_terabytes_is_refused_without_allocating(
     folder = copy_model(official("un")[0], tmp_path / "broadcast", state=extra)
     refused(folder, capsys, "network.extra (1073741824, 1024) repeats its elements (stride (0, 0))")
     code = (
-        f"from wala.checkpoints import load_official\ntry: load_official({str(folder)!r})\n"
+        f"from wala.diffusion.model import LatentDiffusion\ntry: LatentDiffusion.from_pretrained({str(folder)!r})\n"
         "except Exception as e: assert 'repeats its elements' in str(e), e"
     )
     assert fresh_python(code)[1] < 2048
@@ -163,7 +164,7 @@ def test_a_nested_pickle_stays_bytes_and_never_runs(official, copy_model, tmp_pa
     checkpoint = torch.load(folder / "checkpoint.ckpt", weights_only=True)
     checkpoint["hyper_parameters"] = {"blob": pickle.dumps(Runs())}
     torch.save(checkpoint, folder / "checkpoint.ckpt")
-    assert load_official(folder).kind.name == "none" and not marker.exists()
+    assert LatentDiffusion.from_pretrained(folder).kind.name == "none" and not marker.exists()
 
 
 def test_a_tensor_of_another_dtype_is_refused_before_it_is_copied(official, copy_model, tmp_path):
@@ -174,7 +175,7 @@ def test_a_tensor_of_another_dtype_is_refused_before_it_is_copied(official, copy
 
     folder = copy_model(official("un")[0], tmp_path / "double", state=doubled)
     with pytest.raises(WalaError, match="is torch.float64, the model holds torch.float32"):
-        load_official(folder)
+        LatentDiffusion.from_pretrained(folder)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +221,7 @@ def test_a_lightning_checkpoint_with_training_stack_objects_loads(official, copy
     payload = read_torch_pickle(folder / "checkpoint.ckpt")
     assert payload["hyper_parameters"]["lr"] == 1e-4
     assert type(payload["hyper_parameters"]["config"]).__module__ == "wala.inert.omegaconf.dictconfig"
-    assert load_official(folder).kind.name == "none"
+    assert LatentDiffusion.from_pretrained(folder).kind.name == "none"
 
 
 def test_a_training_checkpoint_declaring_a_huge_model_is_refused_before_it_is_built(tmp_path, fresh_python):
@@ -233,7 +234,8 @@ def test_a_training_checkpoint_declaring_a_huge_model_is_refused_before_it_is_bu
         tmp_path / "huge.safetensors", "diffusion", {"model": model}, {}, {"ema": {"network.x": torch.zeros(1)}}
     )
     code = (
-        f"from wala.checkpoints import load_trained\ntry: load_trained({str(path)!r}, 'diffusion')\n"
+        f"from wala.diffusion.model import LatentDiffusion\nfrom wala.hub.generators import load_trained\n"
+        f"try: load_trained({str(path)!r}, LatentDiffusion)\n"
         "except Exception as e: print(e)"
     )
     message, peak = fresh_python(code)

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from wala.checkpoints import OURS_ONLY, config_from_args, load_generator, load_official, read_official_checkpoint
 from wala.cli import main
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
+from wala.hub.generators import OURS_ONLY, config_from_args, read_official_checkpoint
 from wala.pipeline import WaLaPipeline
 
 
 def test_the_raw_state_dict_is_used_not_the_ema(official):
     folder = official("pc")[0]
-    model = load_official(folder)
+    model = LatentDiffusion.from_pretrained(folder)
     raw = read_official_checkpoint(folder / "checkpoint.ckpt")
     ema = torch.load(folder / "checkpoint.ckpt", map_location="cpu", weights_only=True)["state_dict_ema"]
     key = "network.unet.blocks.0.attn.qkv.weight"
@@ -34,20 +34,22 @@ def test_a_mismatched_key_is_named_in_one_line(official, tmp_path, copy_model):
         return state
 
     with pytest.raises(WalaError, match="unexpected key network.unet.blocks.0.attn.qkv.wieght"):
-        load_official(copy_model(folder, tmp_path / "renamed", renamed))
+        LatentDiffusion.from_pretrained(copy_model(folder, tmp_path / "renamed", renamed))
     with pytest.raises(WalaError, match="missing key network.cond_mapping_network.0.0.weight"):
-        load_official(
+        LatentDiffusion.from_pretrained(
             copy_model(folder, tmp_path / "dropped", lambda s: {k: v for k, v in s.items() if "cond_mapping" not in k})
         )
     with pytest.raises(WalaError, match="unexpected key network.cond_mapping_network.0.0.weight"):
-        load_official(copy_model(folder, tmp_path / "args", args=lambda a: {**a, "cond_num_mapping_layers": 0}))
+        LatentDiffusion.from_pretrained(
+            copy_model(folder, tmp_path / "args", args=lambda a: {**a, "cond_num_mapping_layers": 0})
+        )
 
     def wrong_filter(state):
         state["dwt_inverse_3d.g0_dep"] = state["dwt_inverse_3d.g0_dep"] * 2
         return state
 
     with pytest.raises(WalaError, match="does not hold bior6.8"):
-        load_official(copy_model(folder, tmp_path / "filter", wrong_filter))
+        LatentDiffusion.from_pretrained(copy_model(folder, tmp_path / "filter", wrong_filter))
 
 
 def test_absent_args_read_as_none(official):
@@ -88,17 +90,17 @@ def test_training_stack_objects_in_the_pickle_become_inert(official, tmp_path, c
     checkpoint["hyper_parameters"] = {"args": argparse.Namespace(lr=1e-4, batch_size=8)}
     checkpoint["callbacks"] = {"EMA": {"decay": np.float64(0.999)}}
     torch.save(checkpoint, target / "checkpoint.ckpt")
-    assert load_official(target).kind.name == "pointcloud"
+    assert LatentDiffusion.from_pretrained(target).kind.name == "pointcloud"
 
 
 def test_a_corrupt_or_missing_checkpoint_is_one_line(official, tmp_path, capsys, copy_model):
     target = copy_model(official("un")[0], tmp_path / "broken")
     (target / "checkpoint.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(WalaError, match="corrupt checkpoint"):
-        load_generator(target)
+        LatentDiffusion.from_pretrained(target)
     (target / "checkpoint.ckpt").unlink()
     with pytest.raises(WalaError, match="is not a model directory"):
-        load_generator(target)
+        LatentDiffusion.from_pretrained(target)
 
 
 @pytest.mark.parametrize("kind", ["vx16", "rgb4"])

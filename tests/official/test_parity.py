@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from wala.checkpoints import load_official
 from wala.cli import main
 from wala.diffusion import gaussian
+from wala.diffusion.model import LatentDiffusion
 from wala.io.images import image_tensor
 from wala.sdf.extract import tsdf_to_mesh
 from wala.wavelet.dwt import SUBBAND_KEYS
@@ -33,7 +33,7 @@ def models(official):
 
     def get(kind):
         if kind not in cache:
-            cache[kind] = load_official(official(kind)[0]).eval()
+            cache[kind] = LatentDiffusion.from_pretrained(official(kind)[0]).eval()
         return cache[kind]
 
     return get

@@ -10,8 +10,8 @@ from PIL import Image
 
 from wala.cli import main
 from wala.errors import WalaError
+from wala.hub.describe import list_models
 from wala.io.conditions import load_point_cloud
-from wala.models import list_models
 from wala.pipeline import GeneratedShape, WaLaPipeline
 
 

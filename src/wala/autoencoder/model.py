@@ -79,6 +79,9 @@ class Decoder(nn.Module):
 
 
 class WaveletVQVAE(nn.Module):
+    config_class = AutoencoderConfig  # what the loaders (wala.hub.generators) build it from
+    checkpoint_kind = "autoencoder"  # the kind of its training checkpoints
+
     def __init__(self, config: AutoencoderConfig = AutoencoderConfig()):
         super().__init__()
         self.config = config
@@ -106,9 +109,9 @@ class WaveletVQVAE(nn.Module):
     @classmethod
     def from_pretrained(cls, path, device: str | torch.device = "cpu") -> WaveletVQVAE:
         """A train-ae checkpoint (EMA weights), or the autoencoder inside any generator wala reads."""
-        from wala.checkpoints import load_autoencoder
+        from wala.hub.generators import load_autoencoder
 
-        return load_autoencoder(path).to(device)
+        return load_autoencoder(path, cls).to(device)
 
     def forward(self, x: torch.Tensor):
         """Returns (reconstruction, quantizer output) for training."""

@@ -59,6 +59,9 @@ class ConditionNetwork(nn.Module):
 
 
 class LatentDiffusion(nn.Module):
+    config_class = DiffusionConfig  # what the loaders (wala.hub.generators) build it from
+    checkpoint_kind = "diffusion"  # the kind of its training checkpoints
+
     def __init__(self, config: DiffusionConfig = DiffusionConfig()):
         super().__init__()
         self.config = config
@@ -185,6 +188,6 @@ class LatentDiffusion(nn.Module):
     ) -> LatentDiffusion:
         """A released model directory (checkpoint.ckpt + args.json), a `wala convert` directory, or a
         train-diffusion checkpoint (EMA weights)."""
-        from wala.checkpoints import load_generator
+        from wala.hub.generators import load_generator
 
-        return load_generator(path).to(device=device, dtype=dtype).eval()
+        return load_generator(path, cls).to(device=device, dtype=dtype).eval()

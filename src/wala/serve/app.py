@@ -69,7 +69,8 @@ def create_app(
 ):
     """The FastAPI app for `models`, answering as a server bound to `host`; with a `token`, the API wants it
     (required when `host` is not loopback). Results go to a fresh temporary folder, `app.state.results`."""
-    from wala.models import describe, resolve_model
+    from wala.hub.describe import describe
+    from wala.hub.paths import resolve_model
 
     if token is None and not is_loopback(host):
         raise WalaError(f"a server bound to {host} (not loopback) needs a token")

@@ -4,7 +4,7 @@ The checkpoint is a Stable-Diffusion-2 single-file ("LDM") state dict inside a L
 `model.` + {`model.diffusion_model.*` UNet with a camera MLP, `cond_stage_model.model.*` OpenCLIP
 ViT-H/14 text tower, `first_stage_model.*` KL-f8 VAE, 12 schedule buffers the sampler never reads}
 (OFFICIAL-TEXT.md §3–5). It is read without running its code (the restricted unpickler of
-`wala.checkpoints`) and loaded strictly: every parameter filled, every tensor used or known to be
+`wala.hub.generators`) and loaded strictly: every parameter filled, every tensor used or known to be
 unused (the text tower's last block, its projection and logit scale; the schedule buffers).
 
 Config: a `*.yaml` beside the checkpoint in the official layout (plus `<arch>.json`, the OpenCLIP
@@ -24,7 +24,8 @@ import torch
 import torch.nn as nn
 
 from wala.errors import WalaError, one_line
-from wala.models import TEXT_MARKER
+from wala.hub.generators import owned, read_official_checkpoint
+from wala.hub.paths import TEXT_MARKER, model_format, resolve_model
 
 SCALE_FACTOR = 0.18215
 LATENT_CHANNELS, LATENT_SIZE, IMAGE_SIZE = 4, 32, 256
@@ -273,8 +274,6 @@ def load_component(module: nn.Module, state: dict[str, torch.Tensor], source: st
             raise WalaError(
                 f"{source}: the {what}'s {k} has shape {tuple(v.shape)}, the config gives {tuple(expected[k].shape)}"
             )
-    from wala.checkpoints import owned
-
     module.load_state_dict({k: owned(v.float()) for k, v in state.items()}, strict=True, assign=True)
 
 
@@ -330,18 +329,14 @@ def convert_official(state: dict[str, torch.Tensor], config: TextModelConfig, so
 
 def read_text_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     """A released checkpoint.ckpt → its LDM state dict (`model.` prefix stripped, as the official loader)."""
-    from wala.checkpoints import read_official_checkpoint
-
     state = read_official_checkpoint(path)
     return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
 
 
 def is_text_model(path: str | Path) -> bool:
-    """A text-to-views model: a folder `wala.models.model_format` calls "text" (a WaLa-MVDream download,
+    """A text-to-views model: a folder `wala.hub.paths.model_format` calls "text" (a WaLa-MVDream download,
     checkpoint.ckpt without args.json, or its `wala convert` folder; names resolved on the search
     path), or a .ckpt file."""
-    from wala.models import model_format, resolve_model
-
     path = resolve_model(path)
     return model_format(path) == "text" if path.is_dir() else path.suffix == ".ckpt"
 

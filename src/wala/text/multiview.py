@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from wala.errors import WalaError
-from wala.models import TEXT_MARKER
+from wala.hub.paths import TEXT_MARKER
 from wala.render.views import VIEW_TABLE
 from wala.text.checkpoint import (
     LATENT_CHANNELS,
@@ -179,7 +179,7 @@ class TextToViews(nn.Module):
         from wala.text import require
 
         require("diffusers", "transformers", "ftfy", "regex")
-        from wala.models import resolve_model
+        from wala.hub.paths import resolve_model
 
         path = resolve_model(path)  # a name finds the folder on the model search path (`wala models`)
         if path.is_dir() and (path / TEXT_MARKER).is_file():

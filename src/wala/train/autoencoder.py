@@ -70,7 +70,5 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
 
 
 def load_autoencoder(path, device: str | torch.device = "cpu") -> WaveletVQVAE:
-    """A trained VQ-VAE (EMA weights), or the autoencoder a generator carries (wala.checkpoints)."""
-    from wala.checkpoints import load_autoencoder as load
-
-    return load(path).to(device)
+    """A trained VQ-VAE (EMA weights), or the autoencoder a generator carries (wala.hub.generators)."""
+    return WaveletVQVAE.from_pretrained(path, device)

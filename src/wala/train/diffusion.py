@@ -108,12 +108,12 @@ class LatentDataset(torch.utils.data.Dataset):
 def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffusion:
     """The model a run starts from: a pretrained generator (fine-tuning), or a new one around the
     trained autoencoder, sized from it."""
-    from wala.checkpoints import load_generator
+    from wala.hub.generators import load_generator
     from wala.train.autoencoder import load_autoencoder
     from wala.wavelet.packing import packed_size
 
     if config.train.init_from:
-        model = load_generator(config.train.init_from)
+        model = load_generator(config.train.init_from, LatentDiffusion)
         c = model.config
         run = config.model.condition
         model.config = dataclasses.replace(c, condition=dataclasses.replace(c.condition, points=run.points))
@@ -243,7 +243,7 @@ def train_diffusion(config: DiffusionTrainConfig) -> dict:
 
 def load_diffusion(path, device: str | torch.device = "cpu", weights: str = "ema") -> tuple[LatentDiffusion, dict]:
     """A trained generator (EMA weights by default) and its run config."""
-    from wala.checkpoints import load_trained
+    from wala.hub.generators import load_trained
 
-    model, config = load_trained(path, KIND, weights)
+    model, config = load_trained(path, LatentDiffusion, weights)
     return model.to(device), config

@@ -1,5 +1,8 @@
-"""Loading generators: released WaLa directories, `wala convert` directories and our training
-checkpoints, into one class (wala.diffusion.model.LatentDiffusion).
+"""Loading generators and autoencoders: released WaLa directories, `wala convert` directories and our
+training checkpoints, into the model class the caller gives (as diffusers' `ModelMixin.from_pretrained`
+receives its class: `LatentDiffusion.from_pretrained` and `WaveletVQVAE.from_pretrained` delegate here,
+and this module imports neither). A class names its config dataclass (`config_class`) and the kind its
+training checkpoints carry (`checkpoint_kind`).
 
 A released directory holds `args.json` and `checkpoint.ckpt` (a Lightning pickle). The pickle is
 read by torch's weights-only unpickler (wala.io.pickled): tensors and plain containers are rebuilt;
@@ -31,10 +34,11 @@ from wala.config import (
     to_dict,
 )
 from wala.errors import WalaError, one_line
+from wala.hub.paths import OFFICIAL_FILES, OURS_FILES, model_format, resolve_model, search_path
 from wala.io.pickled import check_tensor_layouts, read_torch_pickle
-from wala.models import OFFICIAL_FILES, OURS_FILES, model_format, resolve_model, search_path
 
-OURS_ONLY = {"autoencoder.quantize.steps_unused"}  # training state of our quantizer
+QUANTIZER_STATE = "quantize.steps_unused"  # training state of our quantizer: not in released files
+OURS_ONLY = {f"autoencoder.{QUANTIZER_STATE}"}  # … as a generator names it
 
 
 def read_official_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -290,8 +294,9 @@ def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], 
     `state` — their own memory where they own it (one 4 GB model in memory, not two) — constants
     excepted, using every tensor; else one line naming the first mismatched key. Keys, shapes and
     dtypes are all checked before any tensor is copied."""
-    expected = {k: v for k, v in model.state_dict().items() if k not in OURS_ONLY}
-    used = {k: v for k, v in state.items() if not _check_wavelet_buffer(k, v)}
+    ours_only = {k for k in model.state_dict() if k.endswith(QUANTIZER_STATE)}
+    expected = {k: v for k, v in model.state_dict().items() if k not in ours_only}
+    used = {k: v for k, v in state.items() if k not in ours_only and not _check_wavelet_buffer(k, v)}
     check_keys_and_shapes(expected, used, source)
     for key, value in used.items():
         if value.dtype != expected[key].dtype:
@@ -301,7 +306,7 @@ def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], 
         raise WalaError(
             f"{source}: missing key {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-    fresh = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in model.state_dict().items() if k in OURS_ONLY}
+    fresh = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in model.state_dict().items() if k in ours_only}
     model.load_state_dict({**fresh, **{k: owned(v) for k, v in used.items()}}, assign=True)
 
 
@@ -330,15 +335,13 @@ def read_model_config(directory: Path) -> tuple[DiffusionConfig, str]:
     )
 
 
-def load_official(directory: str | Path):
-    """A released model directory → LatentDiffusion with its raw (non-EMA) weights."""
-    from wala.diffusion.model import LatentDiffusion
-
+def load_official(directory: str | Path, model_class):
+    """A released model directory → `model_class` (LatentDiffusion) with its raw (non-EMA) weights."""
     directory = Path(directory)
     config, _ = read_model_config(directory)
     state = read_official_checkpoint(directory / "checkpoint.ckpt")
     with torch.device("meta"):
-        model = LatentDiffusion(config)
+        model = model_class(config)
     load_state_strictly(model, state, directory / "checkpoint.ckpt")
     model.source = "official"
     return model
@@ -365,32 +368,35 @@ def save_model(model, directory: str | Path, source: str, storage: torch.dtype |
     return directory
 
 
-def load_ours(directory: str | Path):
+def read_ours(directory: Path) -> dict[str, torch.Tensor]:
+    """The tensors of our model directory, memory-mapped; half-size storage (`wala convert --storage
+    fp16`) as float32, which every model computes in."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from wala.diffusion.model import LatentDiffusion
+    try:
+        state = load_file(str(directory / "model.safetensors"))
+    except (SafetensorError, OSError) as exc:
+        raise WalaError(f"corrupt model file {directory / 'model.safetensors'}: {one_line(exc)}") from exc
+    return {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in state.items()}
 
+
+def load_ours(directory: str | Path, model_class):
     directory = Path(directory)
     config, source = read_model_config(directory)
     with torch.device("meta"):
-        model = LatentDiffusion(config)
-    try:
-        state = load_file(str(directory / "model.safetensors"))  # memory-mapped
-    except (SafetensorError, OSError) as exc:
-        raise WalaError(f"corrupt model file {directory / 'model.safetensors'}: {one_line(exc)}") from exc
-    # half-size storage (`wala convert --storage fp16`) computes in float32, as every other model
-    state = {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in state.items()}
-    load_state_strictly(model, state, directory / "model.safetensors")
+        model = model_class(config)
+    load_state_strictly(model, read_ours(directory), directory / "model.safetensors")
     model.source = source
     return model
 
 
-def load_generator(path: str | Path):
-    """Any generator wala reads: a released directory, our directory, a train-diffusion checkpoint."""
+def load_generator(path: str | Path, model_class):
+    """Any generator wala reads, as `model_class`: a released directory, our directory, a train-diffusion
+    checkpoint (EMA weights); names are looked up on the search path."""
     path = resolve_model(path)
     if path.is_dir():
-        return load_official(path) if model_format(path) == "official" else load_ours(path)
+        return (load_official if model_format(path) == "official" else load_ours)(path, model_class)
     if not path.exists():
         where = (
             ""
@@ -398,47 +404,53 @@ def load_generator(path: str | Path):
             else f" (nor a model directory of that name in {', '.join(map(str, search_path()))}: see `wala models`)"
         )
         raise WalaError(f"model not found: {path}{where}")
-    return load_trained(path, "diffusion")[0]
+    return load_trained(path, model_class)[0]
 
 
-def load_trained(path: str | Path, kind: str, weights: str = "ema"):
-    """A model from one of our training checkpoints (EMA weights by default) and its run config:
-    a generator (kind "diffusion") or a VQ-VAE ("autoencoder"). Imports no trainer."""
+def load_trained(path: str | Path, model_class, weights: str = "ema"):
+    """A `model_class` from one of our training checkpoints of its kind (EMA weights by default) and the
+    run config. Imports no trainer."""
     from wala.train.checkpoint import load_checkpoint, load_weights
 
-    config, _, tensors = load_checkpoint(path, kind)
-    if kind == "diffusion":
-        from wala.diffusion.model import LatentDiffusion as model_class
-
-        model_config = from_dict(DiffusionConfig, config["model"])
-    else:
-        from wala.autoencoder.model import WaveletVQVAE as model_class
-
-        model_config = from_dict(AutoencoderConfig, config["model"])
+    config, _, tensors = load_checkpoint(path, model_class.checkpoint_kind)
+    model_config = from_dict(model_class.config_class, config["model"])
     with torch.device("meta"):  # the sizes the file's metadata declares, checked before a model is made
         expected = model_class(model_config).state_dict()
     check_keys_and_shapes(expected, tensors.get(weights, {}), path)
     model = model_class(model_config)
     load_weights(model, tensors, weights, path)
-    if kind == "diffusion":
-        model.source = "wala"
+    model.source = "wala"
     return model.eval(), config
 
 
-def load_autoencoder(path: str | Path):
-    """A VQ-VAE from a train-ae checkpoint, or the autoencoder a generator carries (a released
-    directory, a converted one, a train-diffusion checkpoint)."""
+def load_autoencoder(path: str | Path, model_class):
+    """A `model_class` (WaveletVQVAE) from a train-ae checkpoint, or the one a generator carries (a
+    released directory, a converted one, a train-diffusion checkpoint): only its `autoencoder.` tensors
+    are read into it, checked as strictly as a whole generator's."""
     from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
+    path = resolve_model(path)
     if path.is_file():
         try:
             with safe_open(str(path), framework="pt") as f:
                 kind = (f.metadata() or {}).get("wala")
         except (SafetensorError, OSError):
-            kind = "autoencoder"  # let the checkpoint reader name the problem
-        if kind == "autoencoder":
-            return load_trained(path, kind)[0]
-    elif not path.is_dir():
+            kind = model_class.checkpoint_kind  # let the checkpoint reader name the problem
+        if kind == model_class.checkpoint_kind:
+            return load_trained(path, model_class)[0]
+        from wala.train.checkpoint import load_checkpoint
+
+        config, _, tensors = load_checkpoint(path, kind)
+        config, state, source = from_dict(DiffusionConfig, config["model"]), tensors.get("ema", {}), path
+    elif path.is_dir():
+        config, _ = read_model_config(path)
+        official = model_format(path) == "official"
+        source = path / ("checkpoint.ckpt" if official else "model.safetensors")
+        state = read_official_checkpoint(source) if official else read_ours(path)
+    else:
         raise WalaError(f"checkpoint not found: {path}")
-    return load_generator(path).autoencoder.eval()
+    prefix = "autoencoder."
+    with torch.device("meta"):
+        model = model_class(config.autoencoder)
+    load_state_strictly(model, {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, source)
+    return model.eval()

@@ -1,54 +1,19 @@
-"""Model management: model directories found by name on a search path.
-
-The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/models`, then the small
-built-in models shipped inside the package (`pc64`, `vx64`: 64³, trained here). A model directory
-is a released WaLa download (`args.json` + `checkpoint.ckpt`) or ours (`config.json` +
-`model.safetensors`, from `wala convert` or a training run's export); `wala generate NAME` finds
-`NAME` there when it is not a path. Nothing is downloaded.
-"""
+"""What model directories hold, from their configs alone: `describe` one, `list_models` on the search
+path. Above the loaders and the model classes (it builds each model on the meta device to count it)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from wala.conditions import condition_kind
+from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError, one_line
-
-OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
-OURS_FILES = ("config.json", "model.safetensors")
-TEXT_MARKER = "wala_text.json"  # a text-to-views model's `wala convert` folder (wala.text.checkpoint)
-
-
-BUILTIN = Path(__file__).parent / "builtin"
-
-
-def search_path() -> list[Path]:
-    folders = [Path(p).expanduser() for p in os.environ.get("WALA_MODELS", "").split(os.pathsep) if p]
-    return folders + [Path.home() / ".cache" / "wala" / "models", BUILTIN]
-
-
-def model_format(directory: Path) -> str | None:
-    """ "official", "ours", "text" (a text-to-views model: a WaLa-MVDream download, checkpoint.ckpt alone,
-    or its `wala convert` directory), or None when `directory` is not a model directory."""
-    if all((directory / f).is_file() for f in OFFICIAL_FILES):
-        return "official"
-    if all((directory / f).is_file() for f in OURS_FILES):
-        return "ours"
-    if (directory / TEXT_MARKER).is_file() or (directory / OFFICIAL_FILES[1]).is_file():
-        return "text"
-    return None
-
-
-def resolve_model(name: str | Path) -> Path:
-    """`name` itself when it exists, else the first model directory of that name on the search path."""
-    path = Path(name)
-    if path.exists() or len(path.parts) != 1:
-        return path
-    for folder in search_path():
-        if model_format(folder / path.name):
-            return folder / path.name
-    return path  # the loader names what is missing
+from wala.hub.generators import read_model_config
+from wala.hub.paths import BUILTIN, model_format, search_path
+from wala.nn import count_parameters
 
 
 @dataclass
@@ -66,17 +31,11 @@ class ModelInfo:
 
 def describe(directory: Path) -> ModelInfo:
     """What a model directory holds, from its config alone (the model is built on the meta device)."""
-    import torch
-
-    from wala.checkpoints import read_model_config
-    from wala.conditions import condition_kind
-    from wala.diffusion.model import LatentDiffusion
-    from wala.nn import count_parameters
 
     if not directory.exists():
         raise WalaError(f"model not found: {directory} (see `wala models` for the names on the search path)")
     if model_format(directory) == "text":
-        from wala.text.checkpoint import describe_text_model
+        from wala.text.checkpoint import describe_text_model  # diffusers and transformers: only when asked
 
         source, parameters = describe_text_model(directory)
         return ModelInfo(
