@@ -11,7 +11,6 @@ interpolation). The models must work at 64³, the examples' resolution: the buil
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -129,30 +128,32 @@ def summary(rows: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wala.errors import WalaError
+    from wala.cli import options
 
-    parser = argparse.ArgumentParser(description="generators on the bundled held-out examples, beside the baselines")
+    parser = options.OneLineParser(
+        prog="wala.demo", description="generators on the bundled held-out examples, beside the baselines"
+    )
     parser.add_argument("--pointcloud-model", help="a point-cloud generator working at 64³ (path or name)")
     parser.add_argument("--voxel-model", help="a voxel generator working at 64³ (path or name)")
     parser.add_argument("-o", "--output", default="out/demo/examples")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=options.seed, default=0)
     parser.add_argument("--json", help="write the scores here")
-    args = parser.parse_args(argv)
+    return options.run_command(run, parser.parse_args(argv))
+
+
+def run(args) -> None:
+    from wala.errors import WalaError
+
     models = {k: v for k, v in (("pointcloud", args.pointcloud_model), ("voxel", args.voxel_model)) if v}
-    try:
-        if not models:
-            raise WalaError("give --pointcloud-model and/or --voxel-model")
-        start = time.perf_counter()
-        rows = run_demo(models, Path(args.output), args.seed)
-    except WalaError as exc:
-        print(f"wala.demo: error: {exc}", file=sys.stderr)
-        return 2
+    if not models:
+        raise WalaError("give --pointcloud-model and/or --voxel-model")
+    start = time.perf_counter()
+    rows = run_demo(models, Path(args.output), args.seed)
     for line in summary(rows):
         print(line)
     print(f"{len(rows)} shapes with meshes and previews in {args.output} ({time.perf_counter() - start:.0f}s)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 
-from wala import cli_options as checked
+from wala.cli import options as checked
 from wala.errors import WalaError
 
 
@@ -81,7 +81,7 @@ def cmd_text2depth(args) -> None:
     )
 
 
-def add_text_commands(sub) -> None:
+def add_commands(sub) -> None:
     p = sub.add_parser(
         "text2depth",
         help="text → 6 depth maps (or 4 RGB views) with the released text-to-views "
@@ -107,6 +107,6 @@ def add_text_commands(sub) -> None:
         action="store_true",
         help="the prompt as the official CLI passes it (the repr of a list: \"['a cup'], 3d asset\"), for parity",
     )
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
-    p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
+    checked.add_device(p)
+    checked.add_dtype(p)
     p.set_defaults(run=cmd_text2depth)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wala import cli_options as checked
+from wala.cli import options as checked
 from wala.errors import WalaError
 
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
@@ -82,7 +82,7 @@ def cmd_sketch(args) -> None:
         )
 
 
-def add_image_commands(sub) -> None:
+def add_commands(sub) -> None:
     def view_options(p, views: str):
         p.add_argument("mesh")
         p.add_argument("-o", "--output", required=True, help="folder")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from wala import cli_options as checked
+from wala.cli import options as checked
 from wala.errors import WalaError
 
 
@@ -44,7 +44,7 @@ def cmd_generate(args) -> None:
     if given == "text" and pipe.condition != "text" and args.text_model:  # text → views → shape
         if args.batch:
             raise WalaError("--text-model takes one --text, not --batch")
-        from wala.cli_text import load_text_model, run_text_model
+        from wala.cli.text import load_text_model, run_text_model
 
         text_model = load_text_model(args.text_model, args.device, args.dtype)
         chain = run_text_model(
@@ -187,35 +187,12 @@ def cmd_serve(args) -> None:
     )
 
 
-def generator_options(p, what="checkpoint"):
-    p.add_argument(
-        what,
-        help="a model: a released WaLa directory (checkpoint.ckpt + args.json), "
-        "a `wala convert` directory, or a train-diffusion checkpoint",
-    )
-    p.add_argument(
-        "--steps",
-        "--diffusion_rescale_timestep",
-        dest="steps",
-        type=checked.steps,
-        help="sampling steps (default: the condition's recommended)",
-    )
-    p.add_argument(
-        "--scale",
-        "--guidance",
-        dest="scale",
-        type=checked.finite,
-        help="classifier-free guidance scale (default: the condition's; for released point-cloud "
-        "and voxel models 3.0, what their run.py really uses)",
-    )
-    p.add_argument("--seed", type=checked.seed, default=0, help="sample i uses seed + i (seed 42 = run.py's default)")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+def add_commands(sub) -> None:
+    from wala.conditions import CONDITIONS as conditions
 
-
-def add_model_commands(sub, conditions) -> None:
     """generate, models, serve, preview, convert: the commands that run or show generators."""
     p = sub.add_parser("generate", help="condition → meshes (or latents and TSDFs) with a generator")
-    generator_options(p, "model")
+    checked.generator_options(p, "model")
     given = p.add_mutually_exclusive_group(required=True)
     for kind in conditions.values():
         if kind.conditional:
@@ -244,13 +221,7 @@ def add_model_commands(sub, conditions) -> None:
         default="obj",
         help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)",
     )
-    p.add_argument(
-        "--dtype",
-        choices=("fp32", "bf16", "fp16"),
-        default="fp32",
-        help="weights: bf16 halves memory (and CPU time where bf16 is native), fp16 for GPUs; "
-        "fp32 reproduces the official numbers",
-    )
+    checked.add_dtype(p)
     p.add_argument("--faces", type=int, default=0, help="decimate meshes to about N faces (quadric error; 0: keep all)")
     p.add_argument("--no-preview", action="store_true", help="no turntable PNG beside each mesh")
     p.add_argument("--gif", action="store_true", help="also an animated GIF preview")
@@ -296,8 +267,8 @@ def add_model_commands(sub, conditions) -> None:
         "default: none on loopback, a new random one printed with the address on any other host",
     )
     p.add_argument("--max-upload-mb", type=float, default=20.0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", choices=("fp32", "bf16", "fp16"), default="fp32")
+    checked.add_device(p)
+    checked.add_dtype(p)
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("preview", help="a mesh → a shaded turntable PNG strip (and GIF), rendered headless")

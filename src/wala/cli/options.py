@@ -1,5 +1,6 @@
-"""Checked command-line values, shared by every command: a bad option is one line and exit 2, found
-before anything is loaded or run (argparse calls these as `type=`)."""
+"""What every command shares: checked values (a bad option is one line and exit 2, found before anything
+loads: argparse calls them as `type=`), the one-line parser, the options several commands declare
+(device, dtype, a generator and its sampling), progress bars, and how a command is run."""
 
 from __future__ import annotations
 
@@ -83,3 +84,49 @@ def run_command(run, args) -> int:
         print("wala: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def add_device(p) -> None:
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+
+
+def add_dtype(p) -> None:
+    p.add_argument(
+        "--dtype",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="weights: bf16 halves memory (and CPU time where bf16 is native), fp16 for GPUs; "
+        "fp32 reproduces the official numbers",
+    )
+
+
+def generator_options(p, what="checkpoint"):
+    p.add_argument(
+        what,
+        help="a model: a released WaLa directory (checkpoint.ckpt + args.json), "
+        "a `wala convert` directory, or a train-diffusion checkpoint",
+    )
+    p.add_argument(
+        "--steps",
+        "--diffusion_rescale_timestep",
+        dest="steps",
+        type=steps,
+        help="sampling steps (default: the condition's recommended)",
+    )
+    p.add_argument(
+        "--scale",
+        "--guidance",
+        dest="scale",
+        type=finite,
+        help="classifier-free guidance scale (default: the condition's; for released point-cloud "
+        "and voxel models 3.0, what their run.py really uses)",
+    )
+    p.add_argument("--seed", type=seed, default=0, help="sample i uses seed + i (seed 42 = run.py's default)")
+    add_device(p)
+
+
+def shape_bar(quiet: bool, desc: str):
+    """A per-shape progress bar for a loop over items (None when quiet)."""
+    from tqdm import tqdm
+
+    return None if quiet else (lambda items: tqdm(items, desc=desc, unit="shape"))

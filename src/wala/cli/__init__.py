@@ -1,0 +1,24 @@
+"""`wala …` — the command line: one module per group of commands (data, train, models, images, text,
+evaluate), each adding its subcommands with `add_commands`; the options they share are declared once in
+`options`. Bad input ends in one line on stderr and exit status 2; Ctrl-C in one line and 130."""
+
+from __future__ import annotations
+
+import argparse
+
+from wala.cli import data, evaluate, images, models, options, text, train
+
+GROUPS = (data, train, models, images, text, evaluate)  # in `wala --help` order
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = options.OneLineParser(prog="wala", description="WaLa: wavelet latent diffusion for 3D shapes")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return options.run_command(args.run, args)

@@ -1,0 +1,5 @@
+import sys
+
+from wala.cli import main
+
+sys.exit(main())
