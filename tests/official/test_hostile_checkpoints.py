@@ -3,6 +3,8 @@ in it runs or anything large is allocated, and a training-stack pickle still loa
 
 import collections
 import json
+import os
+import struct
 import subprocess
 import sys
 import types
@@ -90,7 +92,7 @@ def test_a_build_on_an_allowed_class_changes_nothing(official, copy_model, tmp_p
 
 def test_a_pickle_that_calls_a_function_is_refused_by_its_name(official, copy_model, tmp_path, capsys):
     folder = copy_model(official("un")[0], tmp_path / "call")
-    rewrite_data_pickle(folder / "checkpoint.ckpt", b"\x80\x02cbuiltins\nexec\nX\x0b\x00\x00\x00import os\n\x85R.")
+    rewrite_data_pickle(folder / "checkpoint.ckpt", b"\x80\x02cbuiltins\nexec\nX\x0a\x00\x00\x00import os\n\x85R.")
     refused(folder, capsys, "would run code (builtins.exec); refused, nothing was run")
 
 
@@ -240,3 +242,98 @@ def test_a_training_checkpoint_declaring_a_huge_model_is_refused_before_it_is_bu
     )
     message, peak = fresh_python(code)
     assert "unexpected key network.x (the config does not describe this checkpoint)" in message and peak < 2048
+    save_checkpoint(path, "diffusion", {"model": model}, {}, {"ema": {}})  # no tensor at all: nothing to mismatch
+    message, peak = fresh_python(code)
+    assert "missing key" in message and peak < 2048
+
+
+def _text(s: str) -> bytes:
+    """BINUNICODE."""
+    return b"X" + struct.pack("<I", len(s.encode())) + s.encode()
+
+
+def _global(module: str, name: str) -> bytes:
+    return f"c{module}\n{name}\n".encode()
+
+
+def test_a_numpy_dtype_that_would_read_bytes_as_pointers_is_inert_data(official, copy_model, tmp_path, fresh_python):
+    """A structured dtype whose object field lost its flag made NumPy free pointers taken from the file
+    (a crash, exit 139): NumPy's globals are stand-ins now, and no NumPy code runs on their arguments."""
+    folder = copy_model(official("un")[0], tmp_path / "numpy")
+    dtype = lambda code: _global("numpy", "dtype") + _text(code) + b"\x89\x88\x87R"  # noqa: E731
+    pickle = (
+        b"\x80\x02}" + _text("state_dict") + b"}s"
+        + _text("d") + dtype("V8") + b"q\x00"
+        + b"(K\x03" + _text("|") + b"N" + _text("a") + b"\x85}" + _text("a") + dtype("O8") + b"K\x00\x86sK\x08K\x01K\x01tbs"
+        + _text("x") + _global("numpy.core.multiarray", "_reconstruct") + _global("numpy", "ndarray") + b"K\x00\x85"
+        + _global("_codecs", "encode") + _text("b") + _text("latin1") + b"\x86R\x87R"
+        + b"(K\x01K\x01\x85h\x00\x89" + _global("_codecs", "encode") + _text("A" * 8) + _text("latin1") + b"\x86Rtbs."
+    )  # fmt: skip
+    rewrite_data_pickle(folder / "checkpoint.ckpt", pickle)
+    code = (
+        "from wala.diffusion.model import LatentDiffusion\n"
+        f"try: LatentDiffusion.from_pretrained({str(folder)!r})\nexcept Exception as e: print(e)"
+    )
+    message, _ = fresh_python(code)  # the interpreter exits 0: nothing crashed
+    assert "missing key" in message  # read as data, then refused: it holds no weights
+
+
+@pytest.mark.parametrize(
+    "pickle, message",
+    [
+        # t0 = ("a", "a"); t_i+1 = (t_i, t_i), 60 times, then used as a dict key: hashing it takes 2**60 steps
+        (
+            b"\x80\x02}" + _text("a") + _text("a") + b"\x86q\x00"
+            + b"".join(bytes([104, i % 2, 134, 113, (i + 1) % 2]) for i in range(60)) + b"}h\x00Nss.",
+            "builds an object of more than 10,000,000 parts",
+        ),
+        (b"\x80\x02" + b"(" * 2000, "opens more than 1000 nested marks"),
+        (b"\x80\x02](" + b"K\x00Q" * 100_001 + b"e.", "declares more than 100,000 tensors"),
+    ],
+    ids=["hash-bomb", "marks", "storages"],
+)  # fmt: skip
+def test_a_pickle_costing_far_more_than_its_bytes_is_refused_before_unpickling(
+    official, copy_model, tmp_path, capsys, pickle, message
+):
+    folder = copy_model(official("un")[0], tmp_path / "bomb")
+    rewrite_data_pickle(folder / "checkpoint.ckpt", pickle)
+    refused(folder, capsys, message)
+
+
+def test_args_json_that_is_not_a_small_regular_file_or_nests_too_deep_is_one_line(
+    official, copy_model, tmp_path, capsys
+):
+    from wala.hub.generators import read_args
+
+    os.mkfifo(tmp_path / "fifo.json")  # reading it would wait forever
+    with pytest.raises(WalaError, match="is not a regular file"):
+        read_args(tmp_path / "fifo.json")
+    deep = copy_model(official("un")[0], tmp_path / "deep")
+    (deep / "args.json").write_text("[" * 100_000 + "]" * 100_000)
+    refused(deep, capsys, "cannot read")
+    large = copy_model(official("un")[0], tmp_path / "large")
+    with open(large / "args.json", "r+b") as f:
+        f.truncate(2**30)  # a sparse GiB: no disk, but read whole it would be
+    refused(large, capsys, "wala reads such files up to 1 MiB")
+
+
+def test_in_range_args_of_a_large_dit_are_not_built_before_the_file_is_checked(
+    official, copy_model, tmp_path, fresh_python
+):
+    args = {"network_type": "latent_dit", "grid_size": 64, "att_patch_size": 1, "att_hidden_size": 3072}
+    folder = copy_model(official("un")[0], tmp_path / "dit", args=lambda a: {**a, **args})  # a 1 GiB position table
+    code = (
+        "from wala.diffusion.model import LatentDiffusion\n"
+        f"try: LatentDiffusion.from_pretrained({str(folder)!r})\nexcept Exception as e: print(e)"
+    )
+    message, peak = fresh_python(code)
+    assert "the config gives (1, 262144, 3072)" in message and peak < 1024
+
+
+def test_a_text_model_config_declaring_a_huge_model_is_refused(tmp_path):
+    from wala.hub.paths import TEXT_MARKER
+    from wala.text.checkpoint import converted_config
+
+    (tmp_path / TEXT_MARKER).write_text(json.dumps({"wala": "text-to-views", "config": {"context_length": 3 * 10**8}}))
+    with pytest.raises(WalaError, match="context_length is 300000000; it must be integers in 1…1024"):
+        converted_config(tmp_path)

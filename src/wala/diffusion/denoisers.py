@@ -36,6 +36,15 @@ def sincos_table_3d(width: int, size: int) -> np.ndarray:
     return np.concatenate([one(b), one(a), one(c)], axis=1)
 
 
+def fixed_position_table(width: int, size: int) -> torch.Tensor:
+    """(1, size³, width) `sincos_table_3d` as float32; on the meta device (a model built to be loaded)
+    only its shape: the table is loaded with the weights, and computing it first would cost size³ × width
+    of real memory for a model that does not exist yet."""
+    if torch.empty(0).device.type == "meta":
+        return torch.empty(1, size**3, width)
+    return torch.from_numpy(sincos_table_3d(width, size)).float()[None]
+
+
 class _Denoiser(nn.Module):
     """What both share: time embedding, condition projections, the block stack, registers."""
 
@@ -97,9 +106,7 @@ class LatentUViT(_Denoiser):
             nn.Identity(), nn.LayerNorm(p**3 * m), nn.Linear(p**3 * m, c.width)
         )
         if c.fixed_position:
-            self.pos_emb = nn.Parameter(
-                torch.from_numpy(sincos_table_3d(c.width, n)).float()[None], requires_grad=False
-            )
+            self.pos_emb = nn.Parameter(fixed_position_table(c.width, n), requires_grad=False)
         else:
             self.pos_emb = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, n**3, c.width), 0.0, 0.01))
         self._make_blocks(c, n**3)
@@ -162,7 +169,7 @@ class DiT(_Denoiser):
         n = c.latent_size // c.patch
         self.x_embedder = PatchEmbed(c.latent_channels, c.width, c.patch)
         self._init_shared(c, context_width)
-        self.pos_embed = nn.Parameter(torch.from_numpy(sincos_table_3d(c.width, n)).float()[None], requires_grad=False)
+        self.pos_embed = nn.Parameter(fixed_position_table(c.width, n), requires_grad=False)
         self._make_blocks(c, n**3)
         self.final_layer = FinalLayer(c.width, c.patch**3 * c.latent_channels)
 

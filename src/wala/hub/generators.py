@@ -35,6 +35,7 @@ from wala.config import (
 )
 from wala.errors import WalaError, one_line
 from wala.hub.paths import OFFICIAL_FILES, OURS_FILES, model_format, resolve_model, search_path
+from wala.io.files import read_limited
 from wala.io.pickled import check_tensor_layouts, read_torch_pickle
 
 QUANTIZER_STATE = "quantize.steps_unused"  # training state of our quantizer: not in released files
@@ -54,11 +55,16 @@ def read_official_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 # -- args.json → config -------------------------------------------------------------------------
+CONFIG_BYTES_LIMIT = 1 * 2**20  # args.json and config.json: a few KB each
+
+
 def read_args(path: str | Path) -> dict:
+    """A model directory's JSON config (args.json, config.json): a regular file of at most a MiB."""
+    data = read_limited(path, CONFIG_BYTES_LIMIT, "model config")
     try:
-        args = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise WalaError(f"cannot read {path}: {one_line(exc)}") from exc
+        args = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # malformed, nested past the parser, or a 5,000-digit number
+        raise WalaError(f"cannot read {path}: {one_line(exc)}") from None
     if not isinstance(args, dict):
         raise WalaError(f"{path} must hold a JSON object")
     return args
@@ -265,9 +271,11 @@ def _vit_size(args: dict) -> tuple[int, dict]:
 # -- state dicts ---------------------------------------------------------------------------------
 def _check_wavelet_buffer(key: str, value: torch.Tensor) -> bool:
     """True when `key` is one of the official wavelet filter buffers holding bior6.8's taps."""
-    name = key.rsplit(".", 1)[-1]
-    if not (key.split(".")[-2] in ("dwt_sparse_composer", "dwt_inverse_3d") and name[:2] in ("h0", "h1", "g0", "g1")):
+    parts = key.split(".")
+    filters = ("h0", "h1", "g0", "g1")
+    if len(parts) < 2 or parts[-2] not in ("dwt_sparse_composer", "dwt_inverse_3d") or parts[-1][:2] not in filters:
         return False
+    name = parts[-1]
     dec_lo, dec_hi, rec_lo, rec_hi = (np.asarray(f) for f in pywt.Wavelet("bior6.8").filter_bank)
     expected = {"h0": dec_lo[::-1], "h1": dec_hi[::-1], "g0": rec_lo, "g1": rec_hi}[name[:2]]
     if value.numel() != expected.size or not np.allclose(
@@ -416,7 +424,13 @@ def load_trained(path: str | Path, model_class, weights: str = "ema"):
     model_config = from_dict(model_class.config_class, config["model"])
     with torch.device("meta"):  # the sizes the file's metadata declares, checked before a model is made
         expected = model_class(model_config).state_dict()
-    check_keys_and_shapes(expected, tensors.get(weights, {}), path)
+    state = tensors.get(weights, {})
+    check_keys_and_shapes(expected, state, path)
+    missing = [k for k in expected if k not in state]
+    if missing:  # nothing is built for a file that does not hold the whole model
+        raise WalaError(
+            f"{path}: missing key {missing[0]}" + (f" (and {len(missing) - 1} more)" if missing[1:] else "")
+        )
     model = model_class(model_config)
     load_weights(model, tensors, weights, path)
     model.source = "wala"

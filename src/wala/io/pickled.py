@@ -4,9 +4,13 @@ The released WaLa checkpoints are Lightning pickles. They are read by torch's ow
 unpickler (`torch.load(weights_only=True)`): calls only to torch's allowlist, no BUILD on classes or
 functions, persistent ids only for the archive's own storages. Classes of the training stack that a
 Lightning checkpoint may hold (Lightning, omegaconf, argparse, the official `src.*` modules) are
-allowed for that one load as inert stand-ins under their own names; a few plain data types (NumPy
-arrays and scalars, sets, datetimes) as themselves; any other global is refused by name before
-unpickling starts (torch lists a pickle's globals by reading its opcodes, not running them).
+allowed for that one load as inert stand-ins under their own names; a few plain data types (sets,
+datetimes) as themselves; NumPy arrays as inert records and NumPy scalars of plain numeric dtypes by our
+own builder (no NumPy code runs on a pickle's arguments: a crafted dtype can make NumPy read bytes as
+object pointers); any other global is refused by name before unpickling starts (torch lists a pickle's
+globals by reading its opcodes, not running them). The opcodes are first read once more to bound what
+unpickling would cost: the pickle's size, its number of tensors, its mark depth, and how many objects
+any object expands to (nested tuples reusing each other hash in exponential time).
 
 Before torch opens the archive, its zip directory is checked: one top folder, no absolute or `..`
 names, stored (uncompressed) records that fit in the file, no TorchScript archive (torch.load would
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import pickletools
+import re
 import zipfile
 from pathlib import Path
 
@@ -37,20 +43,24 @@ TRAINING_STACK = (
     "src",
     "build3d",
 )
-# plain data a training run pickles beside its weights (NumPy scalars in callbacks, sets, dates)
+# plain data a training run pickles beside its weights, read as themselves (their constructors take
+# only plain values); NumPy's are read by stand-ins below, so no NumPy code runs on a pickle's arguments
 DATA_GLOBALS = (
-    "numpy.core.multiarray._reconstruct",
-    "numpy._core.multiarray._reconstruct",
-    "numpy.core.multiarray.scalar",
-    "numpy._core.multiarray.scalar",
-    "numpy.ndarray",
-    "numpy.dtype",
     "collections.defaultdict",
     "builtins.frozenset",
     "builtins.slice",
     "datetime.datetime",
     "datetime.timedelta",
 )
+NUMPY_ARRAYS = ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray")
+NUMPY_SCALARS = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
+NUMERIC_DTYPE = re.compile(r"[<>|=]?[biuf][1248]")  # what a NumPy scalar in a checkpoint may be
+# The pickle itself is read opcode by opcode before anything is built (`check_pickle_shape`): a pickle
+# without its tensors' data is small, holds a few thousand storages, and nests nothing deeply.
+PICKLE_BYTES_LIMIT = 64 * 2**20
+STORAGES_LIMIT = 100_000
+MARK_DEPTH_LIMIT = 1_000
+EXPANDED_LIMIT = 10_000_000  # objects an object holds, counting shared ones each time they are reached
 TORCHSCRIPT_RECORDS = ("constants.pkl", "code/")
 # Views may overlap (the official-format fixtures store their tiny weights so); the bytes they declare
 # beyond those the file stores are capped, since each may become a full copy later.
@@ -70,8 +80,9 @@ class Inert:
         pass
 
 
-def check_archive(path: Path) -> None:
-    """Refuses, in one line, any file that is not a plain torch.save zip of pickle + stored records."""
+def check_archive(path: Path) -> str:
+    """The archive's top folder; refuses, in one line, any file that is not a plain torch.save zip of
+    pickle + stored records."""
     size = path.stat().st_size
     try:
         with zipfile.ZipFile(path) as archive:
@@ -103,6 +114,23 @@ def check_archive(path: Path) -> None:
         raise WalaError(f"corrupt checkpoint {path}: its records declare more bytes than the file holds")
     if f"{top}/data.pkl" not in {info.filename for info in records}:
         raise WalaError(f"corrupt checkpoint {path}: the archive holds no data.pkl")
+    return top
+
+
+class NumpyDType(Inert):
+    """A stand-in for numpy.dtype: keeps its arguments; NumPy's BUILD state is ignored."""
+
+
+def numpy_scalar(dtype, data=None):
+    """A NumPy scalar of a plain numeric dtype from its bytes; anything else stays inert data."""
+    import numpy as np
+
+    code = dtype.args[0] if isinstance(dtype, NumpyDType) and dtype.args else None
+    if isinstance(code, str) and NUMERIC_DTYPE.fullmatch(code) and isinstance(data, bytes):
+        kind = np.dtype(code)
+        if len(data) == kind.itemsize:
+            return np.frombuffer(data, kind)[0]
+    return Inert(dtype, data)
 
 
 def _allowed(name: str):
@@ -110,6 +138,12 @@ def _allowed(name: str):
     module, _, attribute = name.rpartition(".")
     if name in DATA_GLOBALS:
         return getattr(importlib.import_module(module), attribute)
+    if name in NUMPY_ARRAYS:  # arrays beside the weights are kept as inert records of their bytes
+        return type(attribute, (Inert,), {"__module__": f"wala.inert.{module}"})
+    if name in NUMPY_SCALARS:
+        return numpy_scalar
+    if name == "numpy.dtype":
+        return NumpyDType
     if module.split(".")[0] in TRAINING_STACK:
         # a dict subclass (Lightning's AttributeDict) is filled item by item, which the unpickler
         # allows on plain dicts only: it is read as one
@@ -119,10 +153,51 @@ def _allowed(name: str):
     return None
 
 
-def _numpy_dtype_classes() -> list:
-    import numpy as np
-
-    return [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+def check_pickle_shape(data: bytes, source) -> None:
+    """Reads a pickle's opcodes without building anything and refuses, in one line, one whose objects
+    would cost far more than its bytes: a mark depth or storage count past its limit, or an object that
+    holds more than EXPANDED_LIMIT others when shared ones are counted each time (nested tuples that
+    reuse each other: hashing one as a dict key takes exponential time)."""
+    stack: list[int] = []  # per object on the pickle's stack: how many objects it expands to
+    marks: list[int] = []
+    memo: dict = {}
+    storages = 0
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "MARK":
+                marks.append(len(stack))
+                if len(marks) > MARK_DEPTH_LIMIT:
+                    raise WalaError(f"{source}: the pickle opens more than {MARK_DEPTH_LIMIT} nested marks; refused")
+                continue
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                memo[len(memo) if op.name == "MEMOIZE" else arg] = stack[-1]
+                continue
+            if op.name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo[arg])
+                continue
+            storages += op.name in ("PERSID", "BINPERSID")
+            if storages > STORAGES_LIMIT:
+                raise WalaError(f"{source}: the pickle declares more than {STORAGES_LIMIT:,} tensors; refused")
+            before = op.stack_before
+            popped: list[int] = []
+            if pickletools.markobject in before:
+                start = marks.pop()
+                popped, stack[start:] = stack[start:], []
+                below = before.index(pickletools.markobject)
+            else:
+                below = len(before)
+            if below:
+                popped += stack[-below:]
+                del stack[-below:]
+            size = min(1 + sum(popped), EXPANDED_LIMIT + 1)
+            stack.extend([size] * len(op.stack_after))
+            if size > EXPANDED_LIMIT:
+                raise WalaError(
+                    f"{source}: the pickle builds an object of more than {EXPANDED_LIMIT:,} parts from "
+                    f"{len(data):,} bytes (objects reused inside each other); refused"
+                )
+    except (ValueError, IndexError, KeyError) as exc:
+        raise WalaError(f"corrupt checkpoint {source}: its pickle is malformed ({one_line(exc)})") from None
 
 
 def read_torch_pickle(path: str | Path):
@@ -130,7 +205,15 @@ def read_torch_pickle(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise WalaError(f"checkpoint not found: {path}")
-    check_archive(path)
+    top = check_archive(path)
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(f"{top}/data.pkl")
+        if info.file_size > PICKLE_BYTES_LIMIT:
+            raise WalaError(
+                f"{path}: its pickle is {info.file_size / 2**20:,.0f} MiB (at most "
+                f"{PICKLE_BYTES_LIMIT / 2**20:g} MiB without the tensors' data); refused"
+            )
+        check_pickle_shape(archive.read(info), path)
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as exc:
@@ -141,8 +224,6 @@ def read_torch_pickle(path: str | Path):
         if target is None:
             raise WalaError(f"{path}: the checkpoint would run code ({name}); refused, nothing was run")
         allowed.append((target, name))
-    if any(name.startswith("numpy") for name in names):
-        allowed += _numpy_dtype_classes()  # NumPy rebuilds a dtype by BUILD on its class
     try:
         with torch.serialization.safe_globals(allowed):
             payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -171,8 +252,8 @@ def check_tensor_layouts(tensors: dict[str, torch.Tensor], source) -> None:
     stored: dict[int, int] = {}
     declared = 0
     for key, tensor in tensors.items():
-        if not torch.is_tensor(tensor) or tensor.layout != torch.strided:
-            raise WalaError(f"{source}: {key} is not a dense tensor")
+        if not torch.is_tensor(tensor) or tensor.layout != torch.strided or tensor.device.type != "cpu":
+            raise WalaError(f"{source}: {key} is not a dense tensor with data")
         if tensor.numel() == 0:
             continue
         storage = tensor.untyped_storage()

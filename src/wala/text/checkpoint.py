@@ -26,6 +26,7 @@ import torch.nn as nn
 from wala.errors import WalaError, one_line
 from wala.hub.generators import owned, read_official_checkpoint
 from wala.hub.paths import TEXT_MARKER, model_format, resolve_model
+from wala.io.files import read_limited
 
 SCALE_FACTOR = 0.18215
 LATENT_CHANNELS, LATENT_SIZE, IMAGE_SIZE = 4, 32, 256
@@ -54,6 +55,29 @@ COMPONENT_FILES = {
 
 
 # ---- config ----------------------------------------------------------------------------------------
+CONFIG_RANGES = {
+    "model_channels": (1, 4096),
+    "channel_mult": (1, 16),
+    "num_res_blocks": (1, 16),
+    "attention_levels": (0, 7),
+    "num_head_channels": (1, 1024),
+    "transformer_depth": (1, 32),
+    "context_dim": (1, 8192),
+    "camera_dim": (1, 1024),
+    "vae_ch": (1, 1024),
+    "vae_ch_mult": (1, 16),
+    "vae_res_blocks": (1, 16),
+    "z_channels": (1, 64),
+    "text_width": (1, 8192),
+    "text_layers": (2, 128),
+    "text_heads": (1, 128),
+    "text_mlp": (1, 32768),
+    "vocab": (1, 1_000_000),
+    "context_length": (1, 1024),
+}
+CONFIG_BYTES_LIMIT = 1 * 2**20  # the yaml, the OpenCLIP json, wala_text.json: a few KB each
+
+
 @dataclass
 class TextModelConfig:
     """What builds the three components: the official yaml's sizes, or those the shapes imply."""
@@ -77,6 +101,25 @@ class TextModelConfig:
     vocab: int = 49408
     context_length: int = 77
     scale_factor: float = SCALE_FACTOR
+
+    def __post_init__(self):
+        """Every size typed and bounded (wide around SD2.1's and ViT-H/14's), whoever wrote the config: a
+        400-byte config must not make the model it describes larger than any file could fill."""
+        for name, (low, high) in CONFIG_RANGES.items():
+            value = getattr(self, name)
+            values = value if isinstance(value, list) else [value]
+            if isinstance(value, list) and not 1 <= len(value) <= 8:
+                raise WalaError(f"text model config: {name} must list 1…8 values, got {len(value)}")
+            if not all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in values):
+                raise WalaError(f"text model config: {name} is {str(value)[:40]}; it must be integers in {low}…{high}")
+        if any(not 0 <= level < len(self.channel_mult) for level in self.attention_levels):
+            raise WalaError(f"text model config: attention_levels {self.attention_levels} name missing levels")
+        if any(self.model_channels * m % self.num_head_channels for m in self.channel_mult):
+            raise WalaError("text model config: num_head_channels does not divide every UNet width")
+        if self.text_width % self.text_heads:
+            raise WalaError("text model config: text_heads does not divide text_width")
+        if not (isinstance(self.scale_factor, (int, float)) and 0 < self.scale_factor < 100):
+            raise WalaError(f"text model config: scale_factor is {self.scale_factor!r}; it must be in (0, 100)")
 
     def unet(self) -> dict:
         widths = [self.model_channels * m for m in self.channel_mult]
@@ -134,11 +177,11 @@ class TextModelConfig:
         import yaml
 
         try:
-            params = yaml.safe_load(path.read_text())["model"]["params"]
+            params = yaml.safe_load(read_limited(path, CONFIG_BYTES_LIMIT, "model config"))["model"]["params"]
             unet = params["unet_config"]["params"]
             dd = params["first_stage_config"]["params"]["ddconfig"]
             mult = list(unet["channel_mult"])
-            config = cls(
+            sizes = dict(
                 model_channels=unet["model_channels"],
                 channel_mult=mult,
                 num_res_blocks=unet["num_res_blocks"],
@@ -154,16 +197,28 @@ class TextModelConfig:
                 scale_factor=params.get("scale_factor", SCALE_FACTOR),
             )
             arch = (params["cond_stage_config"].get("params") or {}).get("arch")
-        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-            raise WalaError(f"cannot read the model config {path}: {one_line(exc)}") from exc
-        text_json = path.parent / f"{arch}.json"
-        if arch and text_json.is_file():  # an OpenCLIP model config (the ViT-H-14 one is the default)
-            text = json.loads(text_json.read_text())["text_cfg"]
-            config.text_width, config.text_layers = text["width"], text["layers"]
-            config.text_heads = text.get("heads", text["width"] // 64)
-            config.text_mlp = int(text["width"] * text.get("mlp_ratio", 4.0))
-            config.vocab, config.context_length = text["vocab_size"], text["context_length"]
-        return config
+            text_json = path.parent / f"{arch}.json"
+            if arch and text_json.is_file():  # an OpenCLIP model config (the ViT-H-14 one is the default)
+                text = json.loads(read_limited(text_json, CONFIG_BYTES_LIMIT, "model config"))["text_cfg"]
+                sizes.update(
+                    text_width=text["width"],
+                    text_layers=text["layers"],
+                    text_heads=text.get("heads", text["width"] // 64),
+                    text_mlp=int(text["width"] * text.get("mlp_ratio", 4.0)),
+                    vocab=text["vocab_size"],
+                    context_length=text["context_length"],
+                )
+        except (
+            yaml.YAMLError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            ZeroDivisionError,
+            RecursionError,
+        ) as exc:
+            raise WalaError(f"cannot read the model config {path}: {one_line(exc)}") from None
+        return cls(**sizes)
 
     @classmethod
     def from_shapes(cls, shapes: dict[str, tuple]) -> TextModelConfig:
@@ -344,10 +399,10 @@ def is_text_model(path: str | Path) -> bool:
 def converted_config(directory: Path) -> tuple[TextModelConfig, str]:
     """(config, source) of a `wala convert` folder."""
     try:
-        info = json.loads((directory / TEXT_MARKER).read_text())
+        info = json.loads(read_limited(directory / TEXT_MARKER, CONFIG_BYTES_LIMIT, "model config"))
         return TextModelConfig(**info["config"]), info.get("source", "wala")
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise WalaError(f"cannot read {directory / TEXT_MARKER}: {one_line(exc)}") from exc
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise WalaError(f"cannot read {directory / TEXT_MARKER}: {one_line(exc)}") from None
 
 
 def describe_text_model(directory: Path) -> tuple[str, int]:
