@@ -1,10 +1,15 @@
 """Condition files crafted to exhaust memory or time — huge declared shapes over tiny bodies, zip bombs,
-decompression-bomb images, oversized text — are refused in one line from what they declare, before the
-data is read; the bombs are loaded in a fresh Python whose peak memory is measured."""
+compressed HDF5 chunks that inflate past their size, decompression-bomb images, JPEGs of thousands of scans,
+oversized text, devices and FIFOs — are refused in one line from what they declare, before the data is read;
+the bombs are loaded in a fresh Python whose peak memory is measured."""
 
 import io
 import json
+import os
+import re
 import struct
+import time
+import zipfile
 import zlib
 
 import h5py
@@ -63,6 +68,11 @@ def zip_bomb(path, member: str, head: bytes, zeros_gib: int) -> None:
     path.write_bytes(local + data + central + end)
 
 
+def zeros_zlib(size: int) -> bytes:
+    """A zlib stream of `size` zero bytes (header, deflate, Adler-32), made without holding them."""
+    return b"\x78\xda" + deflated(bytes(size % 2**24), size // 2**24) + struct.pack(">I", (size % 65521) << 16 | 1)
+
+
 def png(width: int, height: int, mode: int = 2, rows: bool = False) -> bytes:
     """A PNG declaring width × height 8-bit pixels (colour type `mode`: 0 gray, 2 RGB); its data is one
     empty row, or with `rows` every row, all zeros (a deflate bomb)."""
@@ -70,8 +80,7 @@ def png(width: int, height: int, mode: int = 2, rows: bool = False) -> bytes:
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    raw = height * (width * (1 + 2 * (mode == 2)) + 1) if rows else 1
-    stream = b"\x78\xda" + deflated(bytes(raw % 2**24), raw // 2**24) + struct.pack(">I", (raw % 65521) << 16 | 1)
+    stream = zeros_zlib(height * (width * (1 + 2 * (mode == 2)) + 1) if rows else 1)
     ihdr = struct.pack(">IIBBBBB", width, height, 8, mode, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", stream) + chunk(b"IEND", b"")
 
@@ -90,6 +99,18 @@ def test_an_npz_member_inflating_over_100_to_1_is_refused_as_a_zip_bomb(tmp_path
     np.savez_compressed(path, points=np.zeros((MAX_POINTS, 12), np.float32))  # 4.6 MiB of zeros in ~5 KB
     with pytest.raises(WalaError, match=r"inflates \d[\d,]*:1 .*refused as a zip bomb"):
         load_point_cloud(path)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"])
+def test_an_npz_member_numpy_would_not_write_is_refused_unread(tmp_path, method):
+    """zipfile inflates bzip2 and LZMA without an output limit (1 KB of bzip2 → 2 GiB in one call), and its
+    declared size need not be true: such a member is refused by its method, even an honest one."""
+    out = io.BytesIO()
+    np.save(out, np.random.default_rng(0).normal(size=(100, 3)))
+    with zipfile.ZipFile(tmp_path / "odd.npz", "w", method) as archive:
+        archive.writestr("points.npy", out.getvalue())
+    with pytest.raises(WalaError, match=r"\['points.npy'\] is compressed with (bzip2|LZMA); .*stored or deflated"):
+        load_point_cloud(tmp_path / "odd.npz")
 
 
 def test_a_million_points_in_a_few_kilobytes_never_reach_the_encoder(tmp_path, refused_in_subprocess):
@@ -192,6 +213,64 @@ def test_an_array_linked_from_outside_the_hdf5_file_is_refused(tmp_path):
         load_point_cloud(tmp_path / "link.h5")
 
 
+def h5_chunk_bomb(path, shape, chunks, inflated: int) -> None:
+    """An HDF5 'points' float64 dataset of `shape` whose first gzip chunk inflates to `inflated` zero bytes."""
+    with h5py.File(path, "w") as f:
+        maxshape = (None, *shape[1:])  # lets a chunk be larger than the dataset
+        dataset = f.create_dataset("points", shape, "f8", chunks=chunks, maxshape=maxshape, compression="gzip")
+        dataset.id.write_direct_chunk((0,) * len(shape), zeros_zlib(inflated))
+
+
+@pytest.mark.parametrize(
+    "shape, chunks, gib, expected",
+    [
+        (
+            (1000, 3),
+            (1000, 3),
+            1,
+            r"stores 1,0\d\d,\d{3} compressed bytes for 24,000 bytes of data; .*compression bomb",
+        ),
+        (
+            (100_000, 80),
+            (100_000, 80),
+            1,
+            "holds a gzip chunk that inflates past its 64,000,000 bytes; .*compression bomb",
+        ),
+        ((100_000, 80), (2**22, 80), 3, "declares 2,560 MiB chunks; wala reads compressed chunks up to 64 MiB"),
+    ],
+    ids=["more-stored-than-declared", "wide-array-one-chunk", "huge-chunk"],
+)
+def test_a_gzip_hdf5_chunk_that_inflates_past_its_size_is_refused(
+    tmp_path, refused_in_subprocess, shape, chunks, gib, expected
+):
+    """HDF5's gzip filter inflates a chunk without bound, whatever it declares: 1 MB stored → 1 GiB."""
+    path = tmp_path / "bomb.h5"
+    h5_chunk_bomb(path, shape, chunks, gib * 2**30)
+    assert path.stat().st_size < 4 * 2**20
+    message, peak = refused_in_subprocess("wala.io.conditions.load_point_cloud", path)
+    assert re.search(expected, message), message
+    assert peak < PEAK_MIB
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"chunks": True},
+        {"compression": "gzip"},
+        {"compression": "gzip", "shuffle": True, "fletcher32": True},
+        {"compression": "gzip", "chunks": (25_000, 3)},  # one chunk that gzip barely shrinks
+        {"compression": "lzf"},
+    ],
+    ids=["contiguous", "chunked", "gzip", "gzip-shuffle-fletcher32", "gzip-one-chunk", "lzf"],
+)
+def test_plain_and_honestly_compressed_hdf5_points_still_read(tmp_path, options):
+    cloud = np.random.default_rng(0).normal(size=(25_000, 3))
+    with h5py.File(tmp_path / "cloud.h5", "w") as f:
+        f.create_dataset("points", data=cloud, **options)
+    assert np.array_equal(load_point_cloud(tmp_path / "cloud.h5"), cloud.astype(np.float32))
+
+
 def test_oversized_text_and_json_are_refused_by_their_size_before_parsing(tmp_path):
     with open(tmp_path / "big.xyz", "wb") as f:
         f.truncate(65 * 2**20)  # sparse: nothing written
@@ -262,3 +341,81 @@ def test_pillows_own_bomb_limit_ends_in_one_line_too(tmp_path, monkeypatch):
     (tmp_path / "small.png").write_bytes(png(40, 40))  # 1600 pixels: over the limit, under twice it: a warning
     with pytest.raises(WalaError, match="is refused as a decompression bomb: DecompressionBombWarning"):
         load_image(tmp_path / "small.png")
+
+
+def progressive_jpeg(side: int, extra_scans: int) -> bytes:
+    """A gray progressive JPEG whose last scan is repeated `extra_scans` more times; a decoder runs each one over
+    the whole image again."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (side, side)).save(out, "JPEG", progressive=True)
+    data = out.getvalue()
+    last = data.rindex(b"\xff\xda")  # FF DA only starts a scan: inside one, FF is followed by 00 or a restart
+    return data[:-2] + data[last:-2] * extra_scans + data[-2:]
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding(tmp_path):
+    (tmp_path / "scans.jpg").write_bytes(progressive_jpeg(2048, 2000))  # 49 KB, ~5 s to decode
+    start = time.monotonic()
+    with pytest.raises(WalaError, match="is a JPEG of 2,006 scans; wala reads JPEGs of up to 256"):
+        load_image(tmp_path / "scans.jpg")
+    assert time.monotonic() - start < 1
+
+
+def test_ordinary_jpegs_and_pngs_still_read(tmp_path):
+    from PIL import Image
+
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), np.uint8))
+    photo.save(tmp_path / "plain.jpg")
+    photo.save(tmp_path / "progressive.jpg", progressive=True)
+    photo.save(tmp_path / "photo.png")
+    (tmp_path / "rescanned.jpg").write_bytes(progressive_jpeg(64, 250))  # 256 scans: at the limit
+    for name in ("plain.jpg", "progressive.jpg", "photo.png", "rescanned.jpg"):
+        assert read_image(tmp_path / name).shape == (224, 224, 3), name
+
+
+def test_an_image_file_over_64_mib_is_refused_by_its_size(tmp_path):
+    with open(tmp_path / "big.png", "wb") as f:
+        f.truncate(65 * 2**20)  # sparse: nothing written
+    with pytest.raises(WalaError, match=r"image .* is 65.0 MiB; wala reads such files up to 64 MiB"):
+        load_image(tmp_path / "big.png")
+
+
+def test_a_device_or_a_fifo_named_as_a_condition_file_is_refused_at_once(tmp_path, fresh_python):
+    """A symlink to /dev/zero (size 0, endless) and a FIFO (an open waits for a writer) are refused from
+    their stat. Read in a fresh Python with 4 GiB of address space and 10 s a file, so that a regression
+    fails (MemoryError, TimeoutError) instead of filling the machine or hanging."""
+    loaders = {
+        "zero.xyz": "load_point_cloud",
+        "zero.json": "load_voxels",
+        "zero.binvox": "load_voxels",
+        "zero.png": "load_image",
+        "fifo.xyz": "load_point_cloud",
+    }
+    for name in loaders:
+        if name.startswith("zero"):
+            (tmp_path / name).symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.xyz")
+    code = (
+        "import json, resource, signal, sys\n"
+        "from wala.errors import WalaError\n"
+        "from wala.io.conditions import load_point_cloud, load_voxels\n"
+        "from wala.io.images import load_image\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))\n"
+        "def expire(*_):\n    raise TimeoutError('still reading after 10 s')\n"
+        "signal.signal(signal.SIGALRM, expire)\n"
+        "messages = {}\n"
+        "for name, loader in json.loads(sys.argv[2]).items():\n"
+        "    signal.alarm(10)\n"
+        "    try:\n"
+        "        globals()[loader](sys.argv[1] + '/' + name)\n"
+        "        messages[name] = 'read'\n"
+        "    except (WalaError, MemoryError, TimeoutError) as exc:\n"
+        "        messages[name] = f'{type(exc).__name__}: {exc}'\n"
+        "    signal.alarm(0)\n"
+        "print(json.dumps(messages))"
+    )
+    out, _ = fresh_python(code, tmp_path, json.dumps(loaders))
+    for name, message in json.loads(out).items():
+        assert message.startswith("WalaError: ") and f"{name} is not a regular file" in message, message

@@ -14,9 +14,14 @@ is read, from what the file declares, wherever the format allows:
   subsamples it (the official examples hold 25,000 points).
 - MAX_FILE_BYTES = 64 MiB for any point-cloud or voxel file on disk; MAX_JSON_BYTES = 16 MiB for voxel
   JSON (Python lists cost ~10× the text). 100,000 float64 points with normals are 4.8 MB.
+- Only regular files are read (a FIFO would wait forever, /dev/zero never ends; both say 0 bytes).
 - MAX_ARRAY_BYTES = 64 MiB for one array's raw bytes as its header declares them (NPY, an NPZ member
   before it is decompressed, an HDF5 dataset); only arrays of numbers (dtype bool/int/uint/float) are read.
-  An NPZ member also may not inflate more than MAX_COMPRESSION_RATIO (100:1) once over 4 MiB: a zip bomb.
+  An NPZ member also may not inflate more than MAX_COMPRESSION_RATIO (100:1) once over 4 MiB: a zip bomb;
+  it must be stored or deflated (what numpy writes: zipfile inflates bzip2 and LZMA without a limit).
+- A compressed HDF5 dataset may store at most MAX_STORED_OVERHEAD (64 KiB) more than its raw bytes (an
+  honest one stores fewer), declare chunks of at most MAX_ARRAY_BYTES, and each gzip chunk is inflated here
+  first, stopping at its declared size: HDF5's own gzip filter inflates a chunk without bound.
 - MAX_VOXEL_RESOLUTION = 256 for a JSON `resolution` and binvox `dim` (the released models take 16³;
   arrays must have the model's exact shape), and a JSON lists at most resolution³ occupied indices.
 """
@@ -27,11 +32,13 @@ import json
 import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from wala.errors import WalaError, one_line
+from wala.io.files import check_regular_file, read_limited
 from wala.io.mesh import Normalization, bbox_normalization, checked_path
 
 POINT_CLOUD_FORMATS = (".ply", ".xyz", ".txt", ".npy", ".npz", ".h5", ".hdf5", ".h5df")  # .h5df: the official examples
@@ -42,6 +49,9 @@ MAX_FILE_BYTES = 64 * 2**20
 MAX_JSON_BYTES = 16 * 2**20
 MAX_ARRAY_BYTES = 64 * 2**20
 MAX_COMPRESSION_RATIO, COMPRESSION_CHECK_BYTES = 100, 4 * 2**20
+MAX_STORED_OVERHEAD = 64 * 2**10
+_NUMPY_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # np.savez and np.savez_compressed
+_ZIP_METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}
 MAX_VOXEL_RESOLUTION = 256
 _PLY_HEADER_LINES = 1000  # a PLY header is a dozen lines; a runaway one is refused, not scanned to the end
 _PLY_TYPES = {
@@ -62,13 +72,6 @@ _PLY_TYPES = {
     "double": "f8",
     "float64": "f8",
 }
-
-
-def check_file_size(path: Path, limit: int, what: str) -> None:
-    """A WalaError when the file at `path` holds more than `limit` bytes."""
-    size = path.stat().st_size
-    if size > limit:
-        raise WalaError(f"{what} {path} is {size / 2**20:,.1f} MiB; wala reads such files up to {limit / 2**20:g} MiB")
 
 
 def _check_header(shape: tuple, dtype: np.dtype, name: str, check_shape) -> None:
@@ -103,6 +106,12 @@ def _npz_member(path: Path, key: str, check_shape) -> np.ndarray | list[str]:
             return list(members)
         info = members[key] if key in members else next(iter(members.values()))
         name = f"{path} ['{info.filename}']"
+        if info.compress_type not in _NUMPY_ZIP_METHODS:
+            method = _ZIP_METHOD_NAMES.get(info.compress_type, f"zip method {info.compress_type}")
+            raise WalaError(
+                f"{name} is compressed with {method}; wala reads NPZ members stored or deflated, "
+                f"as np.savez and np.savez_compressed write them"
+            )
         if info.file_size > MAX_ARRAY_BYTES:
             raise WalaError(
                 f"{name} inflates to {info.file_size / 2**20:,.0f} MiB; "
@@ -146,10 +155,50 @@ def _keyed_array(path: Path, suffix: str, key: str, check_shape) -> np.ndarray:
                 if dataset.external or dataset.is_virtual:
                     raise WalaError(f"{path}: '{key}' is stored outside the file; wala reads arrays stored in it")
                 _check_header(dataset.shape, dataset.dtype, str(path), check_shape)
+                _check_hdf5_storage(dataset, f"{path}: '{key}'")
                 return dataset[()]
             names = list(f.keys())
     listed = ", ".join(names[:10]) + (f", … ({len(names)} in all)" if len(names) > 10 else "")
     raise WalaError(f"{path} holds no '{key}' array (found: {listed or 'nothing'})")
+
+
+def _check_hdf5_storage(dataset, name: str) -> None:
+    """Refuses a compressed (filtered) HDF5 dataset that could inflate past what it declares, before HDF5
+    reads it: its gzip filter inflates a chunk without bound (1 MB stored → 1 GiB), whatever the chunk's size."""
+    from h5py import h5z
+
+    plist = dataset.id.get_create_plist()
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]  # in the order they were applied
+    if not filters:
+        return  # contiguous, compact or plain chunks: HDF5 reads the bytes the shape declares
+    raw = math.prod(dataset.shape) * dataset.dtype.itemsize
+    stored = dataset.id.get_storage_size()
+    if stored > raw + MAX_STORED_OVERHEAD:  # compression stores fewer bytes than the data; a bomb stores more
+        raise WalaError(
+            f"{name} stores {stored:,} compressed bytes for {raw:,} bytes of data; refused as a compression bomb"
+        )
+    chunk_bytes = math.prod(dataset.chunks) * dataset.dtype.itemsize
+    if chunk_bytes > MAX_ARRAY_BYTES:  # HDF5 inflates a whole chunk to read any of it
+        raise WalaError(
+            f"{name} declares {chunk_bytes / 2**20:,.0f} MiB chunks; wala reads compressed chunks up to "
+            f"{MAX_ARRAY_BYTES / 2**20:g} MiB"
+        )
+    if h5z.FILTER_DEFLATE not in filters:
+        return
+    gzip = filters.index(h5z.FILTER_DEFLATE)
+    if set(filters[gzip + 1 :]) - {h5z.FILTER_FLETCHER32}:  # the stored bytes would not be gzip's own
+        raise WalaError(f"{name} applies filters after gzip; wala reads gzip last (a fletcher32 checksum aside)")
+
+    def inflate(chunk) -> None:
+        if chunk.filter_mask & 1 << gzip:
+            return  # stored as it is: gzip did not shrink it
+        _, data = dataset.id.read_direct_chunk(chunk.chunk_offset)
+        if len(zlib.decompressobj().decompress(data, chunk_bytes + 1)) > chunk_bytes:
+            raise WalaError(
+                f"{name} holds a gzip chunk that inflates past its {chunk_bytes:,} bytes; refused as a compression bomb"
+            )
+
+    dataset.id.chunk_iter(inflate)
 
 
 def _check_point_shape(shape: tuple, name: str) -> None:
@@ -238,7 +287,7 @@ def _read_ply_points(path: Path) -> np.ndarray:
 def load_point_cloud(path: str | os.PathLike) -> np.ndarray:
     """Reads a point cloud as (P, 3) float32 world coordinates, P ≤ MAX_POINTS."""
     path, suffix = checked_path(path, POINT_CLOUD_FORMATS, "point cloud")
-    check_file_size(path, MAX_FILE_BYTES, "point cloud")
+    path = check_regular_file(path, MAX_FILE_BYTES, "point cloud")
     try:
         if suffix == ".ply":
             points = _read_ply_points(path)
@@ -281,12 +330,13 @@ def normalize_points(points: np.ndarray, bound: float = 0.9) -> tuple[np.ndarray
 def load_voxels(path: str | os.PathLike, size: int = 16) -> np.ndarray:
     """Reads a (size, size, size) occupancy grid as bool."""
     path, suffix = checked_path(path, VOXEL_FORMATS, "voxel")
-    check_file_size(path, MAX_JSON_BYTES if suffix == ".json" else MAX_FILE_BYTES, "voxel")
+    limit = MAX_JSON_BYTES if suffix == ".json" else MAX_FILE_BYTES
+    path = check_regular_file(path, limit, "voxel grid")
     try:
         if suffix == ".binvox":
-            grid = read_binvox(path.read_bytes())
+            grid = read_binvox(read_limited(path, limit, "voxel grid"))
         elif suffix == ".json":
-            data = json.loads(path.read_text())
+            data = json.loads(read_limited(path, limit, "voxel grid"))
             if not isinstance(data, dict) or "occupancy" not in data:
                 raise WalaError(f"{path} must hold an object with an 'occupancy' key")
             grid = _json_grid(data, size, path)

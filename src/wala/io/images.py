@@ -14,7 +14,10 @@ once decoded as RGBA, where the model sees a 224² crop), checked from the heade
 decoded; Pillow's own decompression-bomb check (Image.MAX_IMAGE_PIXELS, 89 MP) stays on behind it and
 also ends in a WalaError. Only the decoders of IMAGE_FORMATS are tried. The longer side may be at most
 MAX_ASPECT = 20 times the shorter: the shorter side is resized to 224 before the crop, so a 1 × 10⁷
-strip would otherwise become a 224 × 2·10⁹ image.
+strip would otherwise become a 224 × 2·10⁹ image. An image file is a regular file of at most
+MAX_IMAGE_BYTES = 64 MiB, and a JPEG holds at most MAX_JPEG_SCANS = 256 scans (a progressive photo has ~10;
+each scan is decoded over the whole image, so 20,000 of them in 1.7 MB take a minute), both checked before
+any pixel is decoded.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 from wala.errors import WalaError, one_line
+from wala.io.files import check_regular_file, read_limited
 from wala.io.mesh import checked_path
 
 IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -35,6 +39,8 @@ ALPHA_RULES = ("drop", "la-white", "white")
 SIZE = 224
 MAX_PIXELS = 50_000_000
 MAX_ASPECT = 20
+MAX_IMAGE_BYTES = 64 * 2**20
+MAX_JPEG_SCANS = 256
 _DECODERS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF")  # the decoders of IMAGE_FORMATS (JPEG also opens MPO)
 
 
@@ -43,11 +49,14 @@ def load_image(path: str | os.PathLike, alpha: str = "drop"):
     from PIL import Image, UnidentifiedImageError
 
     path, _ = checked_path(path, IMAGE_FORMATS, "image")
+    path = check_regular_file(path, MAX_IMAGE_BYTES, "image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow's warning ends the read too
             with Image.open(path, formats=_DECODERS) as opened:
                 check_image_size(opened.width, opened.height, f"image {path}")  # from the header, nothing decoded yet
+                if opened.format in ("JPEG", "MPO"):
+                    check_jpeg_scans(read_limited(path, MAX_IMAGE_BYTES, "image"), f"image {path}")
                 opened.load()
                 image = opened
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -55,6 +64,17 @@ def load_image(path: str | os.PathLike, alpha: str = "drop"):
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise WalaError(f"cannot read image {path}: {one_line(exc)}") from exc
     return to_rgb(image, alpha, str(path))
+
+
+def check_jpeg_scans(data: bytes, name: str = "image") -> None:
+    """A WalaError for JPEG bytes with over MAX_JPEG_SCANS scans. Counted as SOS markers (FF DA): inside a
+    scan's entropy-coded data an FF byte is followed by 00 or a restart marker, so FF DA only starts a scan."""
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise WalaError(
+            f"{name} is a JPEG of {scans:,} scans; wala reads JPEGs of up to {MAX_JPEG_SCANS} "
+            f"(a progressive photo has about 10): save it again"
+        )
 
 
 def check_image_size(width: int, height: int, name: str = "image") -> None:
