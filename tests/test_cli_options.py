@@ -3,16 +3,22 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+import wala.cli
 from wala.cli import main
+from wala.cli.options import MAX_SAMPLES, run_command
+from wala.errors import WalaError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "wala" / "examples" / "pointcloud"
+PC64 = Path(__file__).resolve().parents[1] / "src" / "wala" / "builtin" / "pc64"
 
 
 def one_line_error(argv, capsys, message: str) -> None:
@@ -33,10 +39,39 @@ def one_line_error(argv, capsys, message: str) -> None:
         ("--seed", "-1", "must be in 0…2**63-1, got -1"),
         ("--scale", "nan", "argument --scale/--guidance: must be a finite number, got nan"),
         ("--scale", "inf", "must be a finite number, got inf"),
+        ("--samples", "1000000000", f"argument --samples: must be in 1…{MAX_SAMPLES}, got 1000000000"),
+        ("--samples", str(MAX_SAMPLES + 1), f"must be in 1…{MAX_SAMPLES}, got {MAX_SAMPLES + 1}"),
+        ("--samples", "0", f"must be in 1…{MAX_SAMPLES}, got 0"),
+        ("--device", "nonsense", "argument --device: device 'nonsense': not auto, cpu, cuda, cuda:N or mps"),
+        ("--device", "meta", "device 'meta': not auto, cpu, cuda, cuda:N or mps"),
+        ("--device", "cpu:99", "device 'cpu:99': not auto, cpu, cuda, cuda:N or mps"),
+        ("--device", "cuda:x", "device 'cuda:x': not auto, cpu, cuda, cuda:N or mps"),
     ],
 )
 def test_a_bad_generate_option_is_one_line_and_exit_2(option, value, message, capsys, tmp_path):
     one_line_error(["generate", "pc64", "--unconditional", "-o", str(tmp_path), option, value], capsys, message)
+
+
+@pytest.mark.parametrize(
+    "device, there, message",
+    [
+        ("cuda", torch.cuda.is_available(), "argument --device: device cuda: no CUDA device is available"),
+        ("cuda:1", torch.cuda.is_available(), "device cuda: no CUDA device is available"),
+        ("mps", torch.backends.mps.is_available(), "argument --device: device mps: no Apple GPU is available"),
+    ],
+)
+def test_a_device_this_machine_lacks_is_one_line_and_exit_2(device, there, message, capsys, tmp_path):
+    if there:
+        pytest.skip(f"this machine has {device}")
+    one_line_error(["generate", "pc64", "--unconditional", "-o", str(tmp_path), "--device", device], capsys, message)
+
+
+def test_steps_past_the_models_schedule_are_one_line_naming_both_numbers(capsys, tmp_path):
+    argv = ["generate", "pc64", "--pointcloud", str(EXAMPLES / "bottle_5000.ply"), "-o", str(tmp_path / "out")]
+    assert main([*argv, "--steps", str(10**9)]) == 2
+    err = capsys.readouterr().err
+    assert err == "wala: error: steps 1000000000: this model's schedule has 1000 timesteps (steps 1…1000)\n", err
+    assert not (tmp_path / "out").exists()
 
 
 def test_text2depth_checks_its_numbers_the_same_way(capsys, tmp_path):
@@ -61,6 +96,56 @@ def test_an_output_that_is_a_file_is_refused_before_the_model_loads(capsys, tmp_
         )
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "not a folder" in err, err  # not "model not found"
+
+
+def test_an_output_under_a_symlink_loop_is_one_line_before_the_model_loads(capsys, tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    argv = ["generate", "no-such-model", "--pointcloud", str(EXAMPLES / "bottle_5000.ply"), "-o", str(loop / "x")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"wala: error: -o {loop / 'x'}: cannot be used: Too many levels of symbolic links\n", err
+
+
+def test_control_characters_in_a_message_from_a_file_are_escaped_on_one_line(capsys, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "forged"
+    shutil.copytree(PC64, model)
+    state = load_file(model / "model.safetensors")
+    state["network.x\n\x1b[2Jwala: done"] = torch.zeros(1)
+    save_file(state, model / "model.safetensors")
+    argv = ["generate", str(model), "--pointcloud", str(EXAMPLES / "bottle_5000.ply"), "-o", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err, err
+    assert "unexpected key network.x\\n\\x1b[2Jwala: done (the config" in err, err
+
+
+def test_run_command_escapes_every_non_printable_character_and_keeps_the_rest(capsys):
+    def run(args):
+        raise WalaError("bad 'naïve…'\r\t\x00\u202e\x9b end")
+
+    assert run_command(run, None) == 2
+    assert capsys.readouterr().err == "wala: error: bad 'naïve…'\\r\\t\\x00\\u202e\\x9b end\n"
+
+
+def test_ctrl_c_while_the_parser_is_built_is_one_line_and_exit_130(monkeypatch, capsys):
+    def interrupted_import():  # build_parser imports torch: Ctrl-C in the first seconds lands there
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wala.cli, "build_parser", interrupted_import)
+    assert main(["generate", "pc64", "--unconditional", "-o", "out"]) == 130
+    assert capsys.readouterr().err == "wala: interrupted\n"
+
+
+def test_ctrl_c_while_the_arguments_are_parsed_is_one_line_and_exit_130(monkeypatch, capsys, tmp_path):
+    def interrupted(text):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wala.cli.options, "_whole", interrupted)  # the --steps checker's first call
+    assert main(["generate", "pc64", "--unconditional", "-o", str(tmp_path), "--steps", "2"]) == 130
+    assert capsys.readouterr().err == "wala: interrupted\n"
 
 
 def test_seed_plus_samples_past_the_range_is_refused(capsys, tmp_path):

@@ -9,6 +9,8 @@ shapes = pipe(image="chair.png", samples=4, seed=42)               # [.mesh, .ts
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,20 +55,30 @@ def tree_to_mesh(tree: WaveletTree, config: RepresentationConfig = Representatio
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEVICE = re.compile(r"cpu|mps|cuda(?::(\d{1,4}))?")  # what resolve_device takes besides auto
+SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed's signed range; sample i uses seed + i
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """`auto` → cuda, then mps, then cpu; a named device must be there."""
+    """`auto` → cuda, then mps, then cpu; otherwise cpu, cuda, cuda:N or mps, which must be there
+    (anything else, meta included, is a WalaError)."""
     name = str(name)
-    if name != "auto":
-        if name.startswith("cuda") and not torch.cuda.is_available():
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+    known = DEVICE.fullmatch(name)
+    if not known:
+        raise WalaError(f"device {name[:40]!r}: not auto, cpu, cuda, cuda:N or mps")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
             raise WalaError("device cuda: no CUDA device is available")
-        if name == "mps" and not torch.backends.mps.is_available():
-            raise WalaError("device mps: no Apple GPU is available")
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
+        count = torch.cuda.device_count()
+        if known[1] is not None and int(known[1]) >= count:
+            raise WalaError(f"device {name}: this machine has {count} CUDA device{'s' if count > 1 else ''}")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise WalaError("device mps: no Apple GPU is available")
+    return torch.device(name)
 
 
 class GeneratedShape:
@@ -146,6 +158,26 @@ class WaLaPipeline:
     def defaults(self) -> tuple[int, float]:
         """(steps, guidance) when none are given: the condition's recommended ones for this model."""
         return self.model.kind.recommended(self.condition_config, self.official)
+
+    def sampling(
+        self, steps: int | None = None, guidance: float | None = None, seed: int = 0, samples: int = 1
+    ) -> tuple[int, float]:
+        """(steps, guidance), the condition's (`defaults`) where None (or steps 0), checked with the seed and
+        sample count before anything runs: steps within the model's schedule, a finite guidance, every
+        sample's seed (seed + i) in 0…SEED_MAX."""
+        default_steps, default_guidance = self.defaults()
+        steps = steps or default_steps
+        guidance = default_guidance if guidance is None else guidance
+        timesteps = self.model.config.schedule.timesteps
+        if not 1 <= steps <= timesteps:
+            raise WalaError(f"steps {steps}: this model's schedule has {timesteps} timesteps (steps 1…{timesteps})")
+        if not math.isfinite(guidance):
+            raise WalaError(f"guidance must be a finite number, got {guidance}")
+        if samples < 1:
+            raise WalaError("samples must be at least 1")
+        if not 0 <= seed <= SEED_MAX - (samples - 1):
+            raise WalaError(f"seed {seed} with {samples} samples: seeds must be in 0…2**63-1 (sample i uses seed + i)")
+        return steps, guidance
 
     def accepts(self, given: str) -> bool:
         """Whether a condition of kind `given` is what this model reads. A released single-image model
@@ -239,14 +271,15 @@ class WaLaPipeline:
         seed: int = 0,
         progress: bool = False,
     ) -> torch.Tensor:
-        default_steps, default_guidance = self.defaults()
-        steps = steps or default_steps
+        """(samples, e, G, G, G) final latents for one condition (a model input, batch of one); steps and
+        guidance as `sampling`; sample i uses seed + i."""
+        steps, guidance = self.sampling(steps, guidance, seed, samples)
         bar = tqdm(total=steps, desc="sampling", unit="step", leave=False) if progress else None
         try:
             return self.model.sample_latents(
                 condition,
                 steps,
-                default_guidance if guidance is None else guidance,
+                guidance,
                 seed,
                 samples,
                 on_step=(lambda *_: bar.update()) if bar else None,
@@ -315,6 +348,7 @@ class WaLaPipeline:
         (`views_from_text` with `text_steps`, `text_guidance` and the same seed; the views are each
         shape's `.text_views`). No condition for an unconditional model. Steps and guidance default to the
         condition's (`defaults`); sample i uses seed + i."""
+        self.sampling(steps, scale, seed, samples)  # before any file is read or a text model runs
         drawn = None
         if text is not None and text_model is not None:
             if depth is not None or views is not None:
@@ -334,8 +368,6 @@ class WaLaPipeline:
         }
         if len(given) > 1:
             raise WalaError(f"give one condition, not {' and '.join(given)}")
-        if samples < 1:
-            raise WalaError("samples must be at least 1")
         condition = None
         if given:
             ((kind, value),) = given.items()

@@ -95,6 +95,10 @@ def test_result_paths_that_leave_the_results_folder_are_not_found(app, client):
         "/static/%2e%2e%2fapp.py",
         "/static/..%2F..%2Fserve%2Fapp.py",
         "/static/%2e%2e",
+        "/static/%00",
+        "/static/page.js%00",
+        "/static/" + "a" * 5000,
+        "/static/.",
     ):
         answer = client.get(url)
         assert "secret" not in answer.text
@@ -200,6 +204,34 @@ def test_an_unnamed_file_with_bytes_is_refused_and_an_empty_file_input_is_no_fil
 def test_a_malformed_form_gets_one_line(app, client, body, content_type, message):
     headers = {"Content-Type": content_type} if content_type else {}
     assert refusal(post(client, body, **headers), app, 400).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("seed", "-1", "seed must be in 0…2**63-1"),
+        ("seed", str(2**63), "seed must be in 0…2**63-1"),
+        ("seed", str(2**64), "seed must be in 0…2**63-1"),
+        ("scale", "nan", "scale must be a finite number, got nan"),
+        ("scale", "inf", "scale must be a finite number, got inf"),
+        ("scale", "-Infinity", "scale must be a finite number, got -inf"),
+    ],
+)
+def test_a_seed_out_of_range_or_a_non_finite_scale_is_refused_before_anything_runs(
+    app, client, monkeypatch, field, value, message
+):
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded for a form that should have been refused")
+
+    monkeypatch.setattr("wala.pipeline.WaLaPipeline.from_pretrained", no_model)
+    image = (FIXTURES / "sk" / "input.png").read_bytes()
+    body = multipart({"model": "sk", field: value}, [(b"input.png", image)])
+    assert refusal(post(client, body), app, 400) == message
+
+
+def test_the_largest_seed_passes_the_forms_checks(app, client):
+    body = multipart({"model": "sk", "seed": str(2**63 - 1)}, [])
+    assert refusal(post(client, body), app, 400) == "sk reads 1 file, got 0"  # the check after the seed's
 
 
 def test_the_frameworks_own_failures_are_one_json_line(app, client):

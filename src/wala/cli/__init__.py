@@ -20,5 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)  # building imports torch: Ctrl-C often lands here
+    except KeyboardInterrupt:
+        return options.interrupted()
     return options.run_command(args.run, args)

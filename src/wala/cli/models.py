@@ -16,16 +16,14 @@ def cmd_generate(args) -> None:
     from wala.batch import OutputOptions, batch_inputs, run_batch, write_shapes
     from wala.conditions import CONDITIONS
     from wala.io.conditions import normalize_points
-    from wala.pipeline import WaLaPipeline
+    from wala.pipeline import SEED_MAX, WaLaPipeline
 
     given = next((name for name in CONDITIONS if name != "none" and getattr(args, name, None)), "none")
     if args.text_model and given != "text":
         raise WalaError("--text-model turns --text into the views a depth/RGB model reads: give --text")
-    if args.samples < 1:
-        raise WalaError("--samples must be at least 1")
     if args.faces < 0:
         raise WalaError("--faces must be 0 (keep all) or more")
-    if args.seed + args.samples - 1 > checked.SEED_MAX:
+    if args.seed + args.samples - 1 > SEED_MAX:
         raise WalaError(f"--seed {args.seed} with {args.samples} samples passes 2**63-1")
     checked.check_output_folder(args.output)
     pipe = WaLaPipeline.from_pretrained(args.model, args.device, args.dtype)
@@ -207,7 +205,12 @@ def add_commands(sub) -> None:
         "subfolder, per input) or a list file (an input per line); resumable, OUT/NAME/ per input",
     )
     p.add_argument("-o", "--output", required=True, help="folder")
-    p.add_argument("--samples", type=int, default=1)
+    p.add_argument(
+        "--samples",
+        type=checked.samples,
+        default=1,
+        help=f"shapes per condition, 1…{checked.MAX_SAMPLES} (drawn as one batch: memory grows with them)",
+    )
     p.add_argument(
         "--force",
         action="store_true",

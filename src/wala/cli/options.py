@@ -12,14 +12,22 @@ from pathlib import Path
 
 from wala.errors import WalaError
 
-SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed's signed range; sample i uses seed + i
+MAX_SAMPLES = 256  # `wala generate --samples`: all are drawn as one batch, so memory grows with them
+INTERRUPTED = 130  # the shell's exit status for SIGINT
 
 
 class OneLineParser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line (`wala generate: error: …`), exit 2, no usage dump."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
+
+
+def printable(message: str) -> str:
+    """`message` with every non-printable character (newline, ANSI escape, bidi override, …) escaped as
+    `repr` writes it (`\\n`, `\\x1b`): text from a file or an argument can neither break the line nor
+    forge or colour others."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def steps(text: str) -> int:
@@ -30,11 +38,33 @@ def steps(text: str) -> int:
     return value
 
 
+def samples(text: str) -> int:
+    """A sample count: a whole number in 1…MAX_SAMPLES."""
+    value = _whole(text)
+    if not 1 <= value <= MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"must be in 1…{MAX_SAMPLES}, got {value}")
+    return value
+
+
 def seed(text: str) -> int:
+    """A seed: a whole number in 0…2**63-1 (`wala.pipeline.SEED_MAX`)."""
+    from wala.pipeline import SEED_MAX  # argparse calls this after build_parser has imported torch
+
     value = _whole(text)
     if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"must be in 0…2**63-1, got {text}")
+        raise argparse.ArgumentTypeError(f"must be in 0…2**63-1, got {value}")
     return value
+
+
+def device(text: str) -> str:
+    """A device name `wala.pipeline.resolve_device` takes (auto, cpu, cuda, cuda:N, mps) and finds here."""
+    from wala.pipeline import resolve_device
+
+    try:
+        resolve_device(text)
+    except WalaError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def finite(text: str) -> float:
@@ -57,37 +87,64 @@ def _whole(text: str) -> int:
 
 def check_output_folder(path: str | Path) -> Path:
     """`path` as an output folder, checked before any work (nothing is made yet): one line when a file
-    is there or the folder (or the nearest existing folder above it) cannot be written."""
+    is there, the folder (or the nearest existing folder above it) cannot be written, or the path itself
+    cannot be used (a symlink loop, a name too long, a folder that may not be searched: any OSError)."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise WalaError(f"-o {path}: a file is there, not a folder")
-    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise WalaError(f"-o {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise WalaError(f"-o {path}: {existing} is not writable")
+    try:
+        if path.exists() and not path.is_dir():
+            raise WalaError(f"-o {path}: a file is there, not a folder")
+        existing = next(p for p in (path, *path.absolute().parents) if _exists(p))
+        if not existing.is_dir():
+            raise WalaError(f"-o {path}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise WalaError(f"-o {path}: {existing} is not writable")
+    except OSError as exc:
+        raise WalaError(f"-o {path}: cannot be used: {exc.strerror or exc}") from None
     return path
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` is there; unlike Path.exists, a symlink loop or a name too long raises (OSError),
+    where mkdir would fail later."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):  # not there, or under a file (found one level up)
+        return False
+    return True
+
+
 def run_command(run, args) -> int:
-    """Runs a parsed command: a WalaError or a failed write is one line and exit 2, Ctrl-C one line
-    and exit 130 (the shell's code for SIGINT); files are written atomically, so none is left half-done."""
+    """Runs a parsed command: a WalaError or a failed write is one line (control characters escaped:
+    messages quote files and arguments) and exit 2, Ctrl-C one line and exit 130; files are written
+    atomically, so none is left half-done."""
     try:
         run(args)
     except WalaError as exc:
-        print(f"wala: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
     except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
-        print(f"wala: error: cannot write {exc.filename or 'the output'}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return _fail(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}")
+    except OSError as exc:  # ENOSPC, ELOOP, EIO, … on a path met while running
+        return _fail(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc))
     except KeyboardInterrupt:
-        print("wala: interrupted", file=sys.stderr)
-        return 130
+        return interrupted()
     return 0
 
 
+def _fail(message: str) -> int:
+    print(f"wala: error: {printable(message)}", file=sys.stderr)
+    return 2
+
+
+def interrupted() -> int:
+    """Ctrl-C: one line, and the exit status for SIGINT."""
+    print("wala: interrupted", file=sys.stderr)
+    return INTERRUPTED
+
+
 def add_device(p) -> None:
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+    p.add_argument(
+        "--device", type=device, default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
+    )
 
 
 def add_dtype(p) -> None:

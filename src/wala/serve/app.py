@@ -21,6 +21,7 @@ import base64
 import hmac
 import http
 import ipaddress
+import math
 import re
 import secrets
 import shutil
@@ -136,12 +137,13 @@ def create_app(
     def index():
         return FileResponse(STATIC / "index.html")
 
+    static_files = {path.name for path in STATIC.iterdir() if path.is_file()}
+
     @app.get("/static/{name}")
     def static(name: str):
-        path = (STATIC / name).resolve()
-        if path.parent != STATIC.resolve() or not path.is_file():
+        if name not in static_files:  # a name is looked up, never made a path: no NUL, '..' or overlong name
             return error("not found", 404)
-        return FileResponse(path)
+        return FileResponse(STATIC / name)
 
     @app.get("/api/models")
     def list_models():
@@ -187,7 +189,10 @@ def create_app(
         return error(message, status)
 
     def settings(fields: dict[str, str], paths: list[Path]):
-        """The form's model, steps, scale and seed, checked against the uploaded files."""
+        """The form's model, steps, scale and seed, checked against the uploaded files before anything runs
+        (the bounds the command line's checkers use; steps past the model's schedule are the pipeline's)."""
+        from wala.pipeline import SEED_MAX
+
         name = fields.get("model", "")
         if name not in described:
             raise Refused(400, f"unknown model '{name[:40]}'")
@@ -200,6 +205,10 @@ def create_app(
             raise Refused(400, "steps and seed must be whole numbers, scale a number") from None
         if steps is not None and not 1 <= steps <= 1000:
             raise Refused(400, "steps must be between 1 and 1000")
+        if scale is not None and not math.isfinite(scale):
+            raise Refused(400, f"scale must be a finite number, got {scale}")
+        if not 0 <= seed <= SEED_MAX:
+            raise Refused(400, "seed must be in 0…2**63-1")
         if info.files and len(paths) != info.files:
             raise Refused(400, f"{name} reads {info.files} file{'s' if info.files > 1 else ''}, got {len(paths)}")
         for path in paths:
