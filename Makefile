@@ -37,7 +37,7 @@ refset: data/refset/manifest.json
 data/refset/manifest.json: configs/refset.json | $(STAMP) meshes
 	$(PY) -m wala.cli refset configs/refset.json -o data/refset --meshes $(MESHES) --quiet
 
-# ruff: the formatter and a small rule set (pyproject's [tool.ruff]); CI runs it before the tests.
+# ruff (pinned: another version may format differently): the formatter and a small rule set (pyproject's [tool.ruff]); CI runs it before the tests.
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	$(VENV)/bin/ruff check src tests scripts benchmarks
