@@ -100,6 +100,8 @@ def cmd_prep(args) -> None:
 
 
 def add_commands(sub) -> None:
+    from wala.io.mesh import WRITTEN_MESH_FORMATS
+
     def representation_options(p):
         p.add_argument("--resolution", type=int, help="TSDF grid size N (default 256; any N ≥ 32)")
         p.add_argument("--config", help="RepresentationConfig YAML/JSON")
@@ -132,7 +134,7 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=checked.seed, default=0)
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--resolution", type=int, default=256)
-    p.add_argument("--format", choices=("obj", "ply", "stl", "off", "glb"), default="obj")
+    p.add_argument("--format", choices=WRITTEN_MESH_FORMATS, default="obj")
     p.set_defaults(run=cmd_shapes)
 
     p = sub.add_parser("prep", help="meshes / procedural families → sharded wavelet-tree dataset")

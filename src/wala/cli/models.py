@@ -186,9 +186,10 @@ def cmd_serve(args) -> None:
 
 
 def add_commands(sub) -> None:
-    from wala.conditions import CONDITIONS as conditions
-
     """generate, models, serve, preview, convert: the commands that run or show generators."""
+    from wala.conditions import CONDITIONS as conditions
+    from wala.io.mesh import WRITTEN_MESH_FORMATS
+
     p = sub.add_parser("generate", help="condition → meshes (or latents and TSDFs) with a generator")
     checked.generator_options(p, "model")
     given = p.add_mutually_exclusive_group(required=True)
@@ -220,7 +221,7 @@ def add_commands(sub) -> None:
         "--format",
         "--output_format",
         dest="format",
-        choices=("obj", "ply", "stl", "off", "glb", "npz"),
+        choices=(*WRITTEN_MESH_FORMATS, "npz"),
         default="obj",
         help="npz: per sample `latent` (the decoder's input) and `tsdf` (N³ float32)",
     )

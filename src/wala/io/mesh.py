@@ -15,7 +15,8 @@ import trimesh
 
 from wala.errors import WalaError, one_line
 
-MESH_FORMATS = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
+MESH_FORMATS = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")  # what wala reads
+WRITTEN_MESH_FORMATS = ("obj", "ply", "stl", "off", "glb")  # what `save_mesh` writes (trimesh's exporters)
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ def save_mesh(mesh: trimesh.Trimesh, path: str | os.PathLike) -> None:
     """Writes by extension (OBJ/PLY/STL/OFF/GLB), atomically: a crash never leaves half a file."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in MESH_FORMATS or suffix == ".gltf":
-        raise WalaError(f"cannot write mesh format '{path.suffix}' (use .obj, .ply, .stl, .off or .glb)")
+    if suffix[1:] not in WRITTEN_MESH_FORMATS:
+        raise WalaError(f"cannot write mesh format '{path.suffix}' (use .{', .'.join(WRITTEN_MESH_FORMATS)})")
     data = mesh.export(file_type=suffix[1:])
     write_atomic(path, data if isinstance(data, bytes) else data.encode())
 
