@@ -1,6 +1,7 @@
 """Bad command-line values are one line and exit 2 before anything loads; Ctrl-C is one line and exit
 130; a batch rerun under other options is refused unless --force."""
 
+import argparse
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import torch
 
 import wala.cli
 from wala.cli import main
+from wala.cli import options as checked
 from wala.cli.options import MAX_SAMPLES, run_command
 from wala.errors import WalaError
 
@@ -60,10 +62,18 @@ def test_a_bad_generate_option_is_one_line_and_exit_2(option, value, message, ca
         ("mps", torch.backends.mps.is_available(), "argument --device: device mps: no Apple GPU is available"),
     ],
 )
-def test_a_device_this_machine_lacks_is_one_line_and_exit_2(device, there, message, capsys, tmp_path):
-    if there:
-        pytest.skip(f"this machine has {device}")
-    one_line_error(["generate", "pc64", "--unconditional", "-o", str(tmp_path), "--device", device], capsys, message)
+def test_a_device_is_taken_where_the_machine_has_it_else_one_line_and_exit_2(device, there, message, capsys, tmp_path):
+    if there:  # a GPU machine: the device is taken, or its index is past the machine's count
+        index = int(device.partition(":")[2] or 0)
+        if device.startswith("cuda") and index >= torch.cuda.device_count():
+            with pytest.raises(argparse.ArgumentTypeError, match="this machine has"):
+                checked.device(device)
+        else:
+            assert checked.device(device) == device
+    else:
+        one_line_error(
+            ["generate", "pc64", "--unconditional", "-o", str(tmp_path), "--device", device], capsys, message
+        )
 
 
 def test_steps_past_the_models_schedule_are_one_line_naming_both_numbers(capsys, tmp_path):

@@ -81,6 +81,14 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+def check_seeds(seed: int, samples: int = 1) -> None:
+    """A WalaError unless every sample's seed (seed + i) lies in 0…SEED_MAX."""
+    if not 0 <= seed <= SEED_MAX:
+        raise WalaError("seed must be in 0…2**63-1")
+    if seed + samples - 1 > SEED_MAX:
+        raise WalaError(f"seed {seed} with {samples} samples passes 2**63-1 (sample i uses seed + i)")
+
+
 class GeneratedShape:
     """One generated sample: the final latent (the decoder's input); its TSDF and mesh are computed
     on first use (decoding a 256³ TSDF takes seconds on a CPU; not every caller needs it)."""
@@ -175,8 +183,7 @@ class WaLaPipeline:
             raise WalaError(f"guidance must be a finite number, got {guidance}")
         if samples < 1:
             raise WalaError("samples must be at least 1")
-        if not 0 <= seed <= SEED_MAX - (samples - 1):
-            raise WalaError(f"seed {seed} with {samples} samples: seeds must be in 0…2**63-1 (sample i uses seed + i)")
+        check_seeds(seed, samples)
         return steps, guidance
 
     def accepts(self, given: str) -> bool:

@@ -16,7 +16,7 @@ import torch
 from wala.cli import main
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
-from wala.hub.generators import config_from_args
+from wala.hub.args import config_from_args
 from wala.io.pickled import read_torch_pickle
 
 
@@ -303,7 +303,7 @@ def test_a_pickle_costing_far_more_than_its_bytes_is_refused_before_unpickling(
 def test_args_json_that_is_not_a_small_regular_file_or_nests_too_deep_is_one_line(
     official, copy_model, tmp_path, capsys
 ):
-    from wala.hub.generators import read_args
+    from wala.hub.args import read_args
 
     os.mkfifo(tmp_path / "fifo.json")  # reading it would wait forever
     with pytest.raises(WalaError, match="is not a regular file"):

@@ -11,7 +11,8 @@ import torch
 from wala.cli import main
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
-from wala.hub.generators import OURS_ONLY, config_from_args, read_official_checkpoint
+from wala.hub.args import config_from_args
+from wala.hub.generators import OURS_ONLY, read_official_checkpoint
 from wala.pipeline import WaLaPipeline
 
 

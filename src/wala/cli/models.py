@@ -16,15 +16,14 @@ def cmd_generate(args) -> None:
     from wala.batch import OutputOptions, batch_inputs, run_batch, write_shapes
     from wala.conditions import CONDITIONS
     from wala.io.conditions import normalize_points
-    from wala.pipeline import SEED_MAX, WaLaPipeline
+    from wala.pipeline import WaLaPipeline, check_seeds
 
     given = next((name for name in CONDITIONS if name != "none" and getattr(args, name, None)), "none")
     if args.text_model and given != "text":
         raise WalaError("--text-model turns --text into the views a depth/RGB model reads: give --text")
     if args.faces < 0:
         raise WalaError("--faces must be 0 (keep all) or more")
-    if args.seed + args.samples - 1 > SEED_MAX:
-        raise WalaError(f"--seed {args.seed} with {args.samples} samples passes 2**63-1")
+    check_seeds(args.seed, args.samples)
     checked.check_output_folder(args.output)
     pipe = WaLaPipeline.from_pretrained(args.model, args.device, args.dtype)
     kind = pipe.model.kind

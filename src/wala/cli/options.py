@@ -91,8 +91,6 @@ def check_output_folder(path: str | Path) -> Path:
     cannot be used (a symlink loop, a name too long, a folder that may not be searched: any OSError)."""
     path = Path(path)
     try:
-        if path.exists() and not path.is_dir():
-            raise WalaError(f"-o {path}: a file is there, not a folder")
         existing = next(p for p in (path, *path.absolute().parents) if _exists(p))
         if not existing.is_dir():
             raise WalaError(f"-o {path}: {existing} is a file, not a folder")

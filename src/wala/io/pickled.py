@@ -76,22 +76,31 @@ class Inert:
     def __setstate__(self, state):
         self.state = state
 
-    def __setitem__(self, key, value):
-        pass
 
-
-def check_archive(path: Path) -> str:
-    """The archive's top folder; refuses, in one line, any file that is not a plain torch.save zip of
-    pickle + stored records."""
+def read_archive_pickle(path: Path) -> bytes:
+    """The data.pkl of a plain torch.save zip (stored records, one top folder, no TorchScript, at most
+    PICKLE_BYTES_LIMIT); anything else is refused in one line."""
     size = path.stat().st_size
     try:
         with zipfile.ZipFile(path) as archive:
             records = archive.infolist()
+            top = _checked_top(path, records, size)
+            pickled = archive.getinfo(f"{top}/data.pkl")
+            if pickled.file_size > PICKLE_BYTES_LIMIT:
+                raise WalaError(
+                    f"{path}: its pickle is {pickled.file_size / 2**20:,.0f} MiB (at most "
+                    f"{PICKLE_BYTES_LIMIT / 2**20:g} MiB without the tensors' data); refused"
+                )
+            return archive.read(pickled)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise WalaError(
             f"corrupt checkpoint {path}: not a torch.save zip archive "
             f"(legacy tar or raw pickles are not read: {one_line(exc)})"
         ) from exc
+
+
+def _checked_top(path: Path, records: list[zipfile.ZipInfo], size: int) -> str:
+    """The archive's one top folder, every record checked (names inside it, stored, within the file)."""
     for info in records:
         name = info.filename
         if name.startswith("/") or "\\" in name or ".." in name.split("/"):
@@ -205,15 +214,7 @@ def read_torch_pickle(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise WalaError(f"checkpoint not found: {path}")
-    top = check_archive(path)
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(f"{top}/data.pkl")
-        if info.file_size > PICKLE_BYTES_LIMIT:
-            raise WalaError(
-                f"{path}: its pickle is {info.file_size / 2**20:,.0f} MiB (at most "
-                f"{PICKLE_BYTES_LIMIT / 2**20:g} MiB without the tensors' data); refused"
-            )
-        check_pickle_shape(archive.read(info), path)
+    check_pickle_shape(read_archive_pickle(path), path)
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception as exc:

@@ -191,7 +191,7 @@ def create_app(
     def settings(fields: dict[str, str], paths: list[Path]):
         """The form's model, steps, scale and seed, checked against the uploaded files before anything runs
         (the bounds the command line's checkers use; steps past the model's schedule are the pipeline's)."""
-        from wala.pipeline import SEED_MAX
+        from wala.pipeline import check_seeds
 
         name = fields.get("model", "")
         if name not in described:
@@ -207,8 +207,10 @@ def create_app(
             raise Refused(400, "steps must be between 1 and 1000")
         if scale is not None and not math.isfinite(scale):
             raise Refused(400, f"scale must be a finite number, got {scale}")
-        if not 0 <= seed <= SEED_MAX:
-            raise Refused(400, "seed must be in 0…2**63-1")
+        try:
+            check_seeds(seed)
+        except WalaError as exc:
+            raise Refused(400, str(exc)) from None
         if info.files and len(paths) != info.files:
             raise Refused(400, f"{name} reads {info.files} file{'s' if info.files > 1 else ''}, got {len(paths)}")
         for path in paths:

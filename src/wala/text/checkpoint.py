@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from wala.errors import WalaError, one_line
+from wala.hub.args import CONFIG_BYTES_LIMIT  # its yaml, OpenCLIP json and wala_text.json too
 from wala.hub.generators import owned, read_official_checkpoint
 from wala.hub.paths import TEXT_MARKER, model_format, resolve_model
 from wala.io.files import read_limited
@@ -75,7 +76,6 @@ CONFIG_RANGES = {
     "vocab": (1, 1_000_000),
     "context_length": (1, 1024),
 }
-CONFIG_BYTES_LIMIT = 1 * 2**20  # the yaml, the OpenCLIP json, wala_text.json: a few KB each
 
 
 @dataclass
