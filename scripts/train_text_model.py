@@ -123,7 +123,7 @@ def evaluate(work: Path, checkpoint: Path, seeds: int, steps: int, guidances: li
             hits, per_family = [], {f: [] for f in NOUNS}
             for family, caption in flat:
                 for seed in range(seeds):
-                    shape = pipe(text=caption, steps=steps, scale=guidance, seed=seed, progress=False)[0]
+                    shape = pipe(text=caption, steps=steps, guidance=guidance, seed=seed, progress=False)[0]
                     occupancy = torch.from_numpy(shape.tsdf <= 0).flatten().float()
                     hit = nearest_family(occupancy, reference, families) == family
                     hits.append(hit)
@@ -150,7 +150,7 @@ def contact_sheet(checkpoint: Path, path: Path, guidance: float, steps: int) -> 
     tiles = []
     for family in NOUNS:
         caption = held_out_captions(family)[0]
-        mesh = pipe(text=caption, steps=steps, scale=guidance, seed=0, progress=False)[0].mesh
+        mesh = pipe(text=caption, steps=steps, guidance=guidance, seed=0, progress=False)[0].mesh
         tile = Image.fromarray(render_views(mesh, [Pose("sheet", 30.0, 20.0)], 192)[0].rgb)
         canvas = Image.new("RGB", (192, 222), "white")
         canvas.paste(tile, (0, 30))

@@ -1,5 +1,5 @@
 """The package's layering, read from its source: no import cycle among wala's modules (imports inside
-functions count too)."""
+functions count too), and no code outside wala/conditions/ that branches on a condition kind's name."""
 
 import ast
 from pathlib import Path
@@ -79,3 +79,34 @@ def test_no_module_of_wala_imports_itself_through_others():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def kind_name_comparisons(source: str, names: set[str]) -> list[int]:
+    """Lines comparing something with a literal condition kind name (`== "pointcloud"`, `in ("image", …)`)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Compare):
+            continue
+        for operand in [node.left, *node.comparators]:
+            literals = operand.elts if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) else [operand]
+            if any(isinstance(x, ast.Constant) and x.value in names for x in literals):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_conditions_package_branches_on_a_kind_name():
+    from wala.conditions import CONDITIONS
+
+    names = set(CONDITIONS)
+    found = {
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in PACKAGE.rglob("*.py")
+        if "conditions" not in path.relative_to(PACKAGE).parts
+        for line in kind_name_comparisons(path.read_text(), names)
+    }
+    assert not found, f"branches on a condition kind's name (make it a ConditionKind field): {sorted(found)}"
+
+
+def test_the_kind_name_finder_finds_branches():
+    code = 'if kind == "voxel" or x in ("a", "image") or "text" != y:\n    pass\nz = {"depth": 1}\n'
+    assert kind_name_comparisons(code, {"voxel", "image", "text", "depth"}) == [1, 1, 1]

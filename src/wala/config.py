@@ -146,8 +146,6 @@ class DiffusionConfig:
     def __post_init__(self):
         if self.latent not in ("pre", "post"):
             raise WalaError(f"latent must be 'pre' or 'post', got '{self.latent}'")
-        if self.condition.kind == "none" and self.denoiser.cross:
-            raise WalaError("an unconditional generator needs plain blocks: set denoiser.cross to false")
 
 
 def to_dict(config: Any) -> dict:

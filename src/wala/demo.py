@@ -67,8 +67,7 @@ def run_demo(models: dict[str, str], out: Path, seed: int = 0, names: list[str] 
     path or name, "voxel": …}): files written to `out/KIND/NAME/`, one printed line and one row each."""
     from wala.batch import OutputOptions, write_shapes
     from wala.errors import WalaError
-    from wala.eval.generation import points_to_occupancy, upsampled_tsdf
-    from wala.io.conditions import load_point_cloud, load_voxels
+    from wala.eval.generation import UPSAMPLING, upsampled_tsdf
     from wala.pipeline import WaLaPipeline
     from wala.sdf.extract import tsdf_to_mesh
 
@@ -88,15 +87,12 @@ def run_demo(models: dict[str, str], out: Path, seed: int = 0, names: list[str] 
                 truth = true_tsdf(example["family"], example["seed"])
                 truths[example["name"]] = truth, tsdf_to_mesh(truth)
             truth, truth_mesh = truths[example["name"]]
-            grid = load_voxels(path) if kind == "voxel" else points_to_occupancy(load_point_cloud(path))
+            grid = pipe.model.kind.occupancy(pipe.read_condition(kind, [path]), pipe.condition_config)
             row = {
                 "kind": kind,
                 "name": example["name"],
                 "wala": score(shape.tsdf, truth, truth_mesh),
-                **{
-                    mode: score(upsampled_tsdf(grid, RESOLUTION, mode), truth, truth_mesh)
-                    for mode in ("nearest", "trilinear")
-                },
+                **{mode: score(upsampled_tsdf(grid, RESOLUTION, mode), truth, truth_mesh) for mode in UPSAMPLING},
                 "seconds": round(time.perf_counter() - start, 2),
             }
             rows.append(row)

@@ -20,6 +20,8 @@ import torch
 import trimesh
 from tqdm.auto import tqdm
 
+from wala.conditions import CONDITIONS, UNCONDITIONAL, ConditionKind, condition_kind
+from wala.conditions.text import TEXT
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
 from wala.io.mesh import Normalization, load_mesh, normalize_mesh
@@ -191,35 +193,53 @@ class WaLaPipeline:
         takes photos and sketches alike: the SV and SK checkpoints have the same args, so which one
         it is cannot be told from the files (the official run.py feeds both the same way)."""
         name = self.condition
-        return given == name or self.official and {given, name} == {"image", "sketch"}
+        return given == name or self.official and condition_kind(given).official_twin == name
 
     def check_condition(self, given: str) -> None:
         if not self.accepts(given):
             kind = self.model.kind
             need = f"{kind.flag} ({kind.name})" if kind.conditional else "no condition (--unconditional)"
-            got = "no condition" if given == "none" else f"{'an' if given[0] in 'aeiou' else 'a'} {given} condition"
-            raise WalaError(f"this model reads {need}, not {got}")
+            raise WalaError(f"this model reads {need}, not {condition_kind(given).article}")
+
+    def given_condition(self, given: dict) -> tuple[ConditionKind, object]:
+        """The one condition among keyword arguments (kind name → value; None values are not given):
+        (its kind, its value), checked against the registry and this model; (UNCONDITIONAL, None) for none."""
+        for name in given:
+            if name not in CONDITIONS or not CONDITIONS[name].conditional:
+                known = ", ".join(n for n, k in CONDITIONS.items() if k.conditional)
+                raise WalaError(f"unknown condition '{name}' (known: {known})")
+        present = {name: value for name, value in given.items() if value is not None}
+        if len(present) > 1:
+            raise WalaError(f"give one condition, not {' and '.join(present)}")
+        kind, value = (CONDITIONS[next(iter(present))], *present.values()) if present else (UNCONDITIONAL, None)
+        self.check_condition(kind.name)
+        return kind, value
 
     def read_condition(self, given: str, paths: list, composite_alpha: bool = False) -> np.ndarray:
         """The files of a condition → its checked array, as many files as the model reads (images
         may also be Pillow images or uint8 arrays, in the model's view order)."""
         self.check_condition(given)
+        return self._read(list(paths), composite_alpha)
+
+    def _read(self, sources: list, composite_alpha: bool) -> np.ndarray:
         kind, c = self.model.kind, self.condition_config
         expected = kind.files(c)
-        if len(paths) != expected:
+        if len(sources) != expected:
             raise WalaError(
-                f"this model reads {expected} file{'s' if expected > 1 else ''} ({kind.flag}), got {len(paths)}"
+                f"this model reads {expected} file{'s' if expected > 1 else ''} ({kind.flag}), got {len(sources)}"
             )
-        return kind.read(list(paths), c, composite_alpha=composite_alpha)
+        return kind.read(sources, c, composite_alpha=composite_alpha)
 
     def text_views(self) -> tuple[int, ...]:
         """The view ids a text-to-views model must draw for this model: its training views (DM6:
         3, 6, 10, 26, 49, 50). Only multi-view depth and RGB models read such views."""
-        c = self.condition_config
-        if self.condition not in ("depth", "views") or not c.training_views:
+        kind, c = self.model.kind, self.condition_config
+        if kind is TEXT:
+            raise WalaError("this model reads text itself; a text model is for multi-view depth/RGB models")
+        if not kind.drawn_as or not c.training_views:
             raise WalaError(
                 f"text → views → shape needs a multi-view depth or RGB model (DM6, DM4, RGB4); "
-                f"this one reads {self.model.kind.flag} ({self.condition})"
+                f"this one reads {kind.flag} ({kind.name})"
             )
         return tuple(c.training_views)
 
@@ -231,40 +251,42 @@ class WaLaPipeline:
         guidance: float = 10.0,
         seed: int = 0,
         official_prompt: bool = False,
+        progress: bool = False,
     ):
         """This model's views drawn from `text` by a text-to-views model (a `wala.text.multiview.TextToViews`
         or its path): depth maps for a depth model, RGB for a multi-view RGB one. → `TextViews`."""
-        from wala.text.multiview import TextToViews
+        from wala.text.multiview import TextToViews, ddim_timesteps
 
         views = self.text_views()
         if not isinstance(text_model, TextToViews):
             text_model = TextToViews.load(text_model, self.device)
-        return text_model(text, views=views, steps=steps, guidance=guidance, seed=seed, official_prompt=official_prompt)
+        bar = tqdm(total=len(ddim_timesteps(steps)), desc="views", unit="step", leave=False) if progress else None
+        try:
+            return text_model(
+                text,
+                views=views,
+                steps=steps,
+                guidance=guidance,
+                seed=seed,
+                official_prompt=official_prompt,
+                on_step=(lambda *_: bar.update()) if bar else None,
+            )
+        finally:
+            if bar:
+                bar.close()
 
-    def condition_tensor(
-        self,
-        points: np.ndarray | None = None,
-        voxels: np.ndarray | None = None,
-        normalize: bool = False,
-        **arrays: np.ndarray,
-    ) -> torch.Tensor | None:
-        """The model input for a condition array: `points`, `voxels`, or by kind name `image=`,
-        `sketch=` (uint8 (224, 224, 3) crops), `depth=`, `views=` ((V, 224, 224, 3) for several).
-        `normalize` maps world-frame points into the ±0.9 cube first (released models take points as given)."""
-        from wala.io.conditions import check_point_cloud, normalize_points
+    def condition_tensor(self, normalize: bool = False, **given) -> torch.Tensor | None:
+        """The model input for a condition array given by kind name: `pointcloud=` (N, 3), `voxel=` 16³,
+        `image=`, `sketch=` (uint8 (224, 224, 3) crops), `depth=`, `views=` ((V, 224, 224, 3) for several),
+        `text=`; None for an unconditional model. `normalize` maps world-frame points into the ±0.9 cube
+        first (released models take points as given)."""
+        return self._tensor(*self.given_condition(given), normalize)
 
-        given = {k: v for k, v in {"pointcloud": points, "voxel": voxels, **arrays}.items() if v is not None}
-        if len(given) > 1:
-            raise WalaError(f"give one condition, not {' and '.join(given)}")
-        for kind in given:
-            self.check_condition(kind)
-        if self.condition == "none":
+    def _tensor(self, kind: ConditionKind, value, normalize: bool) -> torch.Tensor | None:
+        if not kind.conditional:
             return None
-        if not given:
-            raise WalaError(f"this generator needs a {self.condition} condition")
-        ((kind, value),) = given.items()
-        if kind == "pointcloud" and normalize:
-            value, _ = normalize_points(check_point_cloud(value), RepresentationConfig().normalize_bound)
+        if normalize and kind.normalize:
+            value, _ = kind.normalize(value)
         tensor = self.model.kind.to_input(value, self.condition_config).to(self.device)
         return tensor.to(next(self.model.parameters()).dtype) if tensor.is_floating_point() else tensor  # ids stay ints
 
@@ -310,85 +332,60 @@ class WaLaPipeline:
 
     def generate(
         self,
-        points: np.ndarray | None = None,
-        voxels: np.ndarray | None = None,
         *,
-        image: np.ndarray | None = None,
-        sketch: np.ndarray | None = None,
-        depth: np.ndarray | None = None,
-        views: np.ndarray | None = None,
-        **options,
+        samples: int = 1,
+        steps: int | None = None,
+        guidance: float | None = None,
+        seed: int = 0,
+        normalize: bool = False,
+        **given,
     ) -> list[trimesh.Trimesh]:
-        """Meshes for one condition (arrays as `condition_tensor`; image files → arrays with
+        """Meshes for one condition array given by kind name (as `condition_tensor`; files → arrays with
         `read_condition`); options as `generate_tsdf`. A sample whose TSDF never crosses zero has no
         surface and raises."""
-        images = {k: v for k, v in dict(image=image, sketch=sketch, depth=depth, views=views).items() if v is not None}
-        tsdfs = self.generate_tsdf(self.condition_tensor(points, voxels, **images), **options)
+        tsdfs = self.generate_tsdf(self.condition_tensor(normalize, **given), samples, steps, guidance, seed)
         return [tsdf_to_mesh(t) for t in tsdfs]
 
     def __call__(
         self,
-        pointcloud=None,
-        voxel=None,
-        image=None,
-        sketch=None,
-        depth=None,
-        views=None,
-        text=None,
         *,
         text_model=None,
         text_steps: int = 50,
         text_guidance: float = 10.0,
         steps: int | None = None,
-        scale: float | None = None,
+        guidance: float | None = None,
         seed: int = 0,
         samples: int = 1,
         normalize: bool = False,
         composite_alpha: bool = False,
         progress: bool = True,
+        **given,
     ) -> list[GeneratedShape]:
-        """Shapes for one condition — a file path or an array: `pointcloud` (N, 3), `voxel` 16³ 0/1;
-        `image`/`sketch`: a file, Pillow image or uint8 array of any size (resized and cropped as the
-        released models read); `depth`/`views`: a list of those (files in any order, named by view
-        id; images and arrays in the model's view order); `text`: a caption for a text model, or with
+        """Shapes for one condition given by its kind's name — a file path or an array: `pointcloud` (N, 3),
+        `voxel` 16³ 0/1; `image`/`sketch`: a file, Pillow image or uint8 array of any size (resized and
+        cropped as the released models read); `depth`/`views`: a list of those (files in any order, named by
+        view id; images and arrays in the model's view order); `text`: a caption for a text model, or with
         `text_model` (a TextToViews or its path) the text drawn as this depth/RGB model's views first
         (`views_from_text` with `text_steps`, `text_guidance` and the same seed; the views are each
         shape's `.text_views`). No condition for an unconditional model. Steps and guidance default to the
         condition's (`defaults`); sample i uses seed + i."""
-        self.sampling(steps, scale, seed, samples)  # before any file is read or a text model runs
+        steps, guidance = self.sampling(steps, guidance, seed, samples)  # before any file is read or a model runs
         drawn = None
-        if text is not None and text_model is not None:
-            if depth is not None or views is not None:
+        if text_model is not None:
+            text = given.pop(TEXT.name, None)
+            if text is None:
+                raise WalaError("a text model draws this model's views from text: give text")
+            if any(value is not None for value in given.values()):
                 raise WalaError("give text and a text model, or the views themselves, not both")
-            drawn = self.views_from_text(text, text_model, text_steps, text_guidance, seed)
-            text, kind_images = None, list(drawn.images)
-            if self.condition == "depth":
-                depth = kind_images
-            else:
-                views = kind_images
-        given = {
-            k: v
-            for k, v in dict(
-                pointcloud=pointcloud, voxel=voxel, image=image, sketch=sketch, depth=depth, views=views, text=text
-            ).items()
-            if v is not None
-        }
-        if len(given) > 1:
-            raise WalaError(f"give one condition, not {' and '.join(given)}")
-        condition = None
-        if given:
-            ((kind, value),) = given.items()
+            text = " ".join(text) if isinstance(text, (list, tuple)) else text  # a caption or its words
+            drawn = self.views_from_text(text, text_model, text_steps, text_guidance, seed, progress=progress)
+            given = {self.condition: list(drawn.images)}
+        kind, value = self.given_condition(given)
+        if kind.conditional:
             sources = list(value) if isinstance(value, (list, tuple)) else [value]
-            is_file = [isinstance(v, (str, Path)) for v in sources]
-            array = (
-                self.read_condition(kind, sources, composite_alpha)
-                if kind in ("image", "sketch", "depth", "views", "text") or all(is_file)
-                else value
-            )
-            condition = self.condition_tensor(**{kind: array}, normalize=normalize)
-        else:
-            self.check_condition("none")
-        latents = self.generate_latents(condition, samples, steps, scale, seed, progress)
+            if kind.read_values or all(isinstance(v, (str, Path)) for v in sources):
+                value = self._read(sources, composite_alpha)
+        latents = self.generate_latents(self._tensor(kind, value, normalize), samples, steps, guidance, seed, progress)
         shapes = [GeneratedShape(z.float().cpu(), seed + i, self.decode) for i, z in enumerate(latents)]
         for shape in shapes:
             shape.text_views = drawn

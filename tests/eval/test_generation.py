@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from wala.ablations.diffusion import format_diffusion_ablation, run_diffusion_ablation
+from wala.conditions.derive import points_to_occupancy
 from wala.data.shards import WaveletTreeDataset
-from wala.eval.generation import evaluate_generation, format_generation, points_to_occupancy, upsampled_tsdf
+from wala.eval.generation import evaluate_generation, format_generation, upsampled_tsdf
 from wala.pipeline import WaLaPipeline
 
 

@@ -65,7 +65,7 @@ def test_latents_are_cached_and_their_statistics_travel_with_the_checkpoint(trai
 def test_generation_is_seeded(trained):
     generator = WaLaPipeline.from_pretrained(trained / "step-00000006.safetensors")
     points = np.random.default_rng(0).random((3000, 3)) * 2 - 1
-    condition = generator.condition_tensor(points=points)
+    condition = generator.condition_tensor(pointcloud=points)
     assert generator.generate_tsdf(condition, samples=2, steps=4, guidance=1.5, seed=7).shape == (2, 64, 64, 64)
     # latents, not TSDFs: an undertrained model's nearby latents snap to the same codes
     a, b, c = (
@@ -84,7 +84,7 @@ def test_voxel_and_unconditional_generators_train(prepared, tiny_autoencoder, tm
     assert generator.condition == kind
     grid = np.zeros((16, 16, 16), dtype=bool)
     grid[4:12, 4:12, 4:12] = True
-    condition = generator.condition_tensor(voxels=grid) if kind == "voxel" else None
+    condition = generator.condition_tensor(voxel=grid) if kind == "voxel" else None
     assert generator.generate_tsdf(condition, samples=1, steps=2).shape == (1, 64, 64, 64)
 
 
@@ -235,7 +235,7 @@ def test_convert_writes_our_directory_for_a_trained_generator_too(trained, tmp_p
     assert main(["convert", str(trained / "step-00000006.safetensors"), "-o", str(tmp_path / "model")]) == 0
     a = WaLaPipeline.from_pretrained(trained / "step-00000006.safetensors")
     b = WaLaPipeline.from_pretrained(tmp_path / "model")
-    condition = a.condition_tensor(points=np.random.default_rng(1).random((500, 3)) - 0.5)
+    condition = a.condition_tensor(pointcloud=np.random.default_rng(1).random((500, 3)) - 0.5)
     reference = a.generate_latents(condition, steps=3, seed=5)
     assert torch.equal(reference, b.generate_latents(condition, steps=3, seed=5))
     # half-size storage: half the file, computed in float32 on load, nearly the same samples

@@ -59,7 +59,7 @@ def cmd_eval_gen(args) -> None:
         reference,
         args.limit,
         args.steps or steps,
-        guidance if args.scale is None else args.scale,
+        guidance if args.guidance is None else args.guidance,
         args.seed,
         args.points,
         lfd=args.lfd,
@@ -114,7 +114,7 @@ def cmd_bench(args) -> None:
         args.reference,
         args.output,
         args.steps or steps,
-        guidance if args.scale is None else args.scale,
+        guidance if args.guidance is None else args.guidance,
         args.seed,
         args.limit,
         args.resolution,
@@ -140,6 +140,8 @@ def cmd_refset(args) -> None:
 
 
 def add_commands(sub) -> None:
+    from wala.conditions import CONDITIONS
+
     p = sub.add_parser(
         "eval-gen", help="IoU/CD/F-score of generated vs true shapes, beside nearest/trilinear upsampling and retrieval"
     )
@@ -177,7 +179,7 @@ def add_commands(sub) -> None:
     p.set_defaults(run=cmd_eval)
 
     p = sub.add_parser("bench", help="conditions from a reference set → generate → score")
-    p.add_argument("condition", choices=("pointcloud", "voxel"))
+    p.add_argument("condition", choices=[name for name, kind in CONDITIONS.items() if kind.benchmarked])
     checked.generator_options(p)  # checkpoint may also be baseline:nearest or baseline:trilinear
     p.add_argument("reference", help="reference folder (`make refset` builds data/refset)")
     p.add_argument("-o", "--output", required=True)

@@ -14,13 +14,15 @@ from wala.errors import WalaError
 
 def cmd_generate(args) -> None:
     from wala.batch import OutputOptions, batch_inputs, run_batch, write_shapes
-    from wala.conditions import CONDITIONS
-    from wala.io.conditions import normalize_points
+    from wala.conditions import CONDITIONS, UNCONDITIONAL
+    from wala.conditions.text import TEXT
     from wala.pipeline import WaLaPipeline, check_seeds
 
-    given = next((name for name in CONDITIONS if name != "none" and getattr(args, name, None)), "none")
-    if args.text_model and given != "text":
+    given = next((k for k in CONDITIONS.values() if k.conditional and getattr(args, k.name, None)), UNCONDITIONAL)
+    if args.text_model and given is not TEXT:
         raise WalaError("--text-model turns --text into the views a depth/RGB model reads: give --text")
+    if args.text_model and args.batch:
+        raise WalaError("--text-model takes one --text, not --batch")
     if args.faces < 0:
         raise WalaError("--faces must be 0 (keep all) or more")
     check_seeds(args.seed, args.samples)
@@ -30,45 +32,34 @@ def cmd_generate(args) -> None:
     if args.batch:
         if not kind.conditional:
             raise WalaError("--batch needs a conditional model (an unconditional one takes --samples)")
-        given = kind.name
-    chain = None
-    if given == "text" and not args.batch:
-        args.text = [" ".join(args.text)]  # unquoted words are one text
-    if args.text_model and pipe.condition == "text":
-        raise WalaError(
-            "this model reads text itself; --text-model is for multi-view depth/RGB models (DM6, DM4, RGB4)"
-        )
-    if given == "text" and pipe.condition != "text" and args.text_model:  # text → views → shape
-        if args.batch:
-            raise WalaError("--text-model takes one --text, not --batch")
-        from wala.cli.text import load_text_model, run_text_model
+        given = kind
+    elif given.joined:
+        setattr(args, given.name, [" ".join(getattr(args, given.name))])  # unquoted words are one value
+    text_model = None
+    if args.text_model:  # text → views → shape
+        from wala.cli.text import load_text_model
 
+        pipe.text_views()  # this model reads views a text model can draw
         text_model = load_text_model(args.text_model, args.device, args.dtype)
-        chain = run_text_model(
-            text_model, args.text[0], pipe.text_views(), args.text_steps, args.text_guidance, args.seed
-        )
-        for path in chain.write(Path(args.output) / ("depth" if pipe.condition == "depth" else "rgb")):
-            print(path)
-        given = pipe.condition
-    elif given == "text" and pipe.condition != "text" and pipe.condition in ("depth", "views"):
+    elif given is TEXT and kind.drawn_as:
         raise WalaError(
-            f"this model reads {pipe.model.kind.flag} ({pipe.condition}); give --text-model to turn "
-            f"the text into its views"
+            f"this model reads {kind.flag} ({kind.name}); give --text-model to turn the text into its views"
         )
-    pipe.check_condition(given)
-    steps, guidance = pipe.defaults()
-    steps, guidance = args.steps or steps, guidance if args.scale is None else args.scale
+    steps, guidance = pipe.sampling(args.steps, args.guidance, args.seed, args.samples)
     options = OutputOptions(args.format, args.faces, not args.no_preview, args.gif)
 
     def generate(files: list[str]):
         condition, back = files, None
-        if given == "pointcloud" and args.normalize and args.original_frame:
-            condition = pipe.read_condition(given, files)  # read once: the frame comes from the same points
-            back = normalize_points(condition)[1]
+        if kind.normalize and args.normalize and args.original_frame:
+            condition = pipe.read_condition(given.name, files)  # read once: the frame comes from the same points
+            back = kind.normalize(condition)[1]
         shapes = pipe(
-            **({given: condition} if files else {}),
+            **({given.name: condition} if files else {}),
+            text_model=text_model,
+            text_steps=args.text_steps,
+            text_guidance=args.text_guidance,
             steps=steps,
-            scale=guidance,
+            guidance=guidance,
             seed=args.seed,
             samples=args.samples,
             normalize=args.normalize,
@@ -105,7 +96,10 @@ def cmd_generate(args) -> None:
         if failures:
             raise WalaError(f"{len(failures)} of {len(inputs)} inputs failed (listed in {out / 'failed.log'})")
         return
-    shapes, back = generate(list(chain.images) if chain else getattr(args, given, None) or [])
+    shapes, back = generate(getattr(args, given.name, None) or [])
+    if shapes[0].text_views:
+        for path in shapes[0].text_views.write(Path(args.output) / kind.drawn_as):
+            print(path)
     written, empty = write_shapes(shapes, out, dataclasses.replace(options, back=back))
     for line in empty:
         print(line, file=sys.stderr)

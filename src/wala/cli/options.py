@@ -171,7 +171,7 @@ def generator_options(p, what="checkpoint"):
     p.add_argument(
         "--scale",
         "--guidance",
-        dest="scale",
+        dest="guidance",
         type=finite,
         help="classifier-free guidance scale (default: the condition's; for released point-cloud "
         "and voxel models 3.0, what their run.py really uses)",

@@ -39,10 +39,39 @@ class ConditionKind:
     formats: tuple[str, ...] = ()  # file suffixes `read` takes (a batch folder's inputs)
     # (files, steps, guidance): recommendations that depend on the number of files (depth maps)
     per_files: tuple[tuple[int, int, float], ...] = ()
+    # -- a user's condition --
+    read_values: bool = False  # `read` also takes in-memory values (Pillow images, uint8 arrays, text), not only files
+    joined: bool = False  # the flag's words are one value (a caption), not several files
+    # a world-frame array → (it in the ±0.9 cube, the Normalization back): `--normalize` (point clouds)
+    normalize: Callable[[np.ndarray], tuple[np.ndarray, Any]] | None = None
+    official_twin: str | None = None  # another kind a released model of this kind reads the same way (SV ↔ SK)
+    drawn_as: str | None = None  # what a text-to-views model draws for it: "depth" maps or "rgb" views
+    # -- scoring against held-out prepared shapes and reference meshes (wala.eval) --
+    per_technique: bool = False  # stored once per view and drawing technique (sketches)
+    held_out: Callable[[np.ndarray, ConditionConfig], np.ndarray] = lambda stored, c: stored  # → what a model reads
+    # the 16³ occupancy of a condition, for the paper's upsampling baselines (None: they cannot run)
+    occupancy: Callable[[np.ndarray, ConditionConfig], np.ndarray] | None = None
+    # (normalized mesh, config, TSDF resolution, seed) → the condition a model of that config reads (`wala bench`)
+    from_mesh: Callable[[Any, ConditionConfig, int, int], np.ndarray] | None = None
+    # retrieval by condition: a held-out array → its signature, and the distance between two signatures
+    signature: Callable[[np.ndarray], Any] | None = None
+    distance: Callable[[Any, Any], float] | None = None
 
     @property
     def conditional(self) -> bool:
         return self.encoder is not None
+
+    @property
+    def benchmarked(self) -> bool:
+        """`wala bench` can derive it from a mesh and run the upsampling baselines beside a model."""
+        return self.from_mesh is not None and self.occupancy is not None
+
+    @property
+    def article(self) -> str:
+        """ "a point cloud condition", "an image condition", "no condition" (for messages)."""
+        if not self.conditional:
+            return "no condition"
+        return f"{'an' if self.name[0] in 'aeiou' else 'a'} {self.name} condition"
 
     def recommended(self, c: ConditionConfig, official: bool = False) -> tuple[int, float]:
         """(steps, guidance) the official README gives for this condition and model (per number of

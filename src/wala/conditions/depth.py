@@ -14,6 +14,7 @@ DEPTH = image_condition(
     guidance=1.8,
     per_files=((1, 5, 1.8), (4, 5, 1.3), (6, 10, 1.5)),
     array="depth",
+    drawn_as="depth",
     training_input=gray_training_input,
     help="1, 4 or 6 8-bit depth PNGs (as the model reads), several named by view id: 3.png 6.png …",
 )

@@ -1,4 +1,5 @@
-"""Condition data derived from a training shape at prep time: surface points and 16³ occupancy.
+"""Condition data derived from a shape: surface points and 16³ occupancy (at prep time, for `wala bench`,
+and the grids the paper's upsampling baselines start from).
 
 Both live in the normalized frame of the shape's TSDF, so a model trained on them sees the same
 frame a user's condition is normalized into at inference (bbox centered, longest side 1.8).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
+from scipy.ndimage import binary_fill_holes
 
 from wala.sdf.surface import surface_points
 
@@ -28,3 +30,11 @@ def occupancy_grid(tsdf: np.ndarray, size: int = 16) -> np.ndarray:
     b = n // size
     inside = np.asarray(tsdf) <= 0
     return inside.reshape(size, b, size, b, size, b).any(axis=(1, 3, 5))
+
+
+def points_to_occupancy(points: np.ndarray, size: int = 16) -> np.ndarray:
+    """Normalized points (P, 3) in [-1, 1]³ → (size³) bool: cells holding a point, interior filled."""
+    cells = np.clip(((points + 1) / 2 * size).astype(int), 0, size - 1)
+    grid = np.zeros((size,) * 3, dtype=bool)
+    grid[cells[:, 0], cells[:, 1], cells[:, 2]] = True
+    return binary_fill_holes(grid)

@@ -11,6 +11,7 @@ IMAGE = image_condition(
     steps=5,
     guidance=1.8,
     array="rgb",
+    official_twin="sketch",
     training_input=rgb_training_input,
     help="a photo or render: PNG (alpha dropped unless --composite-alpha), JPEG, WebP…",
 )

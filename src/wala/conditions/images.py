@@ -60,6 +60,17 @@ def _views_rule(name: str, views: str):
     return check
 
 
+def image_signature(images: np.ndarray) -> np.ndarray:
+    """Stored uint8 images (…, H, W[, 3]) → gray (N, H/4, W/4) in [0, 1]: what retrieval compares."""
+    import torch.nn.functional as F
+
+    gray = torch.from_numpy(np.asarray(images, dtype=np.float32) / 255.0)
+    gray = gray.reshape(-1, *gray.shape[-3 if gray.shape[-1] == 3 else -2 :])  # (N, H, W[, 3])
+    if gray.dim() == 4:
+        gray = gray.mean(-1)
+    return F.avg_pool2d(gray[:, None], 4)[:, 0].numpy()
+
+
 def image_condition(views: str, **record) -> ConditionKind:
     """A ConditionKind read from image files and encoded by DINOv2 (`clip_model.dinov2.*`);
     `views`: "one" image, "several" (multi-view) or "either"."""
@@ -72,6 +83,9 @@ def image_condition(views: str, **record) -> ConditionKind:
         to_input=images_input,
         formats=IMAGE_FORMATS,
         check=_views_rule(record["name"], views),
+        read_values=True,
+        signature=image_signature,
+        distance=lambda a, b: float(np.mean((a - b) ** 2)),
         **record,
     )
 

@@ -91,6 +91,41 @@ def _derive(mesh, tsdf: np.ndarray, seed: int) -> np.ndarray:
     return surface_samples(mesh, seed=seed)
 
 
+def _normalize(points: np.ndarray):
+    from wala.config import RepresentationConfig
+    from wala.io.conditions import check_point_cloud, normalize_points
+
+    return normalize_points(check_point_cloud(points), RepresentationConfig().normalize_bound)
+
+
+def _from_mesh(mesh, c: ConditionConfig, resolution: int, seed: int) -> np.ndarray:
+    from wala.conditions.derive import surface_samples
+
+    return surface_samples(mesh, c.points, seed=seed)
+
+
+def _occupancy(points: np.ndarray, c: ConditionConfig) -> np.ndarray:
+    from wala.conditions.derive import points_to_occupancy
+
+    return points_to_occupancy(points, c.voxel_size)
+
+
+RETRIEVAL_POINTS = 2048  # points compared per shape by retrieval
+
+
+def _signature(points: np.ndarray):
+    from scipy.spatial import cKDTree
+
+    points = points[:RETRIEVAL_POINTS]
+    return points, cKDTree(points)
+
+
+def _chamfer(a, b) -> float:
+    """Symmetric mean squared nearest-neighbour distance between two signatures."""
+    (a_points, a_tree), (b_points, b_tree) = a, b
+    return float(np.mean(b_tree.query(a_points)[0] ** 2) + np.mean(a_tree.query(b_points)[0] ** 2))
+
+
 def _training_input(stored: torch.Tensor, c: ConditionConfig, generator: torch.Generator | None) -> torch.Tensor:
     """`c.points` random stored points per shape (the first ones without a generator)."""
     if generator is None:
@@ -114,4 +149,10 @@ POINTCLOUD = ConditionKind(
     training_input=_training_input,
     help="H5DF/H5/PLY/XYZ/NPY/NPZ (points key)",
     formats=POINT_CLOUD_FORMATS,
+    normalize=_normalize,
+    held_out=lambda stored, c: stored[: c.points],
+    occupancy=_occupancy,
+    from_mesh=_from_mesh,
+    signature=_signature,
+    distance=_chamfer,
 )

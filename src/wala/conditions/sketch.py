@@ -26,6 +26,8 @@ SKETCH = image_condition(
     steps=5,
     guidance=1.8,
     array="sketch",
+    official_twin="image",
+    per_technique=True,
     training_input=_training_input,
     help="a line drawing (PNG/JPEG…)",
 )

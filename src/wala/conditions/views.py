@@ -12,6 +12,7 @@ VIEWS = image_condition(
     steps=5,
     guidance=1.3,
     array="rgb",
+    drawn_as="rgb",
     training_input=rgb_training_input,
     help="one RGB image per view the model reads, named by view id: 3.png 6.png 10.png 26.png",
 )

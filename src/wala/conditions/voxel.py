@@ -55,6 +55,13 @@ def _derive(mesh, tsdf: np.ndarray, seed: int) -> np.ndarray:
     return occupancy_grid(tsdf)
 
 
+def _from_mesh(mesh, c: ConditionConfig, resolution: int, seed: int) -> np.ndarray:
+    from wala.conditions.derive import occupancy_grid
+    from wala.sdf.tsdf import mesh_to_tsdf
+
+    return occupancy_grid(mesh_to_tsdf(mesh, resolution), c.voxel_size)
+
+
 VOXEL = ConditionKind(
     name="voxel",
     flag="--voxel",
@@ -69,6 +76,10 @@ VOXEL = ConditionKind(
     to_input=_to_input,
     derive=_derive,
     training_input=lambda stored, c, g: stored[:, None].float(),
+    occupancy=lambda grid, c: grid,
+    from_mesh=_from_mesh,
+    signature=lambda grid: grid,
+    distance=lambda a, b: float(np.count_nonzero(a != b)),  # Hamming
     help="16³ occupancy: official JSON (resolution + occupied indices), NPY/NPZ/H5/binvox",
     formats=VOXEL_FORMATS,
 )

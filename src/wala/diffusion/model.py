@@ -20,6 +20,7 @@ from wala.conditions import condition_kind
 from wala.config import DiffusionConfig, RepresentationConfig
 from wala.diffusion import gaussian
 from wala.diffusion.denoisers import DENOISERS
+from wala.errors import WalaError
 
 
 class ConditionNetwork(nn.Module):
@@ -67,6 +68,8 @@ class LatentDiffusion(nn.Module):
         self.config = config
         self.kind = condition_kind(config.condition.kind)
         self.kind.check(config.condition)
+        if not self.kind.conditional and config.denoiser.cross:
+            raise WalaError("an unconditional generator needs plain blocks: set denoiser.cross to false")
         self.autoencoder = WaveletVQVAE(config.autoencoder)
         if self.kind.conditional:  # named as in the released checkpoints: `encoder` or `clip_model`
             # registered directly: add_module refuses the name `encoder`, which the property below holds

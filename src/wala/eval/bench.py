@@ -21,16 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from wala.conditions.derive import occupancy_grid, surface_samples
+from wala.conditions import CONDITIONS, condition_kind
 from wala.config import ConditionConfig
 from wala.errors import WalaError
-from wala.eval.generation import UPSAMPLING, points_to_occupancy, upsampled_tsdf
+from wala.eval.generation import UPSAMPLING, upsampled_tsdf
 from wala.eval.harness import evaluate_folders, records_csv, reference_shapes
 from wala.io.mesh import load_mesh, normalize_mesh, save_mesh, write_atomic
 from wala.sdf.extract import tsdf_to_mesh
-from wala.sdf.tsdf import mesh_to_tsdf
 
-CONDITIONS = ("pointcloud", "voxel")
+BENCHMARKED = tuple(name for name, kind in CONDITIONS.items() if kind.benchmarked)
 
 
 class UpsamplingBaseline:
@@ -41,22 +40,17 @@ class UpsamplingBaseline:
             raise WalaError(f"unknown baseline '{mode}' ({', '.join(UPSAMPLING)})")
         self.mode, self.resolution = mode, resolution
         self.condition_config = ConditionConfig(kind=condition)
+        self.kind = condition_kind(condition)
+        if not self.kind.occupancy:
+            raise WalaError(f"the upsampling baselines start from a voxel grid; a {condition} condition has none")
 
     @property
     def condition(self) -> str:
         return self.condition_config.kind
 
-    def generate(self, points=None, voxels=None, **_) -> list:
-        grid = points_to_occupancy(points, self.condition_config.voxel_size) if points is not None else voxels
+    def generate(self, **given) -> list:
+        grid = self.kind.occupancy(given[self.kind.name], self.condition_config)
         return [tsdf_to_mesh(upsampled_tsdf(grid, self.resolution, self.mode))]
-
-
-def derive_condition(kind: str, mesh, generator, key: str) -> np.ndarray:
-    """The condition array the generator takes, from a normalized mesh."""
-    config = generator.condition_config
-    if kind == "pointcloud":
-        return surface_samples(mesh, config.points, seed=zlib.crc32(key.encode()))
-    return occupancy_grid(mesh_to_tsdf(mesh, generator.resolution), config.voxel_size)
 
 
 def run_benchmark(
@@ -75,8 +69,8 @@ def run_benchmark(
     """Generate one shape per reference and score them; writes OUT/generated, OUT/conditions,
     OUT/eval.json and OUT/eval.csv. `generator` is a wala.pipeline.WaLaPipeline or an
     UpsamplingBaseline."""
-    if condition not in CONDITIONS:
-        raise WalaError(f"unknown benchmark condition '{condition}' ({', '.join(CONDITIONS)})")
+    if condition not in BENCHMARKED:
+        raise WalaError(f"unknown benchmark condition '{condition}' ({', '.join(BENCHMARKED)})")
     if generator.condition != condition:
         raise WalaError(f"the checkpoint is conditioned on '{generator.condition}', not '{condition}'")
     out = Path(out)
@@ -84,13 +78,16 @@ def run_benchmark(
     failures = {}
     for shape in progress(shapes) if progress else shapes:
         mesh, _ = normalize_mesh(load_mesh(shape.path))
-        value = derive_condition(condition, mesh, generator, shape.id)
+        value = condition_kind(condition).from_mesh(
+            mesh, generator.condition_config, generator.resolution, zlib.crc32(shape.id.encode())
+        )
         saved = out / "conditions" / f"{shape.id}.npy"
         saved.parent.mkdir(parents=True, exist_ok=True)
         np.save(saved, value)
-        given = {"points": value} if condition == "pointcloud" else {"voxels": value}
         try:
-            generated = generator.generate(**given, samples=1, steps=steps, guidance=guidance, seed=seed)[0]
+            generated = generator.generate(**{condition: value}, samples=1, steps=steps, guidance=guidance, seed=seed)[
+                0
+            ]
         except WalaError as exc:  # the sample has no surface: scored as a failure
             failures[shape.id] = str(exc)
             continue

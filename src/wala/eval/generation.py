@@ -25,8 +25,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import binary_fill_holes
-from scipy.spatial import cKDTree
 
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
@@ -40,14 +38,6 @@ from wala.wavelet.tree import tree_to_tsdf
 METHODS = ("wala", "nearest", "trilinear", "retrieval", "autoencoder")
 UPSAMPLING = ("nearest", "trilinear")
 METRICS = ["iou", "cd", "fscore", "failed"]
-
-
-def points_to_occupancy(points: np.ndarray, size: int = 16) -> np.ndarray:
-    """Normalized points (P, 3) in [-1, 1]³ → (size³) bool: cells holding a point, interior filled."""
-    cells = np.clip(((points + 1) / 2 * size).astype(int), 0, size - 1)
-    grid = np.zeros((size,) * 3, dtype=bool)
-    grid[cells[:, 0], cells[:, 1], cells[:, 2]] = True
-    return binary_fill_holes(grid)
 
 
 def upsampled_tsdf(occupancy: np.ndarray, resolution: int, mode: str = "trilinear") -> np.ndarray:
@@ -70,7 +60,7 @@ class HeldOutConditions:
     def __init__(self, kind, c, shapes, view: str = "", technique: str = ""):
         from wala.conditions.images import IMAGE_ARRAYS, stored_views
 
-        self.kind, self.shapes = kind, shapes
+        self.kind, self.c, self.shapes = kind, c, shapes
         self.pick: tuple = ()
         if kind.array in IMAGE_ARRAYS:
             multi = stored_views(c, shapes.views, kind.array)
@@ -79,7 +69,7 @@ class HeldOutConditions:
                     raise WalaError(f"view '{view}' is not among the prepared views {shapes.views}")
                 multi = shapes.views.index(view) if view else 0
             self.pick = (multi,)
-            if kind.array == "sketch":
+            if kind.per_technique:
                 if technique and technique not in shapes.sketches:
                     raise WalaError(f"technique '{technique}' is not among the prepared sketches {shapes.sketches}")
                 self.pick += (shapes.sketches.index(technique) if technique else 0,)
@@ -88,49 +78,27 @@ class HeldOutConditions:
 
     def __call__(self, i: int) -> np.ndarray:
         stored = self.shapes.arrays(i, (self.kind.array,))[self.kind.array]
-        return stored[self.pick] if self.pick else stored
+        return stored[self.pick] if self.pick else self.kind.held_out(stored, self.c)
 
     def model_input(self, array: np.ndarray, c) -> torch.Tensor:
         """(1, …) the model's input for one held-out array (images as training reads them, unaugmented)."""
-        if self.kind.array == "sketch":
+        if self.kind.per_technique:
             array = array[None, None]  # one view, one technique
-        elif isinstance(self.pick[0], int):
+        elif self.pick and isinstance(self.pick[0], int):
             array = array[None]  # one view
         return self.kind.training_input(torch.from_numpy(np.ascontiguousarray(array))[None], c, None)
 
 
 class Retrieval:
-    """Retrieval over a reference (training) set by condition distance."""
+    """Retrieval over a reference (training) set by the condition kind's signature and distance."""
 
-    def __init__(self, conditions: HeldOutConditions, points: int = 2048):
-        self.kind = conditions.kind.name
-        self.signatures = [self._signature(conditions(i)) for i in range(len(conditions.shapes))]
-        if self.kind == "pointcloud":
-            self.signatures = [s[:points] for s in self.signatures]
-            self.trees = [cKDTree(s) for s in self.signatures]
-
-    def _signature(self, condition: np.ndarray) -> np.ndarray:
-        if self.kind in ("pointcloud", "voxel"):
-            return condition
-        images = torch.from_numpy(np.asarray(condition, dtype=np.float32) / 255.0)
-        images = images.reshape(-1, *images.shape[-3 if images.shape[-1] == 3 else -2 :])  # (N, H, W[, 3])
-        if images.dim() == 4:
-            images = images.mean(-1)
-        return F.avg_pool2d(images[:, None], 4)[:, 0].numpy()
+    def __init__(self, conditions: HeldOutConditions):
+        self.kind = conditions.kind
+        self.signatures = [self.kind.signature(conditions(i)) for i in range(len(conditions.shapes))]
 
     def nearest(self, condition: np.ndarray) -> int:
-        if self.kind == "pointcloud":
-            query, query_tree = condition[: len(self.signatures[0])], cKDTree(condition)
-            costs = [
-                np.mean(t.query(query)[0] ** 2) + np.mean(query_tree.query(s)[0] ** 2)
-                for t, s in zip(self.trees, self.signatures)
-            ]
-        elif self.kind == "voxel":
-            costs = [np.count_nonzero(s != condition) for s in self.signatures]
-        else:
-            query = self._signature(condition)
-            costs = [np.mean((s - query) ** 2) for s in self.signatures]
-        return int(np.argmin(costs))
+        query = self.kind.signature(condition)
+        return int(np.argmin([self.kind.distance(query, s) for s in self.signatures]))
 
 
 def score_tsdf(pred: np.ndarray, truth: np.ndarray, truth_mesh, points: int, truth_lfd=None) -> dict:
@@ -179,10 +147,10 @@ def evaluate_generation(
     c = generator.condition_config
     config = RepresentationConfig(resolution=held_out.resolution)
     conditions = HeldOutConditions(kind, c, held_out, view, technique)
-    voxel_grid = kind.name in ("pointcloud", "voxel")
+    voxel_grid = kind.occupancy is not None
     retrieval = (
         Retrieval(HeldOutConditions(kind, c, reference, view, technique))
-        if "retrieval" in methods and reference is not None
+        if "retrieval" in methods and reference is not None and kind.signature
         else None
     )
     rows: dict[str, list[dict]] = {
@@ -191,22 +159,11 @@ def evaluate_generation(
     for i in range(min(count, len(held_out)) if count else len(held_out)):
         record = held_out.records[i]
         condition = conditions(i)
-        if kind.name == "pointcloud":
-            condition = condition[: c.points]
         with torch.no_grad():
             truth = tree_to_tsdf(held_out.tree(i), config)[0].numpy()
         made = {}
         if "wala" in rows:
-            if voxel_grid:
-                tensor = (
-                    generator.condition_tensor(points=condition)
-                    if kind.name == "pointcloud"
-                    else generator.condition_tensor(voxels=condition)
-                )
-            else:
-                tensor = conditions.model_input(condition, c).to(
-                    generator.device, next(generator.model.parameters()).dtype
-                )
+            tensor = conditions.model_input(condition, c).to(generator.device, next(generator.model.parameters()).dtype)
             made["wala"] = generator.generate_tsdf(tensor, 1, steps, guidance, seed + i)[0]
         if "retrieval" in rows:
             with torch.no_grad():
@@ -214,7 +171,7 @@ def evaluate_generation(
         if "autoencoder" in rows:
             made["autoencoder"] = _reconstructed(generator, held_out, i, config)
         if voxel_grid:
-            grid = points_to_occupancy(condition) if kind.name == "pointcloud" else condition
+            grid = kind.occupancy(condition, c)
             for mode in UPSAMPLING:
                 if mode in rows:
                     made[mode] = upsampled_tsdf(grid, held_out.resolution, mode)

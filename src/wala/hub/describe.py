@@ -12,7 +12,7 @@ from wala.conditions import condition_kind
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError, one_line
 from wala.hub.generators import read_model_config
-from wala.hub.paths import BUILTIN, model_format, search_path
+from wala.hub.paths import BUILTIN, TEXT_TO_VIEWS, model_format, search_path
 from wala.nn import count_parameters
 
 
@@ -34,7 +34,7 @@ def describe(directory: Path) -> ModelInfo:
 
     if not directory.exists():
         raise WalaError(f"model not found: {directory} (see `wala models` for the names on the search path)")
-    if model_format(directory) == "text":
+    if model_format(directory) == TEXT_TO_VIEWS:
         from wala.text.checkpoint import describe_text_model  # diffusers and transformers: only when asked
 
         source, parameters = describe_text_model(directory)

@@ -31,7 +31,16 @@ from wala.config import (
 )
 from wala.errors import WalaError, one_line
 from wala.hub.args import config_from_args, read_args
-from wala.hub.paths import OFFICIAL_FILES, OURS_FILES, model_format, resolve_model, search_path
+from wala.hub.paths import (
+    OFFICIAL,
+    OFFICIAL_FILES,
+    OURS,
+    OURS_FILES,
+    TEXT_TO_VIEWS,
+    model_format,
+    resolve_model,
+    search_path,
+)
 from wala.io.pickled import check_tensor_layouts, read_torch_pickle
 
 QUANTIZER_STATE = "quantize.steps_unused"  # training state of our quantizer: not in released files
@@ -111,14 +120,14 @@ def read_model_config(directory: Path) -> tuple[DiffusionConfig, str]:
     """(config, source) of a model directory, from its args.json (released) or config.json (ours),
     without touching the weights; else one line saying what the folder lacks."""
     kind = model_format(directory)
-    if kind == "official":
+    if kind == OFFICIAL:
         return config_from_args(read_args(directory / "args.json")), "official"
-    if kind == "ours":
+    if kind == OURS:
         info = read_args(directory / "config.json")
         if info.get("wala") != "generator" or "model" not in info:
             raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
         return from_dict(DiffusionConfig, info["model"]), info.get("source", "wala")
-    if kind == "text":
+    if kind == TEXT_TO_VIEWS:
         raise WalaError(f"{directory} is a text-to-views model: use it with `wala text2depth` or `--text-model`")
     raise WalaError(
         f"{directory} is not a model directory (needs {' + '.join(OFFICIAL_FILES)} or {' + '.join(OURS_FILES)})"
@@ -186,7 +195,7 @@ def load_generator(path: str | Path, model_class):
     checkpoint (EMA weights); names are looked up on the search path."""
     path = resolve_model(path)
     if path.is_dir():
-        return (load_official if model_format(path) == "official" else load_ours)(path, model_class)
+        return (load_official if model_format(path) == OFFICIAL else load_ours)(path, model_class)
     if not path.exists():
         where = (
             ""
@@ -234,7 +243,7 @@ def load_autoencoder(path: str | Path, model_class):
         config, state, source = from_dict(DiffusionConfig, config["model"]), tensors.get("ema", {}), path
     elif path.is_dir():
         config, _ = read_model_config(path)
-        official = model_format(path) == "official"
+        official = model_format(path) == OFFICIAL
         source = path / ("checkpoint.ckpt" if official else "model.safetensors")
         state = read_official_checkpoint(source) if official else read_ours(path)
     else:

@@ -15,6 +15,8 @@ from pathlib import Path
 OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
 OURS_FILES = ("config.json", "model.safetensors")
 TEXT_MARKER = "wala_text.json"  # a text-to-views model's `wala convert` folder (wala.text.checkpoint)
+# what `model_format` calls a directory: released, ours, a text-to-views model
+OFFICIAL, OURS, TEXT_TO_VIEWS = "official", "ours", "text-to-views"
 
 
 BUILTIN = Path(__file__).parents[1] / "builtin"
@@ -26,14 +28,14 @@ def search_path() -> list[Path]:
 
 
 def model_format(directory: Path) -> str | None:
-    """ "official", "ours", "text" (a text-to-views model: a WaLa-MVDream download, checkpoint.ckpt alone,
-    or its `wala convert` directory), or None when `directory` is not a model directory."""
+    """OFFICIAL, OURS, TEXT_TO_VIEWS (a WaLa-MVDream download, checkpoint.ckpt alone, or its `wala convert`
+    directory), or None when `directory` is not a model directory."""
     if all((directory / f).is_file() for f in OFFICIAL_FILES):
-        return "official"
+        return OFFICIAL
     if all((directory / f).is_file() for f in OURS_FILES):
-        return "ours"
+        return OURS
     if (directory / TEXT_MARKER).is_file() or (directory / OFFICIAL_FILES[1]).is_file():
-        return "text"
+        return TEXT_TO_VIEWS
     return None
 
 

@@ -171,9 +171,9 @@ def create_app(
         job.mkdir()
         try:
             fields, paths = await read_form(request, job, upload_limit, body_limit, max_upload_mb)
-            name, steps, scale, seed = settings(fields, paths)
+            name, steps, guidance, seed = settings(fields, paths)
             with lock:
-                return run(name, paths, steps, scale, seed, job)
+                return run(name, paths, steps, guidance, seed, job)
         except Refused as exc:
             status, message = exc.status, str(exc)
         except WalaError as exc:
@@ -189,8 +189,9 @@ def create_app(
         return error(message, status)
 
     def settings(fields: dict[str, str], paths: list[Path]):
-        """The form's model, steps, scale and seed, checked against the uploaded files before anything runs
-        (the bounds the command line's checkers use; steps past the model's schedule are the pipeline's)."""
+        """The form's model, steps, guidance (field `scale`, the official name) and seed, checked against
+        the uploaded files before anything runs (the bounds the command line's checkers use; steps past
+        the model's schedule are the pipeline's)."""
         from wala.pipeline import check_seeds
 
         name = fields.get("model", "")
@@ -199,14 +200,14 @@ def create_app(
         info = described[name]
         try:
             steps = int(fields.get("steps") or 0) or None
-            scale = float(fields["scale"]) if fields.get("scale") else None
+            guidance = float(fields["scale"]) if fields.get("scale") else None
             seed = int(fields.get("seed") or 0)
         except ValueError:
             raise Refused(400, "steps and seed must be whole numbers, scale a number") from None
         if steps is not None and not 1 <= steps <= 1000:
             raise Refused(400, "steps must be between 1 and 1000")
-        if scale is not None and not math.isfinite(scale):
-            raise Refused(400, f"scale must be a finite number, got {scale}")
+        if guidance is not None and not math.isfinite(guidance):
+            raise Refused(400, f"scale must be a finite number, got {guidance}")
         try:
             check_seeds(seed)
         except WalaError as exc:
@@ -216,9 +217,9 @@ def create_app(
         for path in paths:
             if path.suffix.lower() not in info.formats:
                 raise Refused(400, f"{path.name}: not a {', '.join(info.formats)} file")
-        return name, steps, scale, seed
+        return name, steps, guidance, seed
 
-    def run(name: str, paths: list[Path], steps, scale, seed: int, job: Path):
+    def run(name: str, paths: list[Path], steps, guidance, seed: int, job: Path):
         from wala.batch import decimate
         from wala.io.mesh import save_mesh
         from wala.render.preview import write_preview
@@ -226,7 +227,7 @@ def create_app(
         pipe = pipeline(name)
         start = time.perf_counter()
         given = {pipe.condition: [str(p) for p in paths]} if paths else {}
-        (shape,) = pipe(**given, steps=steps, scale=scale, seed=seed, progress=False)
+        (shape,) = pipe(**given, steps=steps, guidance=guidance, seed=seed, progress=False)
         mesh = shape.mesh
         save_mesh(mesh, job / "shape.obj")
         save_mesh(mesh, job / "shape.glb")

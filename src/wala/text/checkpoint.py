@@ -26,7 +26,7 @@ import torch.nn as nn
 from wala.errors import WalaError, one_line
 from wala.hub.args import CONFIG_BYTES_LIMIT  # its yaml, OpenCLIP json and wala_text.json too
 from wala.hub.generators import owned, read_official_checkpoint
-from wala.hub.paths import TEXT_MARKER, model_format, resolve_model
+from wala.hub.paths import TEXT_MARKER, TEXT_TO_VIEWS, model_format, resolve_model
 from wala.io.files import read_limited
 
 SCALE_FACTOR = 0.18215
@@ -389,11 +389,11 @@ def read_text_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 
 
 def is_text_model(path: str | Path) -> bool:
-    """A text-to-views model: a folder `wala.hub.paths.model_format` calls "text" (a WaLa-MVDream download,
+    """A text-to-views model: a folder `wala.hub.paths.model_format` calls TEXT_TO_VIEWS (a WaLa-MVDream download,
     checkpoint.ckpt without args.json, or its `wala convert` folder; names resolved on the search
     path), or a .ckpt file."""
     path = resolve_model(path)
-    return model_format(path) == "text" if path.is_dir() else path.suffix == ".ckpt"
+    return model_format(path) == TEXT_TO_VIEWS if path.is_dir() else path.suffix == ".ckpt"
 
 
 def converted_config(directory: Path) -> tuple[TextModelConfig, str]:
@@ -421,7 +421,7 @@ def _find_config(directory: Path) -> Path | None:
     return found[0] if found else None
 
 
-def load_official(path: Path) -> tuple[tuple[nn.Module, nn.Module, nn.Module], TextModelConfig]:
+def load_official_text(path: Path) -> tuple[tuple[nn.Module, nn.Module, nn.Module], TextModelConfig]:
     """A released checkpoint.ckpt (a yaml beside it optional) → its loaded (UNet, VAE, text encoder)."""
     state = read_text_checkpoint(path)
     yaml_path = _find_config(path.parent)

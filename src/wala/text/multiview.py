@@ -36,7 +36,7 @@ from wala.text.checkpoint import (
     LATENT_SIZE,
     TextModelConfig,
     load_converted,
-    load_official,
+    load_official_text,
     save_converted,
 )
 
@@ -191,7 +191,7 @@ class TextToViews(nn.Module):
                     f"text model not found: {path} (a directory with checkpoint.ckpt, the file "
                     f"itself, or a `wala convert` directory)"
                 )
-            (modules, config), source = load_official(ckpt), "official"
+            (modules, config), source = load_official_text(ckpt), "official"
         return cls(*modules, config, source).to(device=device, dtype=dtype)
 
     def save(self, directory: str | Path, storage: torch.dtype | None = None) -> Path:
