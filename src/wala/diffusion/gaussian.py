@@ -144,7 +144,7 @@ def sample(
 
 
 def guided(
-    model: Callable, condition: torch.Tensor | None, unconditional: torch.Tensor | None, scale: float
+    model: Callable, condition: torch.Tensor | None, unconditional: torch.Tensor | None, guidance: float
 ) -> Denoiser:
     """The denoiser of `model(x, t, tokens)` with classifier-free guidance: one call on the batch
     [uncond; cond] and e_u + s·(e_c − e_u). No unconditional tokens: a single plain call."""
@@ -154,7 +154,7 @@ def guided(
             return model(x, t, condition)
         both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([unconditional, condition]))
         e_u, e_c = both.chunk(2)
-        return e_u + scale * (e_c - e_u)
+        return e_u + guidance * (e_c - e_u)
 
     return denoise
 

@@ -20,6 +20,7 @@ from wala.conditions import condition_kind
 from wala.config import DiffusionConfig, RepresentationConfig
 from wala.diffusion import gaussian
 from wala.diffusion.denoisers import DENOISERS
+from wala.diffusion.layout import official_draw_strides
 from wala.errors import WalaError
 
 
@@ -147,13 +148,16 @@ class LatentDiffusion(nn.Module):
         self,
         condition: torch.Tensor | None = None,
         steps: int = 8,
-        scale: float = 1.3,
+        guidance: float = 1.3,
         seed: int = 0,
         samples: int = 1,
         view_ids: torch.Tensor | None = None,
         on_step: Callable | None = None,
     ) -> torch.Tensor:
-        """(samples, e, G, G, G) final latents (the decoder's input) for one condition input."""
+        """(samples, e, G, G, G) final latents (the decoder's input) for one condition input. Sample i is
+        seeded with seed + i, its noise drawn on the CPU (every device gets the same numbers); a model in
+        the official format draws it in the memory layout the official sampler draws it in, so a seed
+        gives the official sample (wala.diffusion.layout); wala's own models draw contiguous noise."""
         device = next(self.parameters()).device
         d = self.config.denoiser
         conditional, unconditional = self.condition_pair(condition, view_ids)
@@ -161,16 +165,24 @@ class LatentDiffusion(nn.Module):
             conditional = conditional.expand(samples, -1, -1)
             unconditional = None if unconditional is None else unconditional.expand(samples, -1, -1)
         generators = [torch.Generator().manual_seed(seed + i) for i in range(samples)]
-        shape = (d.latent_channels, *[d.latent_size] * 3)
+        shape = (1, d.latent_channels, *[d.latent_size] * 3)
         dtype = next(self.network.parameters()).dtype
+        layouts = None
+        if getattr(self, "source", "") == "official":
+            layouts = iter(official_draw_strides(self.config.schedule, d, steps, unconditional is not None))
 
-        def draws() -> torch.Tensor:  # drawn on the CPU, so every device gets the same numbers
-            return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)
+        def draws() -> torch.Tensor:
+            strides = next(layouts) if layouts else None
+            drawn = [
+                torch.empty_strided(shape, strides).normal_(generator=g) if strides else torch.randn(shape, generator=g)
+                for g in generators
+            ]
+            return torch.cat(drawn).contiguous().to(device)
 
         def unet(x, t, tokens):  # the chain stays float32 whatever the weights' dtype
             return self.network.unet(x.to(dtype), t, tokens).float()
 
-        denoise = gaussian.guided(unet, conditional, unconditional, scale)
+        denoise = gaussian.guided(unet, conditional, unconditional, guidance)
         x = gaussian.sample(denoise, self.config.schedule, steps, draws, on_step)
         return self.denormalize(x)
 

@@ -227,7 +227,7 @@ def read_torch_pickle(path: str | Path):
         allowed.append((target, name))
     try:
         with torch.serialization.safe_globals(allowed):
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         raise WalaError(
             f"{path}: the pickle does what no checkpoint does ({_unpickler_reason(exc)}); refused, nothing was run"
