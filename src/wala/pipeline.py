@@ -130,20 +130,29 @@ class WaLaPipeline:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: torch.device | str = "auto", dtype: torch.dtype | str = torch.float32
+        cls,
+        path: str | Path,
+        device: torch.device | str = "auto",
+        dtype: torch.dtype | str = torch.float32,
+        revision: str | None = None,
+        local_files_only: bool | None = None,
     ) -> WaLaPipeline:
-        """`path`: a model directory or checkpoint, or a name on the model search path. `device`
-        auto: cuda, then mps, then cpu. `dtype` "bf16" halves memory and, on a CPU with bf16 support,
-        time (1.7× on 2 Zen 4 cores for the 1B model); "fp16" for GPUs; "fp32" (default) is what
-        reproduces the official numbers."""
+        """`path`: a model directory or checkpoint, a name on the model search path, or else a Hugging
+        Face hub id (`ADSKAILab/WaLa-SV-1B`) or a released model's short name (`WaLa-SV-1B`), fetched
+        into the Hugging Face cache at `revision` unless `local_files_only` (None: unless HF_HUB_OFFLINE
+        is set; wala.hub.download). `device` auto: cuda, then mps, then cpu. `dtype` "bf16" halves
+        memory and, on a CPU with bf16 support, time (1.7× on 2 Zen 4 cores for the 1B model); "fp16"
+        for GPUs; "fp32" (default) is what reproduces the official numbers."""
         from wala.diffusion.model import LatentDiffusion
+        from wala.hub.download import find_model
 
         if isinstance(dtype, str):
             if dtype not in DTYPES:
                 raise WalaError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPES)})")
             dtype = DTYPES[dtype]
         device = resolve_device(device)
-        return cls(LatentDiffusion.from_pretrained(path, device, dtype), device)  # names resolve in the loader
+        path = find_model(path, revision, local_files_only)  # checked first: a download waits for nothing else
+        return cls(LatentDiffusion.from_pretrained(path, device, dtype), device)
 
     @property
     def condition(self) -> str:
@@ -299,20 +308,21 @@ class WaLaPipeline:
         guidance: float | None = None,
         seed: int = 0,
         progress: bool = False,
+        on_step: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
         """(samples, e, G, G, G) final latents for one condition (a model input, batch of one); steps and
-        guidance as `sampling`; sample i uses seed + i."""
+        guidance as `sampling`; sample i uses seed + i. `on_step(i, steps)` after sampling step i (1…steps)."""
         steps, guidance = self.sampling(steps, guidance, seed, samples)
         bar = tqdm(total=steps, desc="sampling", unit="step", leave=False) if progress else None
+
+        def step(j: int, _) -> None:  # j counts down to 0
+            if bar:
+                bar.update()
+            if on_step:
+                on_step(steps - j, steps)
+
         try:
-            return self.model.sample_latents(
-                condition,
-                steps,
-                guidance,
-                seed,
-                samples,
-                on_step=(lambda *_: bar.update()) if bar else None,
-            )
+            return self.model.sample_latents(condition, steps, guidance, seed, samples, on_step=step)
         finally:
             if bar:
                 bar.close()
@@ -359,6 +369,7 @@ class WaLaPipeline:
         normalize: bool = False,
         composite_alpha: bool = False,
         progress: bool = True,
+        on_step: Callable[[int, int], None] | None = None,
         **given,
     ) -> list[GeneratedShape]:
         """Shapes for one condition given by its kind's name — a file path or an array: `pointcloud` (N, 3),
@@ -368,7 +379,8 @@ class WaLaPipeline:
         `text_model` (a TextToViews or its path) the text drawn as this depth/RGB model's views first
         (`views_from_text` with `text_steps`, `text_guidance` and the same seed; the views are each
         shape's `.text_views`). No condition for an unconditional model. Steps and guidance default to the
-        condition's (`defaults`); sample i uses seed + i."""
+        condition's (`defaults`); sample i uses seed + i. `on_step(i, steps)` after each sampling step (an
+        exception it raises stops the sampling)."""
         steps, guidance = self.sampling(steps, guidance, seed, samples)  # before any file is read or a model runs
         drawn = None
         if text_model is not None:
@@ -385,7 +397,8 @@ class WaLaPipeline:
             sources = list(value) if isinstance(value, (list, tuple)) else [value]
             if kind.read_values or all(isinstance(v, (str, Path)) for v in sources):
                 value = self._read(sources, composite_alpha)
-        latents = self.generate_latents(self._tensor(kind, value, normalize), samples, steps, guidance, seed, progress)
+        tensor = self._tensor(kind, value, normalize)
+        latents = self.generate_latents(tensor, samples, steps, guidance, seed, progress, on_step)
         shapes = [GeneratedShape(z.float().cpu(), seed + i, self.decode) for i, z in enumerate(latents)]
         for shape in shapes:
             shape.text_views = drawn

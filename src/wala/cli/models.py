@@ -1,5 +1,5 @@
-"""`wala generate`, `wala convert`, `wala models`, `wala preview` and `wala serve`: the commands that run
-a generator (released, converted or ours), find it, and show what it made."""
+"""`wala generate`, `wala convert`, `wala models`, `wala pull`, `wala preview` and `wala serve`: the
+commands that run a generator (released, converted or ours), find or fetch it, and show what it made."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def cmd_generate(args) -> None:
         raise WalaError("--faces must be 0 (keep all) or more")
     check_seeds(args.seed, args.samples)
     checked.check_output_folder(args.output)
-    pipe = WaLaPipeline.from_pretrained(args.model, args.device, args.dtype)
+    pipe = WaLaPipeline.from_pretrained(args.model, args.device, args.dtype, revision=args.revision)
     kind = pipe.model.kind
     if args.batch:
         if not kind.conditional:
@@ -120,12 +120,14 @@ def cmd_generate(args) -> None:
 
 def cmd_convert(args) -> None:
     from wala.diffusion.model import LatentDiffusion
+    from wala.hub.download import find_model
     from wala.hub.generators import load_generator, save_model
     from wala.nn import count_parameters
     from wala.pipeline import DTYPES
     from wala.text.checkpoint import is_text_model
     from wala.text.multiview import TextToViews
 
+    args.model = find_model(args.model)  # a hub id or short name: its cached snapshot
     if is_text_model(args.model):
         model = TextToViews.load(args.model)
         model.save(args.output, DTYPES[args.storage] if args.storage != "fp32" else None)
@@ -154,32 +156,63 @@ def cmd_models(args) -> None:
     from wala.hub.describe import list_models
     from wala.hub.paths import search_path
 
-    found, problems = list_models()
+    found, problems = list_models(hub=True)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
     if not found:
-        print(f"no models in {', '.join(map(str, search_path()))} (put model directories there, or set $WALA_MODELS)")
+        print(
+            f"no models in {', '.join(map(str, search_path()))} or the Hugging Face cache (put model directories "
+            "there, set $WALA_MODELS, or `wala pull ID`)"
+        )
         return
     width = max(len(m.name) for m in found)
-    print(f"{'name':<{width}}  {'source':<8}  {'condition':<32}  {'parameters':>10}  path")
+    licence = max(len(m.licence) for m in found)
+    print(f"{'name':<{width}}  {'source':<8}  {'condition':<32}  {'parameters':>10}  {'licence':<{licence}}  path")
     for m in found:
-        print(f"{m.name:<{width}}  {m.source:<8}  {m.condition:<32}  {m.parameters / 1e6:>9.1f}M  {m.path}")
+        print(
+            f"{m.name:<{width}}  {m.source:<8}  {m.condition:<32}  {m.parameters / 1e6:>9.1f}M  "
+            f"{m.licence:<{licence}}  {m.path}"
+        )
+
+
+def cmd_pull(args) -> None:
+    from wala.hub.download import RELEASED, download, hub_id
+
+    repo_id = hub_id(args.model)
+    if repo_id is None:
+        raise WalaError(
+            f"{args.model} is neither a hub id (owner/name) nor a released model's short name ({', '.join(RELEASED)})"
+        )
+    print(download(repo_id, args.revision))
 
 
 def cmd_serve(args) -> None:
+    from wala.errors import require
     from wala.hub.describe import list_models
+
+    require("wala serve and its page", "serve", "fastapi", "pydantic", "python_multipart", "uvicorn")
     from wala.serve.app import serve
 
     models = [Path(m) for m in args.model] or [m.path for m in list_models()[0] if m.kind != "text-to-views"]
     if args.max_upload_mb <= 0:
         raise WalaError("--max-upload-mb must be positive")
+    if args.queue < 1:
+        raise WalaError("--queue must be at least 1")
     serve(
-        models, args.host, args.port, args.token, max_upload_mb=args.max_upload_mb, device=args.device, dtype=args.dtype
+        models,
+        args.host,
+        args.port,
+        args.token,
+        max_upload_mb=args.max_upload_mb,
+        device=args.device,
+        dtype=args.dtype,
+        queue=args.queue,
+        keep=args.keep,
     )
 
 
 def add_commands(sub) -> None:
-    """generate, models, serve, preview, convert: the commands that run or show generators."""
+    """generate, models, pull, serve, preview, convert: the commands that run, fetch or show generators."""
     from wala.conditions import CONDITIONS as conditions
     from wala.io.mesh import WRITTEN_MESH_FORMATS
 
@@ -239,14 +272,26 @@ def add_commands(sub) -> None:
         help="with --text and a multi-view depth/RGB model (DM6, DM4, RGB4): the text-to-views "
         "model (WaLa-MVDream-DM6/-RGB4) that turns the text into the model's views, written to OUT/depth or OUT/rgb",
     )
+    p.add_argument("--revision", help="a hub model's branch, tag or commit (default: main)")
     p.add_argument("--text-steps", type=checked.steps, default=50, help="--text-model's DDIM steps")
     p.add_argument("--text-guidance", type=checked.finite, default=10.0, help="--text-model's guidance")
     p.set_defaults(run=cmd_generate)
 
     p = sub.add_parser(
-        "models", help="model directories on the search path ($WALA_MODELS, ~/.cache/wala/models, the built-in ones)"
+        "models",
+        help="model directories on the search path ($WALA_MODELS, ~/.cache/wala/models, the built-in ones) "
+        "and WaLa models in the Hugging Face cache, with their licence",
     )
     p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser(
+        "pull",
+        help="download a model from the Hugging Face hub into its cache (HF_HOME) and print the folder; "
+        "released weights: Autodesk's non-commercial licence",
+    )
+    p.add_argument("model", metavar="ID", help="a hub id (ADSKAILab/WaLa-SV-1B) or a released short name (WaLa-SV-1B)")
+    p.add_argument("--revision", help="a branch, tag or commit (default: main)")
+    p.set_defaults(run=cmd_pull)
 
     p = sub.add_parser("serve", help="a local web page: pick a model, upload a condition, see and download the shape")
     p.add_argument(
@@ -264,6 +309,8 @@ def add_commands(sub) -> None:
         "default: none on loopback, a new random one printed with the address on any other host",
     )
     p.add_argument("--max-upload-mb", type=float, default=20.0)
+    p.add_argument("--queue", type=int, default=8, help="jobs waiting or running at once; more get HTTP 429")
+    p.add_argument("--keep", default="1GB,24h", metavar="SIZE,AGE", help="results kept at most (oldest removed first)")
     checked.add_device(p)
     checked.add_dtype(p)
     p.set_defaults(run=cmd_serve)

@@ -158,8 +158,9 @@ def add_dtype(p) -> None:
 def generator_options(p, what="checkpoint"):
     p.add_argument(
         what,
-        help="a model: a released WaLa directory (checkpoint.ckpt + args.json), "
-        "a `wala convert` directory, or a train-diffusion checkpoint",
+        help="a model: a released WaLa directory (checkpoint.ckpt + args.json), a `wala convert` directory, "
+        "a train-diffusion checkpoint, a name on the search path (`wala models`), or a Hugging Face hub id "
+        "(ADSKAILab/WaLa-PC-1B) or released short name (WaLa-PC-1B), fetched into the hub's cache",
     )
     p.add_argument(
         "--steps",

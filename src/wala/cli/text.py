@@ -40,10 +40,11 @@ def progress_bar(steps: int, what: str = "text → views"):
 
 
 def load_text_model(path: str, device: str, dtype: str):
+    from wala.hub.download import find_model
     from wala.pipeline import DTYPES, resolve_device
     from wala.text.multiview import TextToViews
 
-    return TextToViews.load(path, resolve_device(device), DTYPES[dtype])
+    return TextToViews.load(find_model(path), resolve_device(device), DTYPES[dtype])  # a hub id: its snapshot
 
 
 def run_text_model(model, text: str, views, steps: int, guidance: float, seed: int, official_prompt: bool = False):

@@ -1,9 +1,10 @@
 """What model directories hold, from their configs alone: `describe` one, `list_models` on the search
-path. Above the loaders and the model classes (it builds each model on the meta device to count it)."""
+path (and in the Hugging Face cache). Above the loaders and the model classes (it builds each model on
+the meta device to count it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -11,6 +12,7 @@ import torch
 from wala.conditions import condition_kind
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError, one_line
+from wala.hub.download import OFFICIAL_LICENCE, WALA_LICENCE, cached_models
 from wala.hub.generators import read_model_config
 from wala.hub.paths import BUILTIN, TEXT_TO_VIEWS, model_format, search_path
 from wala.nn import count_parameters
@@ -27,6 +29,12 @@ class ModelInfo:
     files: int = 0  # files one condition is (0: unconditional)
     formats: tuple[str, ...] = ()  # their suffixes
     defaults: tuple[int, float] = (0, 0.0)  # recommended (steps, guidance)
+
+    @property
+    def licence(self) -> str:
+        """Autodesk's non-commercial licence for the released weights (and our copies of them), wala's own
+        for models trained here."""
+        return OFFICIAL_LICENCE if self.source == "official" else WALA_LICENCE
 
 
 def describe(directory: Path) -> ModelInfo:
@@ -62,8 +70,9 @@ def describe(directory: Path) -> ModelInfo:
     )
 
 
-def list_models() -> tuple[list[ModelInfo], list[str]]:
-    """(models found on the search path, one line per directory that could not be read)."""
+def list_models(hub: bool = False) -> tuple[list[ModelInfo], list[str]]:
+    """(models found on the search path, then with `hub` the WaLa models in the Hugging Face cache named
+    by their repo id; one line per directory that could not be read)."""
     found, problems, seen = [], [], set()
     for folder in search_path():
         if not folder.is_dir():
@@ -71,9 +80,18 @@ def list_models() -> tuple[list[ModelInfo], list[str]]:
         for directory in sorted(p for p in folder.iterdir() if p.is_dir()):
             if not model_format(directory) or directory.name in seen:
                 continue
-            try:
-                found.append(describe(directory))
+            if info := _described(directory, problems):
+                found.append(info)
                 seen.add(directory.name)  # an earlier folder on the path wins, as in resolve_model
-            except (WalaError, OSError, ValueError, KeyError, TypeError) as exc:
-                problems.append(f"{directory}: {exc if isinstance(exc, WalaError) else one_line(exc)}")
+    for name, snapshot in cached_models() if hub else ():
+        if info := _described(snapshot, problems):
+            found.append(replace(info, name=name))
     return found, problems
+
+
+def _described(directory: Path, problems: list[str]) -> ModelInfo | None:
+    try:
+        return describe(directory)
+    except (WalaError, OSError, ValueError, KeyError, TypeError) as exc:
+        problems.append(f"{directory}: {exc if isinstance(exc, WalaError) else one_line(exc)}")
+        return None

@@ -4,7 +4,7 @@ The path is `$WALA_MODELS` (folders separated by `:`), then `~/.cache/wala/model
 built-in models shipped inside the package (`pc64`, `vx64`: 64³, trained here). A model directory
 is a released WaLa download (`args.json` + `checkpoint.ckpt`) or ours (`config.json` +
 `model.safetensors`, from `wala convert` or a training run's export); `wala generate NAME` finds
-`NAME` there when it is not a path. Nothing is downloaded.
+`NAME` there when it is not a path. Nothing is downloaded here (hub ids are wala.hub.download's).
 """
 
 from __future__ import annotations

@@ -9,21 +9,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-from wala.errors import WalaError
-
-PACKAGES = {
-    "diffusers": "diffusers",
-    "transformers": "transformers",
-    "ftfy": "ftfy",
-    "regex": "regex",
-    "tokenizers": "tokenizers",
-}
+from wala import errors
 
 
 def require(*modules: str) -> None:
-    """One line naming what to install when a text package is missing."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        raise WalaError(f"text models need {', '.join(PACKAGES[m] for m in missing)}: pip install 'wala[text]'")
+    """One line naming what to install when a text package (diffusers, transformers, ftfy, regex,
+    tokenizers) is missing."""
+    errors.require("text models", "text", *modules)
