@@ -189,7 +189,7 @@ def test_an_unnamed_file_with_bytes_is_refused_and_an_empty_file_input_is_no_fil
 @pytest.mark.parametrize(
     "body, content_type, message",
     [
-        (b'{"model": "sk"}', "application/json", "bad upload: send a multipart/form-data form"),
+        (b"model=sk", "application/x-www-form-urlencoded", "bad upload: send a multipart/form-data form"),
         (multipart({"model": "sk"}, [(b"a.png", b"x")], end=False), None, "bad upload: the form ends before"),
         (multipart({"model": "sk"}, [(f"{i}.png".encode(), b"x") for i in range(17)]), None, "at most 16 files"),
         (multipart({"model": "sk"}, [(b"a.png", b"x"), (b"a.png", b"y")]), None, "two files named a.png"),

@@ -11,16 +11,25 @@ more is written, and a body larger than that plus a small margin is cut off (HTT
 to its end. Result and static paths must resolve inside their folders. A POST from another origin, or a
 request naming another host while bound to loopback (DNS rebinding), is refused; bound to anything but
 loopback, the API wants the server's token. Every failure is one JSON line `{"error": ...}` without local
-paths, and a failed job leaves no folder. One generation runs at a time (they are CPU- or GPU-bound
-anyway); results live in a temporary folder for the life of the server, removed on Ctrl-C and SIGTERM.
+paths, and a failed job leaves no folder.
+
+Generations are jobs (wala.serve.jobs): `POST /api/jobs` queues one and answers at once, `GET /api/jobs/{id}`
+tells its state, queue position and progress, `DELETE` cancels it; `POST /api/generate` queues one and
+answers when it is done. One worker thread runs them one at a time and holds the model, so the page, the
+model list, results and health answer while a generation runs. The queue is bounded (`queue`, 429 past
+it); results live in a temporary folder within a size and an age (`keep`), removed on Ctrl-C and SIGTERM.
+The API is described at /docs (OpenAPI at /openapi.json) and in docs/api.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import binascii
 import hmac
 import http
 import ipaddress
+import json
 import math
 import re
 import secrets
@@ -40,24 +49,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from wala.errors import WalaError, one_line
+from wala.serve import schema
+from wala.serve.jobs import Job, JobQueue, Refused, new_job_id, parse_keep
 
 STATIC = Path(__file__).parent / "static"
 VIEWER_FACES = 60_000  # the mesh sent to the browser; downloads keep every face
 MAX_FILES = 16
 FORM_MARGIN = 2 * 2**20  # body bytes past the uploads' own a request may send: multipart framing, fields
-FIELD_BYTES = 1024  # model, steps, scale, seed: short texts
+FIELD_BYTES = 1024  # model, steps, scale (guidance), seed: short texts
 NAME_CHARS = 100  # an upload's stored name, suffix included
 JOB_ID = re.compile(r"[0-9a-f]{12}")  # the job ids generate makes, and all a result URL may name
-RESULT_FILES = ("shape.obj", "shape.glb", "preview.png")
+RESULT_FILES = ("shape.obj", "shape.glb", "preview.png", "viewer.json")
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^/\s'\"]+/)+")  # its folders: a path shows as its last part
-
-
-class Refused(Exception):
-    """A request turned away: the HTTP status and the one line the page shows."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 def create_app(
@@ -67,35 +70,52 @@ def create_app(
     dtype: str = "fp32",
     host: str = "127.0.0.1",
     token: str | None = None,
+    queue: int = 8,
+    keep: str = "1GB,24h",
 ):
     """The FastAPI app for `models`, answering as a server bound to `host`; with a `token`, the API wants it
-    (required when `host` is not loopback). Results go to a fresh temporary folder, `app.state.results`."""
+    (required when `host` is not loopback). At most `queue` jobs wait or run; results go to a fresh
+    temporary folder, `app.state.results`, kept within `keep` (SIZE,AGE). `app.state.jobs.stop()` ends
+    the worker."""
+    import dataclasses
+
     from wala.hub.describe import describe
+    from wala.hub.download import find_model, hub_id
     from wala.hub.paths import resolve_model
 
     if token is None and not is_loopback(host):
         raise WalaError(f"a server bound to {host} (not loopback) needs a token")
     described = {}
     for path in models:
-        info = describe(resolve_model(path))
+        info = describe(find_model(path))
+        if hub_id(path) and not resolve_model(path).exists():  # a hub snapshot: named by its id, not its commit
+            info = dataclasses.replace(info, name=str(path))
         if info.kind == "text-to-views":
             raise WalaError(f"{path} is a text-to-views model; wala serve shows 3D generators")
         described[info.name] = info
     if not described:
         raise WalaError("wala serve needs at least one model (--model DIR, or models on the search path)")
+    keep_bytes, keep_seconds = parse_keep(keep)
     upload_limit = int(max_upload_mb * 2**20)
     body_limit = upload_limit + FORM_MARGIN
     results = Path(tempfile.mkdtemp(prefix="wala-serve-")).resolve()
     # A job's files show by their uploaded names; a job's folder goes before the results folder holding it.
     hidden = [(re.escape(str(results)) + r"/[0-9a-f]{12}/?", ""), (re.escape(str(results)), "results")]
-    pipelines: dict[str, object] = {}
-    lock = threading.Lock()
+    pipelines: dict[str, object] = {}  # the worker's: one model in memory at a time
 
     def guard(request: Request):
         """Refuses what a hostile page or another host may send: see check_request."""
         check_request(request, host, token)
 
-    app = FastAPI(title="wala", docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Depends(guard)])
+    app = FastAPI(
+        title="wala",
+        description="Condition → 3D shape with WaLa models. See docs/api.md for curl examples.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        dependencies=[Depends(guard)],
+        responses={400: {"model": schema.Failure}, 403: {"model": schema.Failure}},
+    )
     app.state.results = results
 
     def public(message: str) -> str:
@@ -145,7 +165,7 @@ def create_app(
             return error("not found", 404)
         return FileResponse(STATIC / name)
 
-    @app.get("/api/models")
+    @app.get("/api/models", response_model=list[schema.Model])
     def list_models():
         return [
             {
@@ -153,6 +173,7 @@ def create_app(
                 "condition": m.condition,
                 "kind": m.kind,
                 "source": m.source,
+                "licence": m.licence,
                 "parameters": m.parameters,
                 "files": m.files,
                 "formats": list(m.formats),
@@ -162,45 +183,97 @@ def create_app(
             for m in described.values()
         ]
 
-    @app.post("/api/generate")
-    async def generate(request: Request):
+    @app.get("/api/health", response_model=schema.Health)
+    def health():
+        jobs.sweep()
+        return {"ok": True, **jobs.counts(), "capacity": jobs.capacity, "model": next(iter(pipelines), None)}
+
+    async def receive_job(request: Request) -> Job:
+        """The request's form (multipart) or JSON body → a checked job, its files in a fresh folder."""
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > body_limit:  # refused before a byte of the body is read
-            return error(f"uploads larger than {max_upload_mb:g} MB", 413)
-        job = results / secrets.token_hex(6)  # JOB_ID
-        job.mkdir()
+        is_json = request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+        limit = json_limit if is_json else body_limit
+        if length.isdigit() and int(length) > limit:  # refused before a byte of the body is read
+            raise Refused(413, f"uploads larger than {max_upload_mb:g} MB")
+        job_id = new_job_id()
+        folder = results / job_id
+        folder.mkdir()
         try:
-            fields, paths = await read_form(request, job, upload_limit, body_limit, max_upload_mb)
+            if is_json:
+                fields, paths = await read_json(request, folder, upload_limit, json_limit, max_upload_mb)
+            else:
+                fields, paths = await read_form(request, folder, upload_limit, body_limit, max_upload_mb)
             name, steps, guidance, seed = settings(fields, paths)
-            with lock:
-                return run(name, paths, steps, guidance, seed, job)
-        except Refused as exc:
-            status, message = exc.status, str(exc)
-        except WalaError as exc:
-            status, message = 400, str(exc)
         except ClientDisconnect:
-            status, message = 400, "the upload was cut off"
-        except Exception as exc:  # never a crash: the page shows one line
-            status, message = 500, f"generation failed: {one_line(exc)}"
-        except BaseException:  # cancelled: the client went away, or the server stops
-            shutil.rmtree(job, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            raise Refused(400, "the upload was cut off") from None
+        except BaseException:  # refused, or cancelled: the client went away, or the server stops
+            shutil.rmtree(folder, ignore_errors=True)
             raise
-        shutil.rmtree(job, ignore_errors=True)
-        return error(message, status)
+        return Job(job_id, folder, {"model": name, "paths": paths, "steps": steps, "guidance": guidance, "seed": seed})
+
+    def submitted(job: Job) -> Job:
+        try:
+            return jobs.submit(job)
+        except Refused:
+            shutil.rmtree(job.folder, ignore_errors=True)
+            raise
+
+    @app.post("/api/jobs", status_code=202, response_model=schema.JobState, openapi_extra=schema.UPLOAD)
+    async def create_job(request: Request):
+        """Queues a generation and answers at once with its id (poll GET /api/jobs/{id})."""
+        return state_of(submitted(await receive_job(request)))
+
+    @app.get("/api/jobs/{job_id}", response_model=schema.JobState, responses={404: {"model": schema.Failure}})
+    def job_state(job_id: str):
+        return state_of(jobs.get(job_id))
+
+    @app.delete("/api/jobs/{job_id}", response_model=schema.JobState, responses={404: {"model": schema.Failure}})
+    def cancel_job(job_id: str):
+        """Cancels a queued job at once, a running one at its next sampling step."""
+        return state_of(jobs.cancel(job_id))
+
+    @app.post(
+        "/api/generate",
+        response_model=schema.Generated,
+        openapi_extra=schema.UPLOAD,
+        responses={429: {"model": schema.Failure}},
+    )
+    async def generate(request: Request):
+        """Queues a generation and answers when it is done, with the mesh for a viewer inline."""
+        job = submitted(await receive_job(request))
+        await asyncio.get_running_loop().run_in_executor(None, job.finished.wait)
+        if job.state == "cancelled":
+            raise Refused(409, f"job {job.id} was cancelled")
+        if job.state != "done":
+            raise Refused(job.status, job.error or "generation failed")
+        viewer = json.loads((job.folder / "viewer.json").read_text())
+        return {"id": job.id, **job.result, "mesh": viewer}
+
+    def state_of(job: Job) -> dict:
+        return {
+            "id": job.id,
+            "state": job.state,
+            "position": jobs.position(job),
+            "progress": {"stage": job.stage, "step": job.step, "steps": job.steps},
+            "error": public(job.error) if job.error else None,
+            "result": job.result if job.state == "done" else None,
+        }
 
     def settings(fields: dict[str, str], paths: list[Path]):
-        """The form's model, steps, guidance (field `scale`, the official name) and seed, checked against
-        the uploaded files before anything runs (the bounds the command line's checkers use; steps past
-        the model's schedule are the pipeline's)."""
+        """The form's model, steps, guidance (`guidance`, or `scale`, the official name) and seed, checked
+        against the uploaded files before anything runs (the bounds the command line's checkers use;
+        steps past the model's schedule are the pipeline's)."""
         from wala.pipeline import check_seeds
 
         name = fields.get("model", "")
         if name not in described:
             raise Refused(400, f"unknown model '{name[:40]}'")
         info = described[name]
+        given = fields.get("guidance") or fields.get("scale")
         try:
             steps = int(fields.get("steps") or 0) or None
-            guidance = float(fields["scale"]) if fields.get("scale") else None
+            guidance = float(given) if given else None
             seed = int(fields.get("seed") or 0)
         except ValueError:
             raise Refused(400, "steps and seed must be whole numbers, scale a number") from None
@@ -219,45 +292,76 @@ def create_app(
                 raise Refused(400, f"{path.name}: not a {', '.join(info.formats)} file")
         return name, steps, guidance, seed
 
-    def run(name: str, paths: list[Path], steps, guidance, seed: int, job: Path):
+    def run(job: Job) -> dict:
+        """The worker's part of a job: the model (loaded once, kept), sampling, decoding, meshing, files."""
         from wala.batch import decimate
         from wala.io.mesh import save_mesh
+        from wala.pipeline import WaLaPipeline
         from wala.render.preview import write_preview
 
-        pipe = pipeline(name)
+        r = job.request
+        job.progress("loading")
+        if r["model"] not in pipelines:
+            pipelines.clear()  # one model in memory at a time: the released ones are 4-5 GB
+            pipelines[r["model"]] = WaLaPipeline.from_pretrained(described[r["model"]].path, device, dtype)
+        pipe = pipelines[r["model"]]
         start = time.perf_counter()
-        given = {pipe.condition: [str(p) for p in paths]} if paths else {}
-        (shape,) = pipe(**given, steps=steps, guidance=guidance, seed=seed, progress=False)
+        given = {pipe.condition: [str(p) for p in r["paths"]]} if r["paths"] else {}
+        (shape,) = pipe(
+            **given,
+            steps=r["steps"],
+            guidance=r["guidance"],
+            seed=r["seed"],
+            progress=False,
+            on_step=lambda i, n: job.progress("sampling", i, n),
+        )
+        job.progress("decoding")
+        _ = shape.tsdf
+        job.progress("meshing")
         mesh = shape.mesh
-        save_mesh(mesh, job / "shape.obj")
-        save_mesh(mesh, job / "shape.glb")
+        job.progress("writing")
+        for path in r["paths"]:  # the results are what is kept
+            path.unlink(missing_ok=True)
+        save_mesh(mesh, job.folder / "shape.obj")
+        save_mesh(mesh, job.folder / "shape.glb")
         try:
-            write_preview(mesh, job / "preview.png")
-            preview = f"/api/result/{job.name}/preview.png"
+            write_preview(mesh, job.folder / "preview.png")
+            preview = f"/api/result/{job.id}/preview.png"
         except WalaError:
             preview = None
         shown = decimate(mesh, VIEWER_FACES)
+        viewer = {
+            "positions": _b64(np.asarray(shown.vertices, dtype="<f4")),
+            "indices": _b64(np.asarray(shown.faces, dtype="<u4")),
+        }
+        (job.folder / "viewer.json").write_text(json.dumps(viewer))
         return {
-            "id": job.name,
             "seconds": round(time.perf_counter() - start, 2),
             "faces": len(mesh.faces),
-            "mesh": {
-                "positions": _b64(np.asarray(shown.vertices, dtype="<f4")),
-                "indices": _b64(np.asarray(shown.faces, dtype="<u4")),
-            },
             "preview": preview,
-            "obj": f"/api/result/{job.name}/shape.obj",
-            "glb": f"/api/result/{job.name}/shape.glb",
+            "obj": f"/api/result/{job.id}/shape.obj",
+            "glb": f"/api/result/{job.id}/shape.glb",
+            "viewer": f"/api/result/{job.id}/viewer.json",
         }
 
-    @app.get("/api/result/{job}/{name}")
+    jobs = JobQueue(run, results, queue, keep_bytes, keep_seconds)
+    app.state.jobs = jobs
+    json_limit = body_limit * 4 // 3 + FORM_MARGIN  # base64 takes 4 bytes for 3
+
+    @app.get("/api/result/{job}/{name}", responses={404: {"model": schema.Failure}})
     def result(job: str, name: str):
+        """A result file: shape.obj, shape.glb, preview.png or viewer.json (positions and indices, base64)."""
         if not JOB_ID.fullmatch(job) or name not in RESULT_FILES:
             return error("not found", 404)
+        jobs.sweep()
         path = (results / job / name).resolve()
         if not path.is_relative_to(results) or not path.is_file():
+            try:
+                jobs.get(job)
+            except Refused as exc:
+                return error(str(exc) if str(exc) != "no such job" else "not found", 404)
             return error("not found", 404)
-        return FileResponse(path, filename=name if name != "preview.png" else None)
+        return FileResponse(path, filename=name if name not in ("preview.png", "viewer.json") else None)
 
     return app
 
@@ -405,7 +509,7 @@ async def read_form(request: Request, folder: Path, upload_limit: int, body_limi
     refused (413) at once, unread."""
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     if kind != b"multipart/form-data" or not options.get(b"boundary"):
-        raise Refused(400, "bad upload: send a multipart/form-data form")
+        raise Refused(400, "bad upload: send a multipart/form-data form or a JSON body")
     form = UploadForm(folder, upload_limit, max_upload_mb)
     try:
         parser = MultipartParser(options[b"boundary"], form.callbacks(), max_size=body_limit)
@@ -435,6 +539,48 @@ async def read_form(request: Request, folder: Path, upload_limit: int, body_limi
     return form.fields, form.paths
 
 
+async def read_json(request: Request, folder: Path, upload_limit: int, body_limit: int, max_upload_mb: float):
+    """A JSON job `{"model", "steps", "guidance" (or "scale"), "seed", "files": [{"name", "data": base64}]}`
+    → (fields, file paths), the files decoded into `folder` under the multipart form's rules."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > body_limit:
+            raise Refused(413, f"uploads larger than {max_upload_mb:g} MB")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise Refused(400, "bad request: the body is not JSON") from None
+    files = data.get("files", []) if isinstance(data, dict) else None
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        raise Refused(400, 'bad request: send {"model": …, "files": [{"name": …, "data": base64}]}')
+    if len(files) > MAX_FILES:
+        raise Refused(400, f"at most {MAX_FILES} files")
+    fields = {}
+    for key in ("model", "steps", "guidance", "scale", "seed"):
+        value = data.get(key)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            fields[key] = str(value)[:FIELD_BYTES]
+    paths, uploaded = [], 0
+    for entry in files:
+        name = clean_filename(str(entry.get("name", "")))
+        if not name:
+            raise Refused(400, "an uploaded file needs a name (letters, digits, '.', '-', '_')")
+        try:
+            content = base64.b64decode(str(entry.get("data", "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise Refused(400, f"{name}: its data is not base64") from None
+        uploaded += len(content)
+        if uploaded > upload_limit:
+            raise Refused(400, f"uploads larger than {max_upload_mb:g} MB")
+        path = folder / name
+        if path.exists():
+            raise Refused(400, f"two files named {name}")
+        path.write_bytes(content)
+        paths.append(path)
+    return fields, paths
+
+
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode()
 
@@ -462,6 +608,7 @@ def serve(models: list[Path], host: str = "127.0.0.1", port: int = 7860, token: 
             print(f"wala: serving {', '.join(m.name for m in map(Path, models))} on {address}", flush=True)
             uvicorn.run(app, host=host, port=port, log_level="warning")
         finally:
+            app.state.jobs.stop()
             shutil.rmtree(app.state.results, ignore_errors=True)
     finally:
         if in_main:

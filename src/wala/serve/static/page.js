@@ -1,4 +1,4 @@
-// The form: models from /api/models, one POST to /api/generate, the answer shown in the viewer.
+// The form: models from /api/models; a job POSTed to /api/jobs, its progress polled, the mesh shown in the viewer.
 const $ = (id) => document.getElementById(id);
 const viewer = new MeshViewer($("viewer"));
 let models = [];
@@ -21,6 +21,7 @@ function chooseModel() {
   $("files").disabled = m.files === 0;
   $("condition").textContent = m.files === 0 ? "unconditional"
     : `${m.condition}: ${m.files} file${m.files > 1 ? "s" : ""} (${m.formats.join(" ")})`;
+  $("licence").textContent = `weights: ${m.licence}`;
 }
 
 async function loadModels() {
@@ -36,25 +37,57 @@ function decode(b64, Type) {
   return new Type(bytes.buffer);
 }
 
+function describe(job) {
+  if (job.state === "queued") return `queued (${job.position - 1} ahead)`;
+  const p = job.progress;
+  return p.stage === "sampling" ? `sampling step ${p.step}/${p.steps}` : `${p.stage}…`;
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+let current = null; // the job id being followed
+
+async function follow(id) {
+  for (;;) {
+    const answer = await fetch(`/api/jobs/${id}`, { headers });
+    const job = await answer.json();
+    if (!answer.ok) throw new Error(job.error || `error ${answer.status}`);
+    if (job.state === "done") return job.result;
+    if (job.state !== "queued" && job.state !== "running") throw new Error(job.error || `job ${job.state}`);
+    status(describe(job));
+    $("progress").value = job.progress.steps ? job.progress.step / job.progress.steps : 0;
+    await pause(250);
+  }
+}
+
 $("model").addEventListener("change", chooseModel);
+$("cancel").addEventListener("click", () => {
+  if (current) fetch(`/api/jobs/${current}`, { method: "DELETE", headers });
+});
 $("form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = new FormData($("form"));
-  status("generating…");
+  status("sending…");
   $("generate").disabled = true;
+  $("cancel").disabled = false;
   try {
-    const answer = await fetch("/api/generate", { method: "POST", body, headers });
-    const result = await answer.json();
-    if (!answer.ok) { status(result.error || `error ${answer.status}`, true); return; }
-    viewer.show(decode(result.mesh.positions, Float32Array), decode(result.mesh.indices, Uint32Array));
+    const answer = await fetch("/api/jobs", { method: "POST", body, headers });
+    const job = await answer.json();
+    if (!answer.ok) { status(job.error || `error ${answer.status}`, true); return; }
+    current = job.id;
+    const result = await follow(job.id);
+    const mesh = await (await fetch(withToken(result.viewer))).json();
+    viewer.show(decode(mesh.positions, Float32Array), decode(mesh.indices, Uint32Array));
+    $("progress").value = 1;
     $("preview").src = withToken(result.preview) || "";
     $("downloads").innerHTML = `<a href="${withToken(result.obj)}" download>OBJ</a>`
       + ` · <a href="${withToken(result.glb)}" download>GLB</a> · ${result.faces} faces`;
     status(`done in ${result.seconds} s`);
   } catch (err) {
-    status(`error: ${err}`, true);
+    status(`${err.message || err}`, true);
   } finally {
+    current = null;
     $("generate").disabled = false;
+    $("cancel").disabled = true;
   }
 });
 loadModels().catch((err) => status(`cannot list models: ${err}`, true));
