@@ -215,3 +215,13 @@ def test_ctrl_c_ends_with_one_line_and_exit_130(tmp_path):
     assert process.wait(timeout=60) == 130
     tail = [line for line in rest.splitlines() if " files in " not in line]
     assert tail == ["wala: interrupted"], rest
+
+
+def test_a_command_whose_optional_packages_are_missing_names_its_extra(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    assert main(["serve", "--model", str(PC64)]) == 2
+    err = capsys.readouterr().err
+    assert err == "wala: error: wala serve and its page need uvicorn: pip install 'wala[serve]'\n", err

@@ -150,8 +150,8 @@ def add_dtype(p) -> None:
         "--dtype",
         choices=("fp32", "bf16", "fp16"),
         default="fp32",
-        help="weights: bf16 halves memory (and CPU time where bf16 is native), fp16 for GPUs; "
-        "fp32 reproduces the official numbers",
+        help="weights: bf16 halves the model in memory (not the loading peak) and CPU time where bf16 is "
+        "native, fp16 for GPUs; fp32 reproduces the official numbers",
     )
 
 
