@@ -144,11 +144,13 @@ def run_batch(
     options: OutputOptions,
     settings: dict | None = None,
     force: bool = False,
+    group: int = 1,
 ) -> tuple[int, int, list[str]]:
-    """Runs `generate(files) → (shapes, back)` for each unfinished input (`back`: a Normalization to
-    the input's frame, or None). (inputs done now, inputs skipped as finished before, failure lines).
-    `settings` (what the shapes depend on) are kept in OUT/batch.json: a rerun under others is refused
-    unless `force`, which redoes every input."""
+    """Runs `generate([files, …]) → [(shapes, back), …]` on the unfinished inputs, `group` at a time
+    (`back`: a Normalization to the input's frame, or None); a group that fails is run again one input
+    at a time, so a bad input fails alone. (inputs done now, inputs skipped as finished before, failure
+    lines). `settings` (what the shapes depend on) are kept in OUT/batch.json: a rerun under others is
+    refused unless `force`, which redoes every input."""
     import dataclasses
 
     from wala.io.mesh import write_atomic
@@ -169,32 +171,48 @@ def run_batch(
                 )
         write_atomic(recorded, (json.dumps(settings, indent=1) + "\n").encode())
     (out / "failed.log").unlink(missing_ok=True)  # this run's failures only: earlier ones are retried
-    done = skipped = 0
+    done = 0
     failures = []
-    for item in inputs:
-        folder = out / item.name
-        if (folder / "done.json").is_file() and not force:
-            skipped += 1
-            continue
+    todo = [item for item in inputs if force or not (out / item.name / "done.json").is_file()]
+    skipped = len(inputs) - len(todo)
+    for first in range(0, len(todo), max(1, group)):
+        items = todo[first : first + max(1, group)]
+        made: dict[str, tuple | WalaError] = {}  # input → (shapes, back, seconds), or its error
         start = time.perf_counter()
         try:
-            shapes, back = generate(item.files)
-            written, empty = write_shapes(shapes, folder, dataclasses.replace(options, back=back))
-            if not written:
-                raise WalaError("; ".join(empty) or "nothing written")
+            for item, result in zip(items, generate([item.files for item in items])):
+                made[item.name] = (*result, (time.perf_counter() - start) / len(items))
         except WalaError as exc:
-            failures.append(f"{item.name}: {exc}")
-            print(f"failed {item.name}: {exc}", file=sys.stderr)
-            with open(out / "failed.log", "a") as log:
-                log.write(failures[-1] + "\n")
-            continue
-        record = {
-            "input": item.files,
-            "files": [p.name for p in written],
-            "empty": empty,
-            "seconds": round(time.perf_counter() - start, 2),
-        }
-        write_atomic(folder / "done.json", (json.dumps(record, indent=1) + "\n").encode())
-        print(f"{item.name}: {len(written)} files in {record['seconds']}s", file=sys.stderr)
-        done += 1
+            made = {items[0].name: exc} if len(items) == 1 else {}
+            for item in items[len(made) :]:  # a group fails as a whole: each input alone, a bad one fails alone
+                start = time.perf_counter()
+                try:
+                    made[item.name] = (*generate([item.files])[0], time.perf_counter() - start)
+                except WalaError as alone:
+                    made[item.name] = alone
+        for item in items:
+            folder = out / item.name
+            start = time.perf_counter()
+            try:
+                if isinstance(made[item.name], WalaError):
+                    raise made[item.name]
+                shapes, back, seconds = made[item.name]
+                written, empty = write_shapes(shapes, folder, dataclasses.replace(options, back=back))
+                if not written:
+                    raise WalaError("; ".join(empty) or "nothing written")
+            except WalaError as exc:
+                failures.append(f"{item.name}: {exc}")
+                print(f"failed {item.name}: {exc}", file=sys.stderr)
+                with open(out / "failed.log", "a") as log:
+                    log.write(failures[-1] + "\n")
+                continue
+            record = {
+                "input": item.files,
+                "files": [p.name for p in written],
+                "empty": empty,
+                "seconds": round(seconds + time.perf_counter() - start, 2),
+            }
+            write_atomic(folder / "done.json", (json.dumps(record, indent=1) + "\n").encode())
+            print(f"{item.name}: {len(written)} files in {record['seconds']}s", file=sys.stderr)
+            done += 1
     return done, skipped, failures

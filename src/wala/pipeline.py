@@ -358,6 +358,8 @@ class WaLaPipeline:
 
     def __call__(
         self,
+        batch: list[dict] | None = None,
+        /,
         *,
         text_model=None,
         text_steps: int = 50,
@@ -370,8 +372,9 @@ class WaLaPipeline:
         composite_alpha: bool = False,
         progress: bool = True,
         on_step: Callable[[int, int], None] | None = None,
+        batch_size: int = 8,
         **given,
-    ) -> list[GeneratedShape]:
+    ) -> list[GeneratedShape] | list[list[GeneratedShape]]:
         """Shapes for one condition given by its kind's name — a file path or an array: `pointcloud` (N, 3),
         `voxel` 16³ 0/1; `image`/`sketch`: a file, Pillow image or uint8 array of any size (resized and
         cropped as the released models read); `depth`/`views`: a list of those (files in any order, named by
@@ -380,8 +383,37 @@ class WaLaPipeline:
         (`views_from_text` with `text_steps`, `text_guidance` and the same seed; the views are each
         shape's `.text_views`). No condition for an unconditional model. Steps and guidance default to the
         condition's (`defaults`); sample i uses seed + i. `on_step(i, steps)` after each sampling step (an
-        exception it raises stops the sampling)."""
+        exception it raises stops the sampling).
+
+        `batch`, a list of conditions each given as a dict of these keyword arguments (`[{"image": "a.png"},
+        {"image": "b.png"}]`), gives one list of shapes per condition: sample i of each equals that
+        condition run alone with seed + i, and up to `batch_size` samples share each denoiser call."""
         steps, guidance = self.sampling(steps, guidance, seed, samples)  # before any file is read or a model runs
+        if batch is not None:
+            if given or text_model is not None:
+                raise WalaError("give a batch of conditions or one condition, not both")
+            inputs = [
+                self._condition_input(*self.given_condition(dict(one)), normalize, composite_alpha) for one in batch
+            ]
+            bar = (
+                tqdm(total=steps * math.ceil(len(inputs) * samples / max(1, batch_size)), desc="sampling")
+                if progress
+                else None
+            )
+
+            def step(j: int, _) -> None:
+                if bar:
+                    bar.update()
+                if on_step:
+                    on_step(steps - j, steps)
+
+            try:
+                latents = self.model.sample_many(inputs, steps, guidance, seed, samples, batch_size, on_step=step)
+            finally:
+                if bar:
+                    bar.close()
+            shapes = [GeneratedShape(z.float().cpu(), seed + r % samples, self.decode) for r, z in enumerate(latents)]
+            return [shapes[k * samples : (k + 1) * samples] for k in range(len(inputs))]
         drawn = None
         if text_model is not None:
             text = given.pop(TEXT.name, None)
@@ -392,17 +424,20 @@ class WaLaPipeline:
             text = " ".join(text) if isinstance(text, (list, tuple)) else text  # a caption or its words
             drawn = self.views_from_text(text, text_model, text_steps, text_guidance, seed, progress=progress)
             given = {self.condition: list(drawn.images)}
-        kind, value = self.given_condition(given)
-        if kind.conditional:
-            sources = list(value) if isinstance(value, (list, tuple)) else [value]
-            if kind.read_values or all(isinstance(v, (str, Path)) for v in sources):
-                value = self._read(sources, composite_alpha)
-        tensor = self._tensor(kind, value, normalize)
+        tensor = self._condition_input(*self.given_condition(given), normalize, composite_alpha)
         latents = self.generate_latents(tensor, samples, steps, guidance, seed, progress, on_step)
         shapes = [GeneratedShape(z.float().cpu(), seed + i, self.decode) for i, z in enumerate(latents)]
         for shape in shapes:
             shape.text_views = drawn
         return shapes
+
+    def _condition_input(self, kind: ConditionKind, value, normalize: bool, composite_alpha: bool):
+        """A given condition (files, images, arrays or text) → the model input (None: unconditional)."""
+        if kind.conditional:
+            sources = list(value) if isinstance(value, (list, tuple)) else [value]
+            if kind.read_values or all(isinstance(v, (str, Path)) for v in sources):
+                value = self._read(sources, composite_alpha)
+        return self._tensor(kind, value, normalize)
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor) -> np.ndarray:

@@ -65,3 +65,43 @@ def test_a_batch_list_of_multi_view_inputs_in_any_order(official, tmp_path, caps
     assert len(done) == 1
     latent = np.load(out / done[0] / f"sample_{meta['seed']:04d}.npz")["latent"]
     assert np.abs(latent - E["latent"][0]).max() <= 1e-4
+
+
+def test_a_batch_of_conditions_gives_each_the_samples_it_gives_alone(official):
+    from wala.io.conditions import load_point_cloud
+    from wala.pipeline import WaLaPipeline
+
+    folder, _, _ = official("pc")
+    pipe = WaLaPipeline.from_pretrained(folder, device="cpu")
+    points = load_point_cloud(folder / "input.h5df")
+    clouds = [points, points[::2], points[1::3]]
+    together = pipe([{"pointcloud": c} for c in clouds], steps=3, seed=5, samples=2, batch_size=4, progress=False)
+    assert len(together) == 3  # 6 samples in denoiser calls of 4 and 2
+    for cloud, shapes in zip(clouds, together):
+        alone = pipe(pointcloud=cloud, steps=3, seed=5, samples=2, progress=False)
+        assert [s.seed for s in shapes] == [5, 6]
+        for batched, single in zip(shapes, alone):
+            assert float((batched.latent - single.latent).abs().max()) <= 1e-5
+    assert float((together[0][0].latent - together[1][0].latent).abs().max()) > 1e-3  # the conditions count
+
+
+def test_batch_size_groups_inputs_without_changing_their_shapes_and_a_bad_one_fails_alone(official, tmp_path, capsys):
+    from wala.io.conditions import load_point_cloud
+
+    folder, _, _ = official("pc")
+    points = load_point_cloud(folder / "input.h5df")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(3):
+        np.save(inputs / f"cloud{i}.npy", points[i::3])
+    (inputs / "broken.npy").write_bytes(b"not an array")
+    latents = {}
+    for size in (1, 4):
+        out = tmp_path / f"out{size}"
+        argv = ["generate", str(folder), "--batch", str(inputs), "-o", str(out), "--steps", "2", "--format", "npz"]
+        assert main([*argv, "--batch-size", str(size)]) == 2
+        assert "broken:" in (out / "failed.log").read_text()
+        latents[size] = [np.load(out / f"cloud{i}" / "sample_0000.npz")["latent"] for i in range(3)]
+        assert "3 inputs done, 0 already finished, 1 failed" in capsys.readouterr().err
+    for single, grouped in zip(latents[1], latents[4]):
+        np.testing.assert_allclose(grouped, single, atol=1e-5)

@@ -48,16 +48,18 @@ def cmd_generate(args) -> None:
     steps, guidance = pipe.sampling(args.steps, args.guidance, args.seed, args.samples)
     options = OutputOptions(args.format, args.faces, not args.no_preview, args.gif)
 
-    def generate(files: list[str]):
-        condition, back = files, None
-        if kind.normalize and args.normalize and args.original_frame:
-            condition = pipe.read_condition(given.name, files)  # read once: the frame comes from the same points
-            back = kind.normalize(condition)[1]
-        shapes = pipe(
-            **({given.name: condition} if files else {}),
-            text_model=text_model,
-            text_steps=args.text_steps,
-            text_guidance=args.text_guidance,
+    def generate(groups: list[list[str]]) -> list[tuple]:
+        """Each input's files → (its shapes, the Normalization back to its frame or None); several inputs
+        sample together, `--batch-size` of them per denoiser call."""
+        conditions, backs = [], []
+        for files in groups:
+            condition, back = files, None
+            if kind.normalize and args.normalize and args.original_frame:
+                condition = pipe.read_condition(given.name, files)  # read once: the frame comes from these points
+                back = kind.normalize(condition)[1]
+            conditions.append({given.name: condition} if files else {})
+            backs.append(back)
+        common = dict(
             steps=steps,
             guidance=guidance,
             seed=args.seed,
@@ -66,7 +68,16 @@ def cmd_generate(args) -> None:
             composite_alpha=args.composite_alpha,
             progress=sys.stderr.isatty(),
         )
-        return shapes, back
+        if len(conditions) > 1:
+            return list(zip(pipe(conditions, batch_size=len(conditions) * args.samples, **common), backs))
+        shapes = pipe(
+            **conditions[0],
+            text_model=text_model,
+            text_steps=args.text_steps,
+            text_guidance=args.text_guidance,
+            **common,
+        )
+        return [(shapes, backs[0])]
 
     out = Path(args.output)
     start = time.perf_counter()
@@ -87,16 +98,17 @@ def cmd_generate(args) -> None:
             "original_frame": args.original_frame,
             "composite_alpha": args.composite_alpha,
         }
-        done, skipped, failures = run_batch(inputs, out, generate, options, settings, args.force)
+        done, skipped, failures = run_batch(inputs, out, generate, options, settings, args.force, args.batch_size)
+        elapsed = time.perf_counter() - start
         print(
-            f"{done} inputs done, {skipped} already finished, {len(failures)} failed, in "
-            f"{time.perf_counter() - start:.1f}s ({steps} steps, guidance {guidance:g})",
+            f"{done} inputs done, {skipped} already finished, {len(failures)} failed, in {elapsed:.1f}s "
+            f"({done * args.samples / elapsed:.2f} shapes/s; {steps} steps, guidance {guidance:g})",
             file=sys.stderr,
         )
         if failures:
             raise WalaError(f"{len(failures)} of {len(inputs)} inputs failed (listed in {out / 'failed.log'})")
         return
-    shapes, back = generate(getattr(args, given.name, None) or [])
+    ((shapes, back),) = generate([getattr(args, given.name, None) or []])
     if shapes[0].text_views:
         for path in shapes[0].text_views.write(Path(args.output) / kind.drawn_as):
             print(path)
@@ -230,6 +242,14 @@ def add_commands(sub) -> None:
         metavar="PATH",
         help="many inputs: a folder (one file, or for several views one "
         "subfolder, per input) or a list file (an input per line); resumable, OUT/NAME/ per input",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=checked.samples,
+        default=1,
+        metavar="N",
+        help="--batch: inputs sampled together, N × --samples per denoiser call (memory grows with N); "
+        "the shapes are those of each input run alone",
     )
     p.add_argument("-o", "--output", required=True, help="folder")
     p.add_argument(

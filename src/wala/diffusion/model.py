@@ -158,13 +158,44 @@ class LatentDiffusion(nn.Module):
         seeded with seed + i, its noise drawn on the CPU (every device gets the same numbers); a model in
         the official format draws it in the memory layout the official sampler draws it in, so a seed
         gives the official sample (wala.diffusion.layout); wala's own models draw contiguous noise."""
+        return self.sample_many([condition], steps, guidance, seed, samples, samples, view_ids, on_step)
+
+    @torch.no_grad()
+    def sample_many(
+        self,
+        conditions: list[torch.Tensor | None],
+        steps: int = 8,
+        guidance: float = 1.3,
+        seed: int = 0,
+        samples: int = 1,
+        batch_size: int = 8,
+        view_ids: torch.Tensor | None = None,
+        on_step: Callable | None = None,
+    ) -> torch.Tensor:
+        """(len(conditions) · samples, e, G, G, G) final latents, condition by condition: sample i of each
+        condition is seeded with seed + i, as `sample_latents` of that condition alone, and up to
+        `batch_size` samples share each denoiser call (twice as many rows with guidance)."""
+        pairs = [self.condition_pair(condition, view_ids) for condition in conditions]
+        rows = [(pair, seed + i) for pair in pairs for i in range(samples)]
+        out = []
+        for start in range(0, len(rows), max(1, batch_size)):
+            chunk = rows[start : start + max(1, batch_size)]
+            conditional, unconditional = (
+                (None, None)
+                if chunk[0][0][0] is None
+                else (
+                    torch.cat([pair[0] for pair, _ in chunk]),
+                    None if chunk[0][0][1] is None else torch.cat([pair[1] for pair, _ in chunk]),
+                )
+            )
+            out.append(self._sample_rows(conditional, unconditional, [s for _, s in chunk], steps, guidance, on_step))
+        return torch.cat(out)
+
+    def _sample_rows(self, conditional, unconditional, seeds: list[int], steps: int, guidance: float, on_step):
+        """One batched chain: row r conditioned on conditional[r] (processed tokens, or None), seeded seeds[r]."""
         device = next(self.parameters()).device
         d = self.config.denoiser
-        conditional, unconditional = self.condition_pair(condition, view_ids)
-        if conditional is not None:
-            conditional = conditional.expand(samples, -1, -1)
-            unconditional = None if unconditional is None else unconditional.expand(samples, -1, -1)
-        generators = [torch.Generator().manual_seed(seed + i) for i in range(samples)]
+        generators = [torch.Generator().manual_seed(s) for s in seeds]
         shape = (1, d.latent_channels, *[d.latent_size] * 3)
         dtype = next(self.network.parameters()).dtype
         layouts = None
