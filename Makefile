@@ -95,11 +95,11 @@ sketch-sheet: $(STAMP) meshes
 bench: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/representation.py
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/render_sketch.py --json out/bench/render_sketch.json
-	$(PY) benchmarks/generation_speed.py --config tiny
-	$(PY) benchmarks/generation_speed.py --config small
-	$(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --json out/bench/cpu.jsonl
-	$(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
-	$(PY) benchmarks/generation_speed.py --config official --condition image --steps 5 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config tiny
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config small
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --json out/bench/cpu.jsonl
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --condition image --steps 5 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
 	$(PY) benchmarks/text_to_depth.py --steps 50 --json out/bench/cpu.jsonl   # ~14 min on 2 cores
 	$(PY) benchmarks/released_memory.py --json out/bench/cpu.jsonl            # peak RAM per released model, ~4 min
 	$(PY) benchmarks/batch_throughput.py --json out/bench/cpu.jsonl           # pc64 shapes/s at batch 1 and 8
@@ -107,11 +107,12 @@ bench: $(STAMP) meshes
 # On a machine with a CUDA GPU (≤ 10 min): the released point-cloud architecture at 5 steps in bf16 and
 # fp32, the single-view one (DINOv2 ViT-L/14) in bf16, training throughput (shapes/s, MFU) of the
 # autoencoder and of the 1B denoiser, and full-size text → six depth maps at 50 DDIM steps (fp32, fp16).
-bench-gpu: $(STAMP)
+bench-gpu: $(STAMP) meshes
 	mkdir -p out/bench
-	$(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
-	$(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype fp32 --json out/bench/gpu.jsonl
-	$(PY) benchmarks/generation_speed.py --config official --condition image --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype fp32 --json out/bench/gpu.jsonl
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --condition image --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
+	$(PY) benchmarks/batch_throughput.py --device cuda --sizes 1,8 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model ae --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model denoiser --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/text_to_depth.py --device cuda --steps 50 --json out/bench/gpu.jsonl

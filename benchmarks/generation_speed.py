@@ -7,26 +7,35 @@ sampling (CFG batch of 2), autoencoder decoding + inverse DWT, marching cubes.
 `official` is a released architecture at full size with random weights (the time does not depend on
 them): the 954M U-ViT, the 12.9M VQ-VAE, 256³, and PointNet_Large (`--condition pointcloud`, 25k
 points) or the single-view model's DINOv2 ViT-L/14 with registers (`--condition image`: a 640×480 PNG
-read, resized and cropped as `wala generate` does, then encoded). A random model's TSDF need not
-cross zero, so marching cubes then runs on a procedural chair at the same size.
-Peak memory: the process's max RSS (CPU) or the CUDA allocator's peak.
+read, resized and cropped as `wala generate` does, then encoded).
+
+Sampling and decoding cost the same on any weights, so they run on random ones. Marching cubes, mesh
+building and file writing do not: a random model's TSDF is noise with millions of faces. They run on
+TSDFs of real meshes at the model's resolution (`--surfaces`, from the real-mesh set `make meshes`
+fetches: the Stanford bunny, the armadillo, the elephant), whose face counts are printed; each stage
+figure is the mean over those surfaces. Peak memory: the process's max RSS (CPU) or the CUDA allocator's
+peak.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
+import mcubes
 import torch
 from results import peak_memory_gib, report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.config import ConditionConfig, DiffusionConfig, load_config
 from wala.diffusion.model import LatentDiffusion
-from wala.errors import WalaError
+from wala.io.mesh import load_mesh, normalize_mesh, save_mesh
 from wala.nn import count_parameters
-from wala.sdf.extract import tsdf_to_mesh
-from wala.sdf.families import family_tsdf
+from wala.sdf.tsdf import mesh_to_tsdf
 from wala.train.autoencoder import AutoencoderTrainConfig
 from wala.train.diffusion import DiffusionTrainConfig
 from wala.wavelet.packing import packed_size
@@ -51,6 +60,40 @@ def config(name: str, condition: str) -> DiffusionConfig:
     return dataclasses.replace(
         model, autoencoder=ae, resolution=resolution, denoiser=dataclasses.replace(model.denoiser, latent_size=latent)
     )
+
+
+def real_surfaces(names: str, resolution: int) -> dict[str, object]:
+    """name → the TSDF of that real mesh, normalized as prep does, at `resolution`."""
+    folder = Path(os.environ.get("WALA_MESHES", Path(__file__).resolve().parents[1] / "data" / "meshes"))
+    out = {}
+    for name in names.split(","):
+        path = folder / name
+        if not path.is_file():
+            raise SystemExit(f"{path} missing: run `make meshes`")
+        mesh, _ = normalize_mesh(load_mesh(path))
+        out[path.stem] = mesh_to_tsdf(mesh, resolution)
+    return out
+
+
+def surface_stages(tsdfs: dict, folder: Path) -> dict[str, float]:
+    """Mean seconds of marching cubes, mesh building and writing OBJ, PLY and GLB over real-surface TSDFs."""
+    import trimesh
+
+    from wala.sdf.grid import index_to_world
+
+    times = {"mc": [], "mesh": [], "write_obj": [], "write_ply": [], "write_glb": []}
+    for name, tsdf in tsdfs.items():
+        t0 = time.perf_counter()
+        vertices, faces = mcubes.marching_cubes(tsdf, 0.0)
+        t1 = time.perf_counter()
+        mesh = trimesh.Trimesh(index_to_world(vertices, tsdf.shape[0]), faces[:, ::-1].astype("int64"), process=False)
+        times["mc"].append(t1 - t0)
+        times["mesh"].append(time.perf_counter() - t1)
+        for suffix in ("obj", "ply", "glb"):
+            t = time.perf_counter()
+            save_mesh(mesh, folder / f"{name}.{suffix}")
+            times[f"write_{suffix}"].append(time.perf_counter() - t)
+    return {k: sum(v) / len(v) for k, v in times.items()}
 
 
 def sync(device: torch.device) -> None:
@@ -89,6 +132,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
     parser.add_argument("--json", help="append the result here (one JSON object per line)")
+    parser.add_argument(
+        "--surfaces",
+        default="cgal/bunny00.off,cgal/armadillo.off,cgal/elephant.off",
+        help="real meshes (under $WALA_MESHES) whose TSDFs are meshed and written",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,23 +151,29 @@ def main() -> None:
     if args.compile:
         model.network.unet = torch.compile(model.network.unet)
     condition_input = condition_reader(args, c)
-    stages = {"sample": [], "decode": [], "mesh": [], "total": []}
+    tsdfs = real_surfaces(args.surfaces, c.resolution)
+    faces = {}
+    for name, tsdf in tsdfs.items():
+        faces[name] = len(mcubes.marching_cubes(tsdf, 0.0)[1])
+    print(f"real surfaces at {c.resolution}³: " + ", ".join(f"{k} {v:,} faces" for k, v in faces.items()), flush=True)
+    keys = ("sample", "decode", "mc", "mesh", "write_obj", "write_ply", "write_glb", "total")
+    stages = {k: [] for k in keys}
+    written = Path(tempfile.mkdtemp(prefix="wala-bench-"))
     for _ in range(args.repeat + 1):  # the first run warms up
         sync(device)
         t0 = time.perf_counter()
         latent = model.sample_latents(condition_input().to(device, dtype), args.steps, args.scale, seed=0)
         sync(device)
         t1 = time.perf_counter()
-        tsdf = model.decode(latent)[0].float().cpu().numpy()
+        model.decode(latent)[0].float().cpu().numpy()
         sync(device)
         t2 = time.perf_counter()
-        try:
-            tsdf_to_mesh(tsdf)
-        except WalaError:  # random weights: no surface; time a real one of the same size
-            tsdf_to_mesh(family_tsdf("chair", 0, c.resolution))
-        t3 = time.perf_counter()
-        for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0)):
-            stages[key].append(value)
+        surface = surface_stages(tsdfs, written)
+        run = {"sample": t1 - t0, "decode": t2 - t1, **surface}
+        run["total"] = run["sample"] + run["decode"] + run["mc"] + run["mesh"] + run["write_obj"]
+        for key in keys:
+            stages[key].append(run[key])
+    shutil.rmtree(written, ignore_errors=True)
     mean = {k: sum(v[1:]) / len(v[1:]) for k, v in stages.items()}
     result = {
         "config": args.config,
@@ -131,7 +185,8 @@ def main() -> None:
         "compile": args.compile,
         "parameters_m": round(count_parameters(model) / 1e6, 1),
         "build_s": round(built, 1),
-        **{f"{k}_s": round(v, 2) for k, v in mean.items()},
+        **{f"{k}_s": round(v, 3) for k, v in mean.items()},
+        "surface_faces": faces,
         "peak_memory_gib": round(peak_memory_gib(device), 2),
     }
     report(result, args.json)
