@@ -75,14 +75,22 @@ def real_surfaces(names: str, resolution: int) -> dict[str, object]:
     return out
 
 
-def surface_stages(tsdfs: dict, folder: Path) -> dict[str, float]:
-    """Mean seconds of marching cubes, mesh building and writing OBJ, PLY and GLB over real-surface TSDFs."""
+def surface_stages(tsdfs: dict, folder: Path, device: torch.device) -> dict[str, float]:
+    """Mean seconds of marching cubes (PyMCubes on the CPU; on a GPU also wala's torch version there),
+    mesh building and writing OBJ, PLY and GLB over real-surface TSDFs."""
     import trimesh
 
     from wala.sdf.grid import index_to_world
+    from wala.sdf.marching import marching_cubes
 
-    times = {"mc": [], "mesh": [], "write_obj": [], "write_ply": [], "write_glb": []}
+    times = {"mc": [], "mc_device": [], "mesh": [], "write_obj": [], "write_ply": [], "write_glb": []}
     for name, tsdf in tsdfs.items():
+        on_device = torch.from_numpy(tsdf).to(device)
+        sync(device)
+        t = time.perf_counter()
+        marching_cubes(on_device)
+        sync(device)
+        times["mc_device"].append(time.perf_counter() - t)
         t0 = time.perf_counter()
         vertices, faces = mcubes.marching_cubes(tsdf, 0.0)
         t1 = time.perf_counter()
@@ -156,7 +164,7 @@ def main() -> None:
     for name, tsdf in tsdfs.items():
         faces[name] = len(mcubes.marching_cubes(tsdf, 0.0)[1])
     print(f"real surfaces at {c.resolution}³: " + ", ".join(f"{k} {v:,} faces" for k, v in faces.items()), flush=True)
-    keys = ("sample", "decode", "mc", "mesh", "write_obj", "write_ply", "write_glb", "total")
+    keys = ("sample", "decode", "mc", "mc_device", "mesh", "write_obj", "write_ply", "write_glb", "total")
     stages = {k: [] for k in keys}
     written = Path(tempfile.mkdtemp(prefix="wala-bench-"))
     for _ in range(args.repeat + 1):  # the first run warms up
@@ -168,7 +176,7 @@ def main() -> None:
         model.decode(latent)[0].float().cpu().numpy()
         sync(device)
         t2 = time.perf_counter()
-        surface = surface_stages(tsdfs, written)
+        surface = surface_stages(tsdfs, written, device)
         run = {"sample": t1 - t0, "decode": t2 - t1, **surface}
         run["total"] = run["sample"] + run["decode"] + run["mc"] + run["mesh"] + run["write_obj"]
         for key in keys:

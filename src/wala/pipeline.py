@@ -95,11 +95,18 @@ class GeneratedShape:
     """One generated sample: the final latent (the decoder's input); its TSDF and mesh are computed
     on first use (decoding a 256³ TSDF takes seconds on a CPU; not every caller needs it)."""
 
-    def __init__(self, latent: torch.Tensor, seed: int, decode: Callable[[torch.Tensor], np.ndarray]):
+    def __init__(
+        self,
+        latent: torch.Tensor,
+        seed: int,
+        decode: Callable[[torch.Tensor], np.ndarray],
+        on_device: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
         self.latent = latent  # (e, G, G, G) float32, on the CPU
         self.seed = seed  # the seed that reproduces this sample alone (samples=1)
         self.text_views = None  # text → views → shape: the drawn views (wala.text.multiview.TextViews)
         self._decode, self._tsdf, self._mesh = decode, None, None
+        self._on_device = on_device  # latent → TSDF left on the GPU, meshed there (only the mesh comes back)
 
     @property
     def tsdf(self) -> np.ndarray:
@@ -110,9 +117,11 @@ class GeneratedShape:
 
     @property
     def mesh(self) -> trimesh.Trimesh:
-        """Marching cubes at level 0; raises WalaError if the TSDF has no surface."""
+        """Marching cubes at level 0 (on the GPU when the model is on one); raises WalaError if the TSDF
+        has no surface."""
         if self._mesh is None:
-            self._mesh = tsdf_to_mesh(self.tsdf)
+            use_device = self._tsdf is None and self._on_device is not None
+            self._mesh = tsdf_to_mesh(self._on_device(self.latent) if use_device else self.tsdf)
         return self._mesh
 
 
@@ -412,7 +421,7 @@ class WaLaPipeline:
             finally:
                 if bar:
                     bar.close()
-            shapes = [GeneratedShape(z.float().cpu(), seed + r % samples, self.decode) for r, z in enumerate(latents)]
+            shapes = [self._shape(z, seed + r % samples) for r, z in enumerate(latents)]
             return [shapes[k * samples : (k + 1) * samples] for k in range(len(inputs))]
         drawn = None
         if text_model is not None:
@@ -426,7 +435,7 @@ class WaLaPipeline:
             given = {self.condition: list(drawn.images)}
         tensor = self._condition_input(*self.given_condition(given), normalize, composite_alpha)
         latents = self.generate_latents(tensor, samples, steps, guidance, seed, progress, on_step)
-        shapes = [GeneratedShape(z.float().cpu(), seed + i, self.decode) for i, z in enumerate(latents)]
+        shapes = [self._shape(z, seed + i) for i, z in enumerate(latents)]
         for shape in shapes:
             shape.text_views = drawn
         return shapes
@@ -439,7 +448,16 @@ class WaLaPipeline:
                 value = self._read(sources, composite_alpha)
         return self._tensor(kind, value, normalize)
 
+    def _shape(self, latent: torch.Tensor, seed: int) -> GeneratedShape:
+        on_device = self.decode_on_device if self.device.type != "cpu" else None
+        return GeneratedShape(latent.float().cpu(), seed, self.decode, on_device)
+
     @torch.no_grad()
     def decode(self, latent: torch.Tensor) -> np.ndarray:
         """One (e, G, G, G) latent → its (N, N, N) float32 TSDF."""
-        return self.model.decode(latent[None].to(self.device))[0].cpu().numpy()
+        return self.decode_on_device(latent).cpu().numpy()
+
+    @torch.no_grad()
+    def decode_on_device(self, latent: torch.Tensor) -> torch.Tensor:
+        """One (e, G, G, G) latent → its (N, N, N) float32 TSDF, on the model's device."""
+        return self.model.decode(latent[None].to(self.device))[0]
