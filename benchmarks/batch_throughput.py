@@ -10,11 +10,11 @@ marching cubes of every shape) are timed apart; the best of `--repeat` runs is k
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
+from results import report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.pipeline import WaLaPipeline
 
@@ -50,11 +50,7 @@ def main() -> None:
             "faces": faces,
             "threads": torch.get_num_threads(),
         }
-        print(json.dumps(row), flush=True)
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            with open(args.json, "a") as out:
-                out.write(json.dumps(row) + "\n")
+        report(row, args.json)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ architecture, DM4 RGB4's.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from results import report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.config import ConditionConfig, DenoiserConfig, DiffusionConfig
 from wala.diffusion.model import LatentDiffusion
@@ -96,11 +96,7 @@ def main() -> None:
     for name in args.models.split(","):
         with tempfile.TemporaryDirectory(prefix="wala-memory-") as work:
             row = measure(name, args.dtype, Path(work))
-        print(json.dumps(row), flush=True)
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            with open(args.json, "a") as out:
-                out.write(json.dumps(row) + "\n")
+        report(row, args.json)
 
 
 if __name__ == "__main__":

@@ -183,13 +183,15 @@ def run_batch(
             for item, result in zip(items, generate([item.files for item in items])):
                 made[item.name] = (*result, (time.perf_counter() - start) / len(items))
         except WalaError as exc:
-            made = {items[0].name: exc} if len(items) == 1 else {}
-            for item in items[len(made) :]:  # a group fails as a whole: each input alone, a bad one fails alone
-                start = time.perf_counter()
-                try:
-                    made[item.name] = (*generate([item.files])[0], time.perf_counter() - start)
-                except WalaError as alone:
-                    made[item.name] = alone
+            if len(items) == 1:
+                made[items[0].name] = exc
+            else:  # a group fails as a whole: each input alone, so a bad one fails alone
+                for item in items:
+                    start = time.perf_counter()
+                    try:
+                        made[item.name] = (*generate([item.files])[0], time.perf_counter() - start)
+                    except WalaError as alone:
+                        made[item.name] = alone
         for item in items:
             folder = out / item.name
             start = time.perf_counter()

@@ -9,6 +9,7 @@ shapes = pipe(image="chair.png", samples=4, seed=42)               # [.mesh, .ts
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Callable
@@ -89,6 +90,25 @@ def check_seeds(seed: int, samples: int = 1) -> None:
         raise WalaError("seed must be in 0…2**63-1")
     if seed + samples - 1 > SEED_MAX:
         raise WalaError(f"seed {seed} with {samples} samples passes 2**63-1 (sample i uses seed + i)")
+
+
+@contextlib.contextmanager
+def step_bar(total: int, desc: str, show: bool, on_step: Callable[[int, int], None] | None = None, steps: int = 0):
+    """A callback for a sampler's `on_step(j, …)` (j counting down to 0): it advances a tqdm bar of `total`
+    steps when `show`, and calls `on_step(steps - j, steps)` when given. The bar closes on leaving."""
+    bar = tqdm(total=total, desc=desc, unit="step", leave=False) if show else None
+
+    def step(j: int = 0, *_) -> None:
+        if bar:
+            bar.update()
+        if on_step:
+            on_step(steps - j, steps)
+
+    try:
+        yield step
+    finally:
+        if bar:
+            bar.close()
 
 
 class GeneratedShape:
@@ -278,8 +298,7 @@ class WaLaPipeline:
         views = self.text_views()
         if not isinstance(text_model, TextToViews):
             text_model = TextToViews.load(text_model, self.device)
-        bar = tqdm(total=len(ddim_timesteps(steps)), desc="views", unit="step", leave=False) if progress else None
-        try:
+        with step_bar(len(ddim_timesteps(steps)), "views", progress) as step:
             return text_model(
                 text,
                 views=views,
@@ -287,11 +306,8 @@ class WaLaPipeline:
                 guidance=guidance,
                 seed=seed,
                 official_prompt=official_prompt,
-                on_step=(lambda *_: bar.update()) if bar else None,
+                on_step=step,
             )
-        finally:
-            if bar:
-                bar.close()
 
     def condition_tensor(self, normalize: bool = False, **given) -> torch.Tensor | None:
         """The model input for a condition array given by kind name: `pointcloud=` (N, 3), `voxel=` 16³,
@@ -322,19 +338,8 @@ class WaLaPipeline:
         """(samples, e, G, G, G) final latents for one condition (a model input, batch of one); steps and
         guidance as `sampling`; sample i uses seed + i. `on_step(i, steps)` after sampling step i (1…steps)."""
         steps, guidance = self.sampling(steps, guidance, seed, samples)
-        bar = tqdm(total=steps, desc="sampling", unit="step", leave=False) if progress else None
-
-        def step(j: int, _) -> None:  # j counts down to 0
-            if bar:
-                bar.update()
-            if on_step:
-                on_step(steps - j, steps)
-
-        try:
+        with step_bar(steps, "sampling", progress, on_step, steps) as step:
             return self.model.sample_latents(condition, steps, guidance, seed, samples, on_step=step)
-        finally:
-            if bar:
-                bar.close()
 
     @torch.no_grad()
     def generate_tsdf(
@@ -404,23 +409,9 @@ class WaLaPipeline:
             inputs = [
                 self._condition_input(*self.given_condition(dict(one)), normalize, composite_alpha) for one in batch
             ]
-            bar = (
-                tqdm(total=steps * math.ceil(len(inputs) * samples / max(1, batch_size)), desc="sampling")
-                if progress
-                else None
-            )
-
-            def step(j: int, _) -> None:
-                if bar:
-                    bar.update()
-                if on_step:
-                    on_step(steps - j, steps)
-
-            try:
+            calls = math.ceil(len(inputs) * samples / max(1, batch_size))
+            with step_bar(steps * calls, "sampling", progress, on_step, steps) as step:
                 latents = self.model.sample_many(inputs, steps, guidance, seed, samples, batch_size, on_step=step)
-            finally:
-                if bar:
-                    bar.close()
             shapes = [self._shape(z, seed + r % samples) for r, z in enumerate(latents)]
             return [shapes[k * samples : (k + 1) * samples] for k in range(len(inputs))]
         drawn = None

@@ -29,16 +29,6 @@ def text_views(spec: str, kind: str | None = None) -> tuple[int, ...]:
     return views
 
 
-def progress_bar(steps: int, what: str = "text → views"):
-    """(callback, close) for a tqdm bar on a terminal, nothing elsewhere."""
-    if not sys.stderr.isatty():
-        return None, lambda: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=steps, desc=what, unit="step", leave=False)
-    return (lambda i, n: bar.update()), bar.close
-
-
 def load_text_model(path: str, device: str, dtype: str):
     from wala.hub.download import find_model
     from wala.pipeline import DTYPES, resolve_device
@@ -48,21 +38,13 @@ def load_text_model(path: str, device: str, dtype: str):
 
 
 def run_text_model(model, text: str, views, steps: int, guidance: float, seed: int, official_prompt: bool = False):
+    from wala.pipeline import step_bar
     from wala.text.multiview import ddim_timesteps
 
-    on_step, close = progress_bar(len(ddim_timesteps(steps)))
-    try:
+    with step_bar(len(ddim_timesteps(steps)), "text → views", sys.stderr.isatty()) as step:
         return model(
-            text,
-            views=views,
-            steps=steps,
-            guidance=guidance,
-            seed=seed,
-            official_prompt=official_prompt,
-            on_step=on_step,
+            text, views=views, steps=steps, guidance=guidance, seed=seed, official_prompt=official_prompt, on_step=step
         )
-    finally:
-        close()
 
 
 def cmd_text2depth(args) -> None:

@@ -180,14 +180,9 @@ class LatentDiffusion(nn.Module):
         out = []
         for start in range(0, len(rows), max(1, batch_size)):
             chunk = rows[start : start + max(1, batch_size)]
-            conditional, unconditional = (
-                (None, None)
-                if chunk[0][0][0] is None
-                else (
-                    torch.cat([pair[0] for pair, _ in chunk]),
-                    None if chunk[0][0][1] is None else torch.cat([pair[1] for pair, _ in chunk]),
-                )
-            )
+            conditional, unconditional = ([pair[half] for pair, _ in chunk] for half in (0, 1))
+            conditional = None if conditional[0] is None else torch.cat(conditional)
+            unconditional = None if unconditional[0] is None else torch.cat(unconditional)
             out.append(self._sample_rows(conditional, unconditional, [s for _, s in chunk], steps, guidance, on_step))
         return torch.cat(out)
 
