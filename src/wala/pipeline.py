@@ -352,7 +352,7 @@ class WaLaPipeline:
     ) -> np.ndarray:
         """(samples, N, N, N) TSDFs for one condition (a model input, batch of one); sample i uses seed + i."""
         latents = self.generate_latents(condition, samples, steps, guidance, seed)
-        return np.stack([self.model.decode(z[None])[0].cpu().numpy() for z in latents])
+        return np.stack([self.decode(z) for z in latents])
 
     def generate(
         self,
