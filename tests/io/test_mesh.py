@@ -61,3 +61,13 @@ def test_bad_mesh_files_raise_one_clear_error(tmp_path, name, content, message):
 def test_save_refuses_unknown_formats(tmp_path):
     with pytest.raises(WalaError, match="cannot write"):
         save_mesh(trimesh.creation.box(), tmp_path / "x.fbx")
+
+
+def test_plain_obj_writer_gives_trimesh_bytes(real_meshes, tmp_path):
+    mesh = trimesh.load(real_meshes / "cgal" / "bunny00.off", process=False)  # 72k faces of arbitrary floats
+    save_mesh(mesh, tmp_path / "ours.obj")
+    assert (tmp_path / "ours.obj").read_text() == mesh.export(file_type="obj")
+    coloured = trimesh.creation.box()
+    coloured.visual.vertex_colors = [255, 0, 0, 255]  # trimesh's exporter keeps what ours would drop
+    save_mesh(coloured, tmp_path / "coloured.obj")
+    assert (tmp_path / "coloured.obj").read_text() == coloured.export(file_type="obj")
