@@ -1,14 +1,14 @@
 """`wala …` — the command line: one module per group of commands (data, train, models, images, text,
-evaluate), each adding its subcommands with `add_commands`; the options they share are declared once in
+evaluate, export), each adding its subcommands with `add_commands`; the options they share are declared once in
 `options`. Bad input ends in one line on stderr and exit status 2; Ctrl-C in one line and 130."""
 
 from __future__ import annotations
 
 import argparse
 
-from wala.cli import data, evaluate, images, models, options, text, train
+from wala.cli import data, evaluate, export, images, models, options, text, train
 
-GROUPS = (data, train, models, images, text, evaluate)  # in `wala --help` order
+GROUPS = (data, train, models, images, text, evaluate, export)  # in `wala --help` order
 
 
 def build_parser() -> argparse.ArgumentParser:

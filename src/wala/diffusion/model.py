@@ -9,7 +9,8 @@ generator seeded S + i (initial noise, then one draw per step including the last
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -58,6 +59,26 @@ class ConditionNetwork(nn.Module):
                 ]  # (B|1, 1, D)
             tokens = tokens + rows
         return tokens.reshape(tokens.shape[0], -1, tokens.shape[-1])
+
+
+def noise_draws(
+    config: DiffusionConfig, seeds: list[int], steps: int, guided: bool, official: bool
+) -> Iterator[torch.Tensor]:
+    """The standard normal draws of one batched chain, on the CPU: (len(seeds), e, G, G, G) each, x_T first,
+    then one per step. Row r comes from its own generator seeded seeds[r]; a model in the official format
+    (`official`) draws in the memory layout the official sampler does (wala.diffusion.layout). Shared by the
+    torch sampler and the ONNX runner (wala.export), so both read the same numbers for a seed."""
+    d = config.denoiser
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    shape = (1, d.latent_channels, *[d.latent_size] * 3)
+    # official: the steps + 1 layouts of its sampler; ours: contiguous, as many as asked
+    layouts = official_draw_strides(config.schedule, d, steps, guided) if official else itertools.repeat(None)
+    for strides in layouts:
+        drawn = [
+            torch.empty_strided(shape, strides).normal_(generator=g) if strides else torch.randn(shape, generator=g)
+            for g in generators
+        ]
+        yield torch.cat(drawn).contiguous()
 
 
 class LatentDiffusion(nn.Module):
@@ -189,21 +210,12 @@ class LatentDiffusion(nn.Module):
     def _sample_rows(self, conditional, unconditional, seeds: list[int], steps: int, guidance: float, on_step):
         """One batched chain: row r conditioned on conditional[r] (processed tokens, or None), seeded seeds[r]."""
         device = next(self.parameters()).device
-        d = self.config.denoiser
-        generators = [torch.Generator().manual_seed(s) for s in seeds]
-        shape = (1, d.latent_channels, *[d.latent_size] * 3)
         dtype = next(self.network.parameters()).dtype
-        layouts = None
-        if getattr(self, "source", "") == "official":
-            layouts = iter(official_draw_strides(self.config.schedule, d, steps, unconditional is not None))
+        official = getattr(self, "source", "") == "official"
+        stream = noise_draws(self.config, seeds, steps, unconditional is not None, official)
 
         def draws() -> torch.Tensor:
-            strides = next(layouts) if layouts else None
-            drawn = [
-                torch.empty_strided(shape, strides).normal_(generator=g) if strides else torch.randn(shape, generator=g)
-                for g in generators
-            ]
-            return torch.cat(drawn).contiguous().to(device)
+            return next(stream).to(device)
 
         def unet(x, t, tokens):  # the chain stays float32 whatever the weights' dtype
             return self.network.unet(x.to(dtype), t, tokens).float()
