@@ -106,7 +106,8 @@ bench: $(STAMP) meshes
 
 # On a machine with a CUDA GPU (≤ 10 min): the released point-cloud architecture at 5 steps in bf16 and
 # fp32, the single-view one (DINOv2 ViT-L/14) in bf16, training throughput (shapes/s, MFU) of the
-# autoencoder and of the 1B denoiser, and full-size text → six depth maps at 50 DDIM steps (fp32, fp16).
+# autoencoder and of the 1B denoiser (also at batch 32 with checkpointing in bf16, with its peak GPU
+# memory), and full-size text → six depth maps at 50 DDIM steps (fp32, fp16).
 bench-gpu: $(STAMP) meshes
 	mkdir -p out/bench
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --device cuda --steps 5 --dtype bf16 --json out/bench/gpu.jsonl
@@ -115,6 +116,7 @@ bench-gpu: $(STAMP) meshes
 	$(PY) benchmarks/batch_throughput.py --device cuda --sizes 1,8 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model ae --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/train_throughput.py --model denoiser --device cuda --batch 8 --steps 5 --json out/bench/gpu.jsonl
+	$(PY) benchmarks/train_throughput.py --model denoiser --device cuda --size released --batch 32 --checkpointing --dtype bf16 --steps 3 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/text_to_depth.py --device cuda --steps 50 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/text_to_depth.py --device cuda --steps 50 --dtype fp16 --json out/bench/gpu.jsonl
 

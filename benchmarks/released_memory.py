@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from results import report  # benchmarks/results.py (scripts run from their folder)
+from results import PEAK, report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.config import ConditionConfig, DenoiserConfig, DiffusionConfig
 from wala.diffusion.model import LatentDiffusion
@@ -39,7 +39,6 @@ FAMILIES = {  # name → (condition config, denoiser overrides, the flag and its
     "DM6": (ConditionConfig(kind="depth", training_views=(3, 6, 10, 26, 49, 50), **IMAGE), {}, "--depth"),
     "UN": (ConditionConfig(kind="none", drop=0.0), {"cross": False}, "--unconditional"),
 }
-PEAK = "\nprint(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]))"
 
 
 def condition_files(folder: Path, condition: ConditionConfig) -> list[str]:

@@ -7,6 +7,10 @@ import json
 import resource
 from pathlib import Path
 
+# Appended to code run in a fresh interpreter: prints that process's own peak RSS in KiB (/proc VmHWM;
+# ru_maxrss would carry the parent's peak over a fork).
+PEAK = "\nprint(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]))"
+
 
 def report(result: dict, path: str | None) -> None:
     print(json.dumps(result))
