@@ -103,6 +103,8 @@ bench: $(STAMP) meshes
 	$(PY) benchmarks/text_to_depth.py --steps 50 --json out/bench/cpu.jsonl   # ~14 min on 2 cores
 	$(PY) benchmarks/released_memory.py --json out/bench/cpu.jsonl            # peak RAM per released model, ~4 min
 	$(PY) benchmarks/batch_throughput.py --json out/bench/cpu.jsonl           # pc64 shapes/s at batch 1 and 8
+	WALA_MESHES=$(MESHES) $(PY) benchmarks/prep_cost.py --json out/bench/cpu.jsonl   # docs/scale.md's cost sheet, ~4 min
+	$(PY) benchmarks/train_memory.py --json out/bench/cpu.jsonl               # a 106M step with/without checkpointing
 
 # On a machine with a CUDA GPU (≤ 10 min): the released point-cloud architecture at 5 steps in bf16 and
 # fp32, the single-view one (DINOv2 ViT-L/14) in bf16, training throughput (shapes/s, MFU) of the

@@ -33,7 +33,7 @@ from wala.nn import count_parameters
 
 # --size: (denoiser, point-cloud condition) overrides of the released configs
 SIZES = {
-    "released": ({}, {}),  # 1,046.9M parameters, 955.6M of them trained
+    "released": ({}, {}),  # 1,046.9M parameters, 1,034.1M of them trained (all but the VQ-VAE)
     "mid": ({"width": 512, "depth": 12, "heads": 8}, {"width": 512, "encoder_width": 256, "tokens": 128}),  # 105.9M
     "tiny": (
         {"width": 64, "depth": 2, "heads": 2, "res_width": 32, "groups": 8},

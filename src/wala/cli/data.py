@@ -92,6 +92,8 @@ def cmd_prep(args) -> None:
         views=args.views,
         sketches=args.sketches,
         captions=args.captions,
+        ray=args.ray,
+        task_memory_gb=args.task_memory,
     )
     print(
         f"{args.output}: {result['samples']} samples, {result['skipped_shards']} finished shards skipped, "
@@ -141,7 +143,7 @@ def add_commands(sub) -> None:
     p.add_argument(
         "sources", nargs="+", help="mesh files, folders, .txt lists, or procedural:FAMILY[,…|all]:COUNT[:SEED]"
     )
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="a folder or an fsspec URL (s3://bucket/prefix)")
     p.add_argument("--shard-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument(
@@ -163,6 +165,16 @@ def add_commands(sub) -> None:
         help="also store sketches of those views: lineart, canny, hed, "
         "hed_potrace, scribble, clipasso (comma-separated) or all",
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default="",
+        metavar="ADDRESS",
+        help="run the shards as Ray tasks: on a cluster of --workers CPUs started here (no ADDRESS, or "
+        "'local'), or on the cluster at ADDRESS (what `ray start --head` prints; 'auto' finds it)",
+    )
+    p.add_argument("--task-memory", type=float, default=2.0, metavar="GB", help="memory a Ray task reserves")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     representation_options(p)
     p.set_defaults(run=cmd_prep)

@@ -6,6 +6,11 @@ folder or list name for meshes, `procedural-FAMILY` for generated shapes (one da
 so balanced sampling and D-IoU see them as separate sources). The item list is sorted, so shard
 contents are stable across runs; finished shards are skipped; shards run in parallel processes;
 a mesh that fails is logged to `errors.jsonl` and skipped.
+
+Beyond one machine: the output folder, and mesh sources, may be fsspec URLs (wala.io.store), and
+`ray` runs the same shard jobs as Ray tasks, on a cluster started here (`"local"`) or joined at an
+address (`ray start --head` prints it), instead of a process pool. Shards are the unit of work and of
+resumption in both: a rerun, or a retried task, skips every shard whose index exists.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import multiprocessing as mp
 import os
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -24,7 +29,8 @@ from tqdm import tqdm
 from wala.conditions.derive import DEFAULT_STORED_POINTS
 from wala.config import RepresentationConfig, to_dict
 from wala.data.shards import finished_shards, write_shard
-from wala.errors import WalaError
+from wala.errors import WalaError, require
+from wala.io import store
 from wala.io.mesh import MESH_FORMATS
 from wala.sdf.grid import GRID_CONVENTION
 
@@ -48,6 +54,9 @@ def collect_items(sources: list[str]) -> list[Item]:
         if source.startswith(PROCEDURAL):
             items += _procedural_items(source)
             continue
+        if store.is_url(source):
+            items += _url_items(source)
+            continue
         path = Path(source)
         if path.is_dir():
             meshes = sorted(p for p in path.rglob("*") if p.suffix.lower() in MESH_FORMATS)
@@ -67,6 +76,20 @@ def collect_items(sources: list[str]) -> list[Item]:
     if len(set(keys)) != len(keys):
         raise WalaError("two sources give the same dataset/id; rename one")
     return sorted(items, key=lambda i: i.key)
+
+
+def _url_items(url: str) -> list[Item]:
+    """The meshes at a URL: one file, or every mesh file under a prefix (named relative to it)."""
+    fs, path = store.filesystem(url)
+    scheme = url.split("://", 1)[0]
+    if fs.isfile(path):
+        name = PurePosixPath(path)
+        return [Item(name.parent.name or "meshes", name.stem, url)]
+    found = sorted(p for p in fs.find(path) if PurePosixPath(p).suffix.lower() in MESH_FORMATS)
+    if not found:
+        raise WalaError(f"source not found: {url} (no mesh files there)")
+    root = PurePosixPath(path)
+    return [Item(root.name, str(PurePosixPath(p).relative_to(root)), f"{scheme}://{p}") for p in found]
 
 
 def _procedural_items(spec: str) -> list[Item]:
@@ -115,7 +138,7 @@ def encode_item(item: Item, config: RepresentationConfig, views=None, captions: 
         tree = tsdf_to_tree(torch.from_numpy(tsdf)[None], config)
         surface = tsdf_to_mesh(tsdf)  # the shape as the grid holds it
     else:
-        encoded = encode_mesh_file(item.source, config)
+        encoded = encode_mesh_file(_local_mesh(item.source), config)
         tsdf, tree, surface = encoded.tsdf, encoded.tree, encoded.mesh
     from wala.conditions import CONDITIONS
 
@@ -128,6 +151,11 @@ def encode_item(item: Item, config: RepresentationConfig, views=None, captions: 
 
         derived["captions"] = tokenize(item_captions(item))
     return {**tree.to_arrays(), **derived}
+
+
+def _local_mesh(source: str) -> str:
+    """A mesh source as a local path: at a URL, a copy in the bounded cache (reading meshes needs files)."""
+    return str(store.Cache(limit=2**30).local(source)) if store.is_url(source) else source
 
 
 def _prep_shard(job) -> tuple[int, int, list[dict]]:
@@ -153,10 +181,12 @@ def _prep_shard(job) -> tuple[int, int, list[dict]]:
             "source": item.source,
             "resolution": config.resolution,
         }
+        if captions:  # the text too, for models with a tokenizer of their own (wala.text.train)
+            meta["captions"] = item_captions(item)
         samples.append((meta, arrays))
     if views is not None:
         views.release()
-    write_shard(Path(folder), index, samples)
+    write_shard(folder, index, samples)
     return index, len(items), errors
 
 
@@ -170,11 +200,16 @@ def prepare(
     views: str = "",
     sketches: str = "",
     captions: bool = False,
+    ray: str = "",
+    task_memory_gb: float = 2.0,
 ) -> dict:
     """Writes the shards of `sources` into `folder`; returns {"samples", "skipped_shards", "errors"}.
     `views` ("3,6,10,26", "sketch", …: wala.render.views.parse_views) adds renders and depth maps,
     `sketches` ("lineart,canny" or "all": wala.sketch) drawings of those views, `captions` captions
-    (`item_captions`) as token ids of the text condition's sentence encoder."""
+    (`item_captions`) as token ids of the text condition's sentence encoder, and as text in each
+    sample's JSON (`"captions"`). `folder` may be a URL.
+    `ray`: "local" (a Ray cluster of `workers` CPUs started here) or a cluster's address runs the shards as
+    Ray tasks, each reserving `task_memory_gb` of memory."""
     from wala.render.views import parse_views
     from wala.sketch import parse_techniques
 
@@ -182,10 +217,11 @@ def prepare(
         raise WalaError("sketches are drawn from renders: give --views too")
     poses = [p.name for p in parse_views(views)] if views else []
     techniques = parse_techniques(sketches) if sketches else []
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = str(folder)
+    if not store.is_url(folder):
+        Path(folder).mkdir(parents=True, exist_ok=True)
     items = collect_items(sources)
-    manifest = folder / "prep.json"
+    manifest = store.join(folder, "prep.json")
     # the whole representation (grid convention included) is part of the data's identity
     settings = {
         "representation": to_dict(config),
@@ -201,9 +237,9 @@ def prepare(
 
         tokenizer()  # missing: refused here, not logged as a failure per shape
         settings["captions"] = True
-    if manifest.exists() and json.loads(manifest.read_text()) != settings:
+    if store.exists(manifest) and json.loads(store.read_bytes(manifest)) != settings:
         raise WalaError(f"{folder} was prepared with other settings ({manifest}); use a new folder")
-    manifest.write_text(json.dumps(settings, indent=2) + "\n")
+    store.write_bytes(manifest, (json.dumps(settings, indent=2) + "\n").encode())
     done = finished_shards(folder)
     jobs = [
         (i, items[s : s + shard_size], config, str(folder), views, techniques, captions)
@@ -212,7 +248,9 @@ def prepare(
     ]
     errors: list[dict] = []
     bar = tqdm(total=sum(len(j[1]) for j in jobs), unit="shape", disable=not progress, desc="prep")
-    if workers > 1 and len(jobs) > 1:
+    if ray and jobs:
+        errors = _run_on_ray(jobs, ray, workers, task_memory_gb, bar)
+    elif workers > 1 and len(jobs) > 1:
         with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
             for _, count, errs in pool.imap_unordered(_prep_shard, jobs):
                 errors += errs
@@ -226,7 +264,39 @@ def prepare(
             bar.update(count)
     bar.close()
     if errors:
-        with open(folder / "errors.jsonl", "a") as log:
-            for e in errors:
-                log.write(json.dumps(e) + "\n")
+        log = store.join(folder, "errors.jsonl")
+        before = store.read_bytes(log) if store.exists(log) else b""
+        store.write_bytes(log, before + "".join(json.dumps(e) + "\n" for e in errors).encode())
     return {"samples": len(items) - len(errors), "skipped_shards": len(done), "errors": errors}
+
+
+def _run_on_ray(jobs: list, address: str, workers: int, task_memory_gb: float, bar) -> list[dict]:
+    """The shard jobs as Ray tasks (one CPU and `task_memory_gb` each; a task lost with its worker is
+    retried, and skips nothing it did not finish). Returns the errors, as the pool path does."""
+    require("wala prep --ray", "scale", "ray")
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        local = address == "local"
+        ray.init(
+            address=None if local else address,
+            num_cpus=max(workers, 1) if local else None,
+            object_store_memory=200 * 2**20 if local else None,  # tasks return only their error lists
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    try:
+        task = ray.remote(num_cpus=1, memory=int(task_memory_gb * 2**30), max_retries=2)(_prep_shard)
+        pending = [task.remote(job) for job in jobs]
+        errors: list[dict] = []
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            _, count, errs = ray.get(done[0])
+            errors += errs
+            bar.update(count)
+        return errors
+    finally:
+        if started:
+            ray.shutdown()

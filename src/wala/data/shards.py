@@ -4,11 +4,12 @@ Why tar: one sequential file per shard streams well from any disk or object stor
 standard library, and is what WebDataset readers expect; the index (member offsets) adds random
 access, which balanced sampling and exact resume need. A shard counts as finished only when its
 index exists — the index is written last, atomically — so an interrupted `wala prep` resumes by
-skipping finished shards.
+skipping finished shards. The folder may be an fsspec URL (wala.io.store): shards are then one PUT
+each, and a reader fetches a sample by a ranged GET, or whole shards into a bounded local cache.
 
 Per sample the tar holds `{key}.npz` (the wavelet tree: coarse (M³), d0 (7, M³), d1 (7, M1³),
 float32; the condition data: points (8192, 3) float32 surface samples and occupancy (16³) bool)
-and `{key}.json` ({"key", "dataset", "id", "source", "resolution"}).
+and `{key}.json` ({"key", "dataset", "id", "source", "resolution"}, with `--captions` also "captions": the texts).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 from wala.errors import WalaError
-from wala.io.mesh import write_atomic
+from wala.io import store
 from wala.sdf.grid import GRID_CONVENTION
 from wala.wavelet.packing import pack_wavelet_tree
 from wala.wavelet.tree import WaveletTree
@@ -32,9 +33,9 @@ def shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 
 
-def write_shard(folder: Path, index: int, samples: list[tuple[dict, dict[str, np.ndarray]]]) -> Path:
-    """Writes one shard (tar, then its index). `samples`: (meta with "key", arrays) pairs."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_shard(folder: str | Path, index: int, samples: list[tuple[dict, dict[str, np.ndarray]]]) -> str:
+    """Writes one shard (tar, then its index) into a folder or URL. `samples`: (meta with "key", arrays)
+    pairs. Returns the index's location."""
     buffer = io.BytesIO()
     entries = []
     with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -46,47 +47,70 @@ def write_shard(folder: Path, index: int, samples: list[tuple[dict, dict[str, np
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
             entries.append(dict(meta))
-    write_atomic(folder / f"{shard_name(index)}.tar", buffer.getvalue())
+    store.write_bytes(store.join(folder, f"{shard_name(index)}.tar"), buffer.getvalue())
     # offsets of the .npz members, for random access
-    with tarfile.open(folder / f"{shard_name(index)}.tar") as tar:
+    buffer.seek(0)
+    with tarfile.open(fileobj=buffer) as tar:
         offsets = {m.name: (m.offset_data, m.size) for m in tar.getmembers()}
     for entry in entries:
         entry["offset"], entry["size"] = offsets[entry["key"] + ".npz"]
-    index_path = folder / f"{shard_name(index)}.index.json"
-    write_atomic(index_path, json.dumps({"shard": f"{shard_name(index)}.tar", "samples": entries}).encode())
+    index_path = store.join(folder, f"{shard_name(index)}.index.json")
+    store.write_bytes(index_path, json.dumps({"shard": f"{shard_name(index)}.tar", "samples": entries}).encode())
     return index_path
 
 
-def finished_shards(folder: Path) -> set[int]:
-    return {int(p.name[6:11]) for p in folder.glob("shard-*.index.json")}
+def read_shard(folder: str | Path, index: int) -> list[tuple[dict, dict[str, np.ndarray]]]:
+    """The (meta, arrays) samples of one shard, as `write_shard` took them, in stored order. Read from the tar
+    alone, not through its index: a rewrite cut between the new tar and its index still reads whole."""
+    location = store.join(folder, f"{shard_name(index)}.tar")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(store.read_bytes(location))) as tar:
+            members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        samples = []
+        for name in (n for n in members if n.endswith(".json")):
+            key = name[: -len(".json")]
+            with np.load(io.BytesIO(members[key + ".npz"])) as stored:
+                samples.append((json.loads(members[name]), {k: stored[k] for k in stored.files}))
+    except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
+        raise WalaError(f"corrupt shard {location}: {type(exc).__name__}: {exc}") from exc
+    return samples
+
+
+def finished_shards(folder: str | Path) -> set[int]:
+    return {int(Path(p).name[6:11]) for p in store.glob(folder, "shard-*.index.json")}
 
 
 class WaveletTreeDataset(torch.utils.data.Dataset):
     """Random access to every sample of a prepared folder; item i → (packed (64, M³), meta)."""
 
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        indexes = sorted(self.folder.glob("shard-*.index.json"))
+    def __init__(self, folder: str | Path, cache: store.Cache | None = None):
+        """`folder`: a local folder or an fsspec URL. At a URL each sample is one ranged GET, or, with a
+        `cache`, its whole shard is fetched once into that bounded local folder (streaming training)."""
+        self.folder = str(folder)
+        self.cache = cache
+        indexes = store.glob(self.folder, "shard-*.index.json")
         if not indexes:
             raise WalaError(f"no prepared shards in {self.folder} (run `wala prep` first)")
-        manifest = self.folder / "prep.json"
-        settings = json.loads(manifest.read_text()) if manifest.exists() else {}
+        manifest = store.join(self.folder, "prep.json")
+        settings = json.loads(store.read_bytes(manifest)) if store.exists(manifest) else {}
         self.views: list[str] = settings.get("views", [])  # renders' view names, stored order
         self.sketches: list[str] = settings.get("sketches", [])  # sketch techniques, stored order
         self.captions: bool = settings.get("captions", False)  # caption token ids (`--captions`)
-        if manifest.exists() and settings.get("grid") != GRID_CONVENTION:
+        if settings and settings.get("grid") != GRID_CONVENTION:
             raise WalaError(
                 f"{self.folder} was prepared on the old cell-centred grid; prepare it again "
                 f"(wala now samples TSDFs corner-aligned, as the released models)"
             )
         self.records: list[dict] = []
-        for path in indexes:
+        for number, path in enumerate(indexes):
             try:
-                index = json.loads(path.read_text())
+                index = json.loads(store.read_bytes(path))
             except json.JSONDecodeError as exc:
                 raise WalaError(f"corrupt shard index {path}: {exc}") from exc
             for sample in index["samples"]:
-                self.records.append({**sample, "shard": str(self.folder / index["shard"])})
+                self.records.append(
+                    {**sample, "shard": store.join(self.folder, index["shard"]), "shard_number": number}
+                )
         resolutions = {r["resolution"] for r in self.records}
         if len(resolutions) != 1:
             raise WalaError(f"{self.folder} mixes resolutions {sorted(resolutions)}")
@@ -99,12 +123,18 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
     def datasets(self) -> list[str]:
         return [r["dataset"] for r in self.records]
 
+    @property
+    def shards(self) -> list[int]:
+        """The shard each sample is stored in (numbered in the folder's order)."""
+        return [r["shard_number"] for r in self.records]
+
     def arrays(self, i: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         """The named arrays of sample i (tree: coarse, d0, d1; conditions: points, occupancy)."""
         record = self.records[i]
-        with open(record["shard"], "rb") as f:
-            f.seek(record["offset"])
-            data = f.read(record["size"])
+        shard, start = record["shard"], record["offset"]
+        if self.cache is not None:
+            shard = self.cache.local(shard)
+        data = store.read_bytes(shard, start, start + record["size"])
         try:
             with np.load(io.BytesIO(data)) as stored:
                 missing = [k for k in keys if k not in stored]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from wala.io import store
+
 OFFICIAL_FILES = ("args.json", "checkpoint.ckpt")
 OURS_FILES = ("config.json", "model.safetensors")
 TEXT_MARKER = "wala_text.json"  # a text-to-views model's `wala convert` folder (wala.text.checkpoint)
@@ -40,7 +42,10 @@ def model_format(directory: Path) -> str | None:
 
 
 def resolve_model(name: str | Path) -> Path:
-    """`name` itself when it exists, else the first model directory of that name on the search path."""
+    """`name` itself when it exists, else the first model directory of that name on the search path. A URL
+    (s3://…) is fetched into the local cache: a file (a checkpoint) as it is, else the folder's files."""
+    if store.is_url(name):
+        return store.Cache().local(str(name)) if Path(str(name)).suffix else store.local_folder(str(name))
     path = Path(name)
     if path.exists() or len(path.parts) != 1:
         return path

@@ -11,7 +11,6 @@ import torch
 from wala.autoencoder import WaveletVQVAE, reconstruction_loss
 from wala.autoencoder.loss import LOSSES
 from wala.config import AutoencoderConfig
-from wala.data.shards import WaveletTreeDataset
 from wala.errors import WalaError
 from wala.eval.autoencoder import evaluate_autoencoder
 from wala.train import distributed as D
@@ -34,8 +33,8 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
         raise WalaError("train.data must name a folder written by `wala prep`")
     if config.train.fsdp:
         raise WalaError("train.fsdp is for the large generators; the 12.9M autoencoder trains under DDP")
-    dataset = WaveletTreeDataset(config.train.data)
-    eval_set = WaveletTreeDataset(config.train.eval_data) if config.train.eval_data else dataset
+    dataset = config.train.open_dataset(config.train.data)
+    eval_set = config.train.open_dataset(config.train.eval_data) if config.train.eval_data else dataset
     torch.manual_seed(config.train.seed)  # same initial weights on every rank
     model = WaveletVQVAE(config.model)
     if config.train.init_from and Path(config.train.init_from).is_dir():

@@ -16,6 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from wala.errors import WalaError, one_line
+from wala.io import store
 from wala.io.mesh import write_safetensors
 
 
@@ -71,8 +72,9 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> tuple[dict, dict, dict[str, dict[str, torch.Tensor]]]:
-    """Returns (config, state, {prefix: tensors}); a missing, corrupt or foreign file is a WalaError."""
-    path = Path(path)
+    """Returns (config, state, {prefix: tensors}); a missing, corrupt or foreign file is a WalaError.
+    `path` may be a URL (fetched into the local cache)."""
+    path = store.Cache().local(str(path)) if store.is_url(path) else Path(path)
     if not path.is_file():
         raise WalaError(f"checkpoint not found: {path}")
     try:

@@ -160,8 +160,8 @@ def retarget(model: LatentDiffusion, run: ConditionConfig) -> None:
 
 
 def _datasets(config: DiffusionTrainConfig, model: LatentDiffusion):
-    shapes = WaveletTreeDataset(config.train.data)
-    eval_shapes = WaveletTreeDataset(config.train.eval_data) if config.train.eval_data else shapes
+    shapes = config.train.open_dataset(config.train.data)
+    eval_shapes = config.train.open_dataset(config.train.eval_data) if config.train.eval_data else shapes
     out = Path(config.train.out)
     c = model.config
     latents = cached_latents(model.autoencoder, shapes, c.latent, out / "latents-train.safetensors")
@@ -223,7 +223,7 @@ def validation_loss(model: LatentDiffusion, dataset: LatentDataset, count: int, 
 def train_diffusion(config: DiffusionTrainConfig) -> dict:
     if not config.train.data:
         raise WalaError("train.data must name a folder written by `wala prep`")
-    resolution = WaveletTreeDataset(config.train.data).resolution
+    resolution = config.train.open_dataset(config.train.data).resolution
     model = initial_model(config, resolution)
     model.autoencoder.requires_grad_(False)  # a generator only reads its autoencoder
     dataset, eval_set = _datasets(config, model)

@@ -1,5 +1,6 @@
-"""The training loop every wala model uses: single process or torchrun DDP, bf16 autocast on GPU,
-gradient clipping, EMA, periodic evaluation, atomic safetensors checkpoints and exact resume.
+"""The training loop every wala model uses: single process, torchrun DDP or FSDP2, bf16 on GPU
+(autocast; under FSDP a mixed-precision policy), gradient clipping, EMA, periodic evaluation,
+atomic safetensors checkpoints and exact resume.
 
 Exact resume: the epoch order is a pure function of (seed, epoch); the checkpoint stores model,
 optimizer, EMA, step, epoch, position in the epoch and the training generator, so a run stopped
@@ -9,6 +10,7 @@ and resumed at any checkpoint computes the same weights as one that never stoppe
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import time
@@ -20,8 +22,9 @@ import torch
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
-from wala.data.sampling import epoch_order, rank_slice
+from wala.data.sampling import epoch_order, rank_slice, streaming_order
 from wala.errors import WalaError
+from wala.io import store
 from wala.train import distributed as D
 from wala.train import fsdp
 from wala.train.checkpoint import (
@@ -35,13 +38,17 @@ from wala.train.checkpoint import (
 from wala.train.ema import EMA
 
 LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = ""  # a folder written by `wala prep`
+    data: str = ""  # a folder written by `wala prep`, or its fsspec URL (s3://bucket/prefix …)
     eval_data: str = ""  # defaults to `data`
-    out: str = "runs/run"  # checkpoints, config.json, metrics.jsonl
+    out: str = "runs/run"  # checkpoints, config.json, metrics.jsonl; a URL: kept in a local folder, uploaded
+    shuffle_buffer: int = 0  # 0: one permutation of all samples; N: shard by shard (per rank) through N
+    cache_dir: str = ""  # local copies of shards read from a URL (default $WALA_CACHE or ~/.cache/wala)
+    cache_gb: float = 4.0  # … at most this much; the least recently used shards go first
     steps: int = 1000
     batch_size: int = 4  # per rank
     lr: float = 1e-4
@@ -59,7 +66,7 @@ class TrainConfig:
     per_dataset: int = 0
     init_from: str = ""  # start from these weights (fine-tuning); optimizer and step start fresh
     device: str = "auto"  # "auto", "cpu", "cuda"
-    bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
+    precision: str = "auto"  # "bf16", "fp32", or "auto": bf16 on CUDA, fp32 on CPU (see `computes_in_bf16`)
     workers: int = 0  # data-loading processes per rank
     cache: bool = False  # keep every item in memory after its first read (needs workers 0): fast GPU runs
     fsdp: bool = False  # under torchrun: shard weights, gradients and Adam state (FSDP2) instead of DDP
@@ -67,8 +74,19 @@ class TrainConfig:
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
             raise WalaError(f"unknown lr_schedule '{self.lr_schedule}' (known: {', '.join(LR_SCHEDULES)})")
+        if self.precision not in PRECISIONS:
+            raise WalaError(f"unknown precision '{self.precision}' (known: {', '.join(PRECISIONS)})")
         if self.cache and self.workers:
             raise WalaError("train.cache keeps items in this process's memory: it needs train.workers 0")
+        if self.shuffle_buffer < 0 or self.cache_gb <= 0:
+            raise WalaError("train.shuffle_buffer must be >= 0 and train.cache_gb > 0")
+
+    def open_dataset(self, location: str):
+        """The prepared data at `location`; at a URL its shards are fetched into the bounded local cache."""
+        from wala.data.shards import WaveletTreeDataset
+
+        cache = store.Cache(self.cache_dir or None, int(self.cache_gb * 2**30)) if store.is_url(location) else None
+        return WaveletTreeDataset(location, cache)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -80,6 +98,12 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
         return cfg.lr
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def computes_in_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether the forward and backward run in bfloat16: under DDP or alone by autocast, under FSDP by
+    its mixed-precision policy. The weights, Adam and the gradient reduction stay float32 either way."""
+    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
 
 
 StepFn = Callable[[nn.Module, object, torch.Generator], tuple[torch.Tensor, dict, object]]
@@ -106,6 +130,10 @@ class CachedDataset(torch.utils.data.Dataset):
     def datasets(self) -> list[str]:
         return self.dataset.datasets
 
+    @property
+    def shards(self) -> list[int]:
+        return self.dataset.shards
+
     def __getitem__(self, i: int):
         if i not in self.items:
             self.items[i] = self.dataset[i]
@@ -130,7 +158,9 @@ class Trainer:
         self.dataset = CachedDataset(dataset) if train.cache else dataset
         self.step_fn, self.eval_fn, self.after_step = step_fn, eval_fn, after_step
         self.shard_units = shard_units
-        self.out = Path(train.out)
+        # a run at a URL lives in a local folder named by it, and each checkpoint is uploaded when written
+        self.remote = train.out if store.is_url(train.out) else None
+        self.out = Path(train.out) if self.remote is None else run_folder(train.out)
 
     def _save(self, step, epoch, offset, optimizer, ema, generator, dist) -> None:
         """Every rank calls this (under FSDP the full tensors are gathered); rank 0 writes."""
@@ -149,6 +179,10 @@ class Trainer:
                 state,
                 {**tensors, "rng": {"train": generator.get_state(), "torch": torch.get_rng_state()}},
             )
+            if self.remote is not None:  # the checkpoint last: a reader taking it finds its metrics
+                for name in ("config.json", "metrics.jsonl", checkpoint_name(step)):
+                    if (self.out / name).is_file():
+                        store.upload(self.out / name, store.join(self.remote, name))
         D.barrier(dist)
 
     def _evaluate(self, ema: EMA, template: nn.Module | None, sharded: bool, dist) -> dict | None:
@@ -179,11 +213,12 @@ class Trainer:
         cfg = self.cfg
         model = self.model.to(dist.device)
         sharded = cfg.fsdp and dist.active
+        bf16 = computes_in_bf16(cfg, dist.device)
         ema = EMA(model, cfg.ema_decay)
         template = None
         if sharded:
             template = copy.deepcopy(model).requires_grad_(False) if dist.main and self.eval_fn else None
-            fsdp.shard(model, self.shard_units(model))
+            fsdp.shard(model, self.shard_units(model), bf16=bf16)
             fsdp.shard(ema.model, self.shard_units(ema.model))
         load = fsdp.load_full_state if sharded else (lambda m, state: m.load_state_dict(state))
         trainable = [
@@ -192,6 +227,8 @@ class Trainer:
         optimizer = torch.optim.Adam(trainable, lr=cfg.lr)
         generator = torch.Generator().manual_seed(cfg.seed + 7919)
         step = epoch = offset = 0
+        if self.remote is not None:
+            fetch_latest(self.remote, self.out)
         resume = latest_checkpoint(self.out) if self.out.exists() else None
         if resume is not None:
             _, state, tensors = load_checkpoint(resume, self.kind)
@@ -208,14 +245,19 @@ class Trainer:
         if dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
         trained = DistributedDataParallel(model) if dist.active and not sharded else model
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and dist.device.type == "cuda")
+        # FSDP casts at module boundaries itself (its policy); autocast would only add per-op casts
+        autocast = torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=bf16 and not sharded)
         datasets = self.dataset.datasets
         logs: dict = {}
         started, seen = time.perf_counter(), 0
         while step < cfg.steps:
-            order = rank_slice(
-                epoch_order(datasets, epoch, cfg.seed, cfg.sampling, cfg.per_dataset), dist.rank, dist.world
-            )
+            order = epoch_order(datasets, epoch, cfg.seed, cfg.sampling, cfg.per_dataset)
+            if cfg.shuffle_buffer:
+                order = streaming_order(
+                    order, self.dataset.shards, epoch, cfg.seed, dist.rank, dist.world, cfg.shuffle_buffer
+                )
+            else:
+                order = rank_slice(order, dist.rank, dist.world)
             if len(order) < cfg.batch_size:
                 raise WalaError(f"an epoch holds {len(order)} samples per rank, fewer than batch_size {cfg.batch_size}")
             batches = [
@@ -271,3 +313,22 @@ class Trainer:
             if dist.main:
                 self._log({"step": step, "ranks_in_sync": logs["ranks_in_sync"], "world": dist.world})
         return logs
+
+
+def run_folder(url: str) -> Path:
+    """The local folder of a run whose home is `url`."""
+    return store.default_cache_dir() / "runs" / hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def fetch_latest(url: str, folder: Path) -> None:
+    """Copies the run at `url`'s latest checkpoint and its metrics into `folder` (a resumed run may start
+    on another machine); nothing when the run has none yet."""
+    found = store.glob(url, "step-*.safetensors")
+    if not found:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    latest = Path(found[-1]).name
+    if not (folder / latest).is_file():
+        store.download(found[-1], folder / latest)
+    if store.exists(store.join(url, "metrics.jsonl")):
+        store.download(store.join(url, "metrics.jsonl"), folder / "metrics.jsonl")
