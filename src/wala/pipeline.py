@@ -92,6 +92,24 @@ def check_seeds(seed: int, samples: int = 1) -> None:
         raise WalaError(f"seed {seed} with {samples} samples passes 2**63-1 (sample i uses seed + i)")
 
 
+def checked_sampling(
+    steps: int | None, guidance: float | None, seed: int, samples: int, defaults: tuple[int, float], timesteps: int
+) -> tuple[int, float]:
+    """(steps, guidance), `defaults` where None (or steps 0), checked with the seed and sample count before
+    anything runs: steps within a schedule of `timesteps`, a finite guidance, every sample's seed (seed + i)
+    in 0…SEED_MAX. Shared by WaLaPipeline and the ONNX runner."""
+    steps = steps or defaults[0]
+    guidance = defaults[1] if guidance is None else guidance
+    if not 1 <= steps <= timesteps:
+        raise WalaError(f"steps {steps}: this model's schedule has {timesteps} timesteps (steps 1…{timesteps})")
+    if not math.isfinite(guidance):
+        raise WalaError(f"guidance must be a finite number, got {guidance}")
+    if samples < 1:
+        raise WalaError("samples must be at least 1")
+    check_seeds(seed, samples)
+    return steps, guidance
+
+
 @contextlib.contextmanager
 def step_bar(total: int, desc: str, show: bool, on_step: Callable[[int, int], None] | None = None, steps: int = 0):
     """A callback for a sampler's `on_step(j, …)` (j counting down to 0): it advances a tqdm bar of `total`
@@ -211,20 +229,8 @@ class WaLaPipeline:
         self, steps: int | None = None, guidance: float | None = None, seed: int = 0, samples: int = 1
     ) -> tuple[int, float]:
         """(steps, guidance), the condition's (`defaults`) where None (or steps 0), checked with the seed and
-        sample count before anything runs: steps within the model's schedule, a finite guidance, every
-        sample's seed (seed + i) in 0…SEED_MAX."""
-        default_steps, default_guidance = self.defaults()
-        steps = steps or default_steps
-        guidance = default_guidance if guidance is None else guidance
-        timesteps = self.model.config.schedule.timesteps
-        if not 1 <= steps <= timesteps:
-            raise WalaError(f"steps {steps}: this model's schedule has {timesteps} timesteps (steps 1…{timesteps})")
-        if not math.isfinite(guidance):
-            raise WalaError(f"guidance must be a finite number, got {guidance}")
-        if samples < 1:
-            raise WalaError("samples must be at least 1")
-        check_seeds(seed, samples)
-        return steps, guidance
+        sample count before anything runs (`checked_sampling`)."""
+        return checked_sampling(steps, guidance, seed, samples, self.defaults(), self.model.config.schedule.timesteps)
 
     def accepts(self, given: str) -> bool:
         """Whether a condition of kind `given` is what this model reads. A released single-image model

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from wala.config import DiffusionConfig, from_dict
 from wala.diffusion.model import noise_draws
 from wala.errors import WalaError, require
 from wala.export.graphs import FORMAT, MANIFEST, session_options, step_coefficients
-from wala.pipeline import GeneratedShape, check_seeds
+from wala.pipeline import GeneratedShape, checked_sampling
 
 
 def check_array(graph: str, name: str, value: np.ndarray, spec: dict) -> np.ndarray:
@@ -85,17 +84,8 @@ class OnnxPipeline:
     def sampling(self, steps: int | None, guidance: float | None, seed: int, samples: int) -> tuple[int, float]:
         """(steps, guidance): the export's defaults where None, checked as `WaLaPipeline.sampling` checks them."""
         defaults = self.manifest["defaults"]
-        steps = steps or defaults["steps"]
-        guidance = defaults["guidance"] if guidance is None else guidance
         timesteps = self.config.schedule.timesteps
-        if not 1 <= steps <= timesteps:
-            raise WalaError(f"steps {steps}: this model's schedule has {timesteps} timesteps (steps 1…{timesteps})")
-        if not math.isfinite(guidance):
-            raise WalaError(f"guidance must be a finite number, got {guidance}")
-        if samples < 1:
-            raise WalaError("samples must be at least 1")
-        check_seeds(seed, samples)
-        return steps, guidance
+        return checked_sampling(steps, guidance, seed, samples, (defaults["steps"], defaults["guidance"]), timesteps)
 
     def condition_input(self, normalize: bool = False, **given) -> np.ndarray | None:
         """One condition by kind name (files, or arrays and images as `WaLaPipeline` takes them) → the model
