@@ -1,6 +1,7 @@
 """`wala text2depth`: text → the depth maps (or RGB views) of the released text-to-views model
 (wala.text.multiview), written as PNGs named by view id, ready for the DM6/DM4/RGB4 models;
-`wala generate DM6 --text … --text-model TEXT_MODEL` runs the whole chain."""
+`wala generate DM6 --text … --text-model TEXT_MODEL` runs the whole chain; `wala caption DATA`: captions for a
+prepared folder from renders of its shapes (wala.text.caption)."""
 
 from __future__ import annotations
 
@@ -64,6 +65,30 @@ def cmd_text2depth(args) -> None:
     )
 
 
+def cmd_caption(args) -> None:
+    from dataclasses import replace
+
+    from wala.config import load_config
+    from wala.text.caption import CaptionConfig, caption_folder
+
+    config = load_config(CaptionConfig, args.config, args.set or [])
+    chosen = {
+        "vision_model": args.vision_model,
+        "language_model": args.language_model,
+        "paraphrases": args.paraphrases,
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+    }
+    config = replace(config, **{k: v for k, v in chosen.items() if v is not None})
+    started = time.perf_counter()
+    result = caption_folder(args.data, config, args.device, progress=not args.quiet)
+    print(
+        f"{args.data}: {result['shapes']} shapes captioned in {result['shards']} shards "
+        f"({time.perf_counter() - started:.1f}s), {result['skipped_shards']} captioned shards skipped"
+        + (f", {result['uncaptioned']} shapes got no caption (empty texts stored)" if result["uncaptioned"] else "")
+    )
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser(
         "text2depth",
@@ -93,3 +118,20 @@ def add_commands(sub) -> None:
     checked.add_device(p)
     checked.add_dtype(p)
     p.set_defaults(run=cmd_text2depth)
+
+    p = sub.add_parser(
+        "caption",
+        help="captions for a prepared folder: renders of each shape → a vision-language model's captions → "
+        "a language model's paraphrases, stored in its shards (`captions`) and in captions/*.jsonl",
+    )
+    p.add_argument("data", help="a `wala prep` folder (or URL); captioned shards are skipped, so a rerun resumes")
+    p.add_argument("--config", help="CaptionConfig YAML/JSON (configs/captions.yaml holds the defaults)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
+    p.add_argument("--vision-model", help="image-text-to-text model: hub id or folder (default InternVL3-8B-hf)")
+    p.add_argument("--language-model", help="text-generation model: hub id or folder (default Llama-3.1-8B-Instruct)")
+    p.add_argument("--paraphrases", type=int, help="K paraphrases per caption (default 3)")
+    p.add_argument("--batch-size", type=checked.steps, help="generations per model call (default 8)")
+    p.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), help="auto: bf16 on CUDA, else fp32")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    checked.add_device(p)
+    p.set_defaults(run=cmd_caption)
