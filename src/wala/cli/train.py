@@ -1,5 +1,5 @@
-"""`wala train-ae`, `eval-ae`, `train-diffusion`: training the VQ-VAE and the generator (under torchrun for
-several processes), and scoring an autoencoder."""
+"""`wala train-ae`, `eval-ae`, `train-diffusion`, `train-text2views`: training the VQ-VAE, the generator and the
+multi-view text → depth-maps model (under torchrun for several processes), and scoring an autoencoder."""
 
 from __future__ import annotations
 
@@ -39,6 +39,21 @@ def cmd_train_diffusion(args) -> None:
     print(json.dumps(logs))
 
 
+def cmd_train_text2views(args) -> None:
+    from wala.errors import WalaError
+    from wala.text.train import TextViewsTrainConfig, export_text_views, train_text_views
+
+    if args.export:
+        if args.config or args.set:
+            raise WalaError("--export takes a checkpoint and -o only (no config, no --set)")
+        print(export_text_views(args.export, args.output, "model" if args.raw_weights else "ema"))
+        return
+    if args.output or args.raw_weights:
+        raise WalaError("-o and --raw-weights go with --export CHECKPOINT")
+    logs = train_text_views(load_config(TextViewsTrainConfig, args.config, args.set))
+    print(json.dumps(logs))
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("train-ae", help="train the wavelet VQ-VAE (run under torchrun for DDP)")
     p.add_argument("config", nargs="?", help="AutoencoderTrainConfig YAML/JSON")
@@ -63,3 +78,16 @@ def add_commands(sub) -> None:
     p.add_argument("config", nargs="?", help="DiffusionTrainConfig YAML/JSON")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=100")
     p.set_defaults(run=cmd_train_diffusion)
+
+    p = sub.add_parser(
+        "train-text2views",
+        help="fine-tune the text → six depth maps model (WaLa-MVDream-DM6) on prepared shapes (torchrun: DDP)",
+    )
+    p.add_argument("config", nargs="?", help="TextViewsTrainConfig YAML/JSON (configs/text2views_tiny.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. train.steps=100")
+    p.add_argument(
+        "--export", metavar="CHECKPOINT", help="write this checkpoint as a model folder `wala text2depth` loads"
+    )
+    p.add_argument("-o", "--output", help="with --export: the folder (default: model/ beside the checkpoint)")
+    p.add_argument("--raw-weights", action="store_true", help="with --export: the trained weights, not the EMA")
+    p.set_defaults(run=cmd_train_text2views)

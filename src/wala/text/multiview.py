@@ -119,6 +119,18 @@ class MultiViewSelfAttention:
         return out.reshape(rows, length, -1)
 
 
+def install_multiview_attention(unet: nn.Module) -> MultiViewSelfAttention:
+    """Gives every attn1 of `unet` one shared MultiViewSelfAttention (returned: set its `frames`), every
+    other attention the stock processor."""
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    attention = MultiViewSelfAttention()
+    unet.set_attn_processor(
+        {name: attention if name.endswith("attn1.processor") else AttnProcessor2_0() for name in unet.attn_processors}
+    )
+    return attention
+
+
 # ---- the model -----------------------------------------------------------------------------------
 @dataclass
 class TextViews:
@@ -158,15 +170,7 @@ class TextToViews(nn.Module):
         super().__init__()
         self.unet, self.vae, self.text_encoder = unet, vae, text_encoder
         self.config, self.source = config, source
-        self.attention = MultiViewSelfAttention()
-        from diffusers.models.attention_processor import AttnProcessor2_0
-
-        unet.set_attn_processor(
-            {
-                name: self.attention if name.endswith("attn1.processor") else AttnProcessor2_0()
-                for name in unet.attn_processors
-            }
-        )
+        self.attention = install_multiview_attention(unet)
         self.eval().requires_grad_(False)
 
     # -- loading and saving
