@@ -1,5 +1,5 @@
-"""`wala serve` end to end: the page in headless Chromium uploads a condition and shows the mesh in its
-viewer; bad uploads get a one-line message, never a crash."""
+"""`wala serve` end to end: the page in headless Chromium uploads a condition, or takes a prompt, and shows
+the mesh in its viewer; bad uploads get a one-line message, never a crash."""
 
 import io
 import json
@@ -20,13 +20,25 @@ from wala.serve.app import create_app
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
 def server():
     import uvicorn
 
-    app = create_app([FIXTURES / "sk", FIXTURES / "rgb4"], max_upload_mb=1.0, device="cpu")
+    models = [FIXTURES / "sk", FIXTURES / "rgb4", FIXTURES / "dm6"]
+    app = create_app(models, max_upload_mb=1.0, device="cpu", text_model=FIXTURES / "text_dm6" / "model")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -40,6 +52,8 @@ def server():
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+    app.state.jobs.stop()
+    shutil.rmtree(app.state.results, ignore_errors=True)
 
 
 def post(url, fields: dict, files: list[tuple[str, bytes]]):
@@ -76,9 +90,10 @@ def canvas_pixels(page) -> np.ndarray:
 
 def test_the_models_are_listed_with_their_conditions_and_defaults(server):
     models = json.loads(urllib.request.urlopen(f"{server}/api/models").read())
-    assert [(m["name"], m["kind"], m["files"], m["steps"], m["scale"]) for m in models] == [
-        ("sk", "image", 1, 5, 1.8),
-        ("rgb4", "views", 4, 5, 1.3),
+    assert [(m["name"], m["kind"], m["files"], m["steps"], m["scale"], m["prompt"]) for m in models] == [
+        ("sk", "image", 1, 5, 1.8, None),
+        ("rgb4", "views", 4, 5, 1.3, "chain"),  # a text model draws any multi-view model's views
+        ("dm6", "depth", 6, 10, 1.5, "chain"),
     ]
 
 
@@ -107,22 +122,11 @@ def test_the_page_uploads_a_sketch_and_its_viewer_shows_the_mesh(server, tmp_pat
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "the page test needs Chromium (make test installs Debian's chromium)"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--use-angle=swiftshader",
-        "--enable-unsafe-swiftshader",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page()
         page.goto(server)
-        page.wait_for_function("document.querySelectorAll('#model option').length === 2")
+        page.wait_for_function("document.querySelectorAll('#model option').length === 3")
         blank = canvas_pixels(page)
         page.set_input_files("#files", str(FIXTURES / "sk" / "input.png"))
         page.click("#generate")
@@ -141,3 +145,41 @@ def test_the_page_uploads_a_sketch_and_its_viewer_shows_the_mesh(server, tmp_pat
     assert (blank > 250).all()  # an empty viewer is white
     assert triangles > 0 and (shot < 200).mean() > 0.01  # the mesh covers part of the canvas
     assert "reads 4 files" in error or "rgb4 reads 4 files, got 1" in error
+
+
+def test_the_page_takes_a_prompt_for_a_depth_model_and_shows_the_mesh_and_the_drawn_maps(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "the page test needs Chromium (make test installs Debian's chromium)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(server)
+        page.wait_for_function("document.querySelectorAll('#model option').length === 3")
+        sketch_model = page.is_visible("#text"), page.is_visible("#files")
+        page.select_option("#model", "dm6")
+        depth_model = page.is_visible("#text"), page.is_visible("#files"), page.is_visible("#text_steps")
+        blank = canvas_pixels(page)
+        page.fill("#text", "   ")  # only spaces: refused with one line
+        page.click("#generate")
+        page.wait_for_function("document.getElementById('status').className === 'error'")
+        empty = page.text_content("#status")
+        page.fill("#text", "a wooden chair")
+        page.fill("#text_steps", "1")
+        page.fill("#steps", "1")
+        page.press("#text", "Enter")  # a prompt is sent with Enter, as a search box is
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('drawing views')")
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=120_000)
+        page.wait_for_timeout(300)  # a few animation frames
+        shot = canvas_pixels(page)
+        page.locator("#viewer").screenshot(path=str(tmp_path / "viewer.png"))  # to look at when it fails
+        triangles = int(page.locator("#viewer").get_attribute("data-triangles"))
+        views = page.evaluate(
+            "[document.getElementById('views').naturalWidth, document.getElementById('views').hidden]"
+        )
+        links = page.inner_text("#downloads")
+        browser.close()
+    assert sketch_model == (False, True) and depth_model == (True, True, True)
+    assert empty == "the text is empty"
+    assert triangles > 0 and (blank > 250).all() and (shot < 200).mean() > 0.01
+    assert views == [6 * 256, False] and "views" in links  # the six drawn depth maps, side by side

@@ -220,6 +220,7 @@ def cmd_serve(args) -> None:
         dtype=args.dtype,
         queue=args.queue,
         keep=args.keep,
+        text_model=args.text_model,
     )
 
 
@@ -331,6 +332,11 @@ def add_commands(sub) -> None:
     p.add_argument("--max-upload-mb", type=float, default=20.0)
     p.add_argument("--queue", type=int, default=8, help="jobs waiting or running at once; more get HTTP 429")
     p.add_argument("--keep", default="1GB,24h", metavar="SIZE,AGE", help="results kept at most (oldest removed first)")
+    p.add_argument(
+        "--text-model",
+        metavar="NAME",
+        help="a text-to-views model (WaLa-MVDream-DM6): the page's prompt box then draws a depth/RGB model's views",
+    )
     checked.add_device(p)
     checked.add_dtype(p)
     p.set_defaults(run=cmd_serve)

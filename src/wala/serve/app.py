@@ -1,17 +1,20 @@
-"""`wala serve`: a local web page to generate shapes — pick a model, upload its condition, set steps,
-guidance and seed, see the mesh turn in a 3D viewer beside its preview, download OBJ or GLB.
+"""`wala serve`: a local web page to generate shapes — pick a model, upload its condition or type a prompt,
+set steps, guidance and seed, see the mesh turn in a 3D viewer beside its preview, download OBJ or GLB.
 
 FastAPI (served by uvicorn) and a small WebGL viewer of our own (`static/`): no JavaScript to fetch from
 a CDN or npm, so the page works offline and the whole of it is tested here. Gradio would bring its own
 front end (hundreds of MB of dependencies) for one form.
 
+A prompt (`text`) is what a text model reads, or, with `text_model` (`wala serve --text-model`), what a
+text-to-views model draws as a depth/RGB model's views first (the chain of `wala generate --text-model`).
+
 The server expects hostile requests as well as the page's. Uploads are parsed as they stream in
-(python-multipart) and written under cleaned names into a fresh job folder; past `max_upload_mb` nothing
+(wala.serve.uploads) and written under cleaned names into a fresh job folder; past `max_upload_mb` nothing
 more is written, and a body larger than that plus a small margin is cut off (HTTP 413) without being read
-to its end. Result and static paths must resolve inside their folders. A POST from another origin, or a
-request naming another host while bound to loopback (DNS rebinding), is refused; bound to anything but
-loopback, the API wants the server's token. Every failure is one JSON line `{"error": ...}` without local
-paths, and a failed job leaves no folder.
+to its end. A prompt is one line of at most 500 characters, never read as a path. Result and static paths
+must resolve inside their folders. A POST from another origin, or a request naming another host while bound
+to loopback (DNS rebinding), is refused; bound to anything but loopback, the API wants the server's token.
+Every failure is one JSON line `{"error": ...}` without local paths, and a failed job leaves no folder.
 
 Generations are jobs (wala.serve.jobs): `POST /api/jobs` queues one and answers at once, `GET /api/jobs/{id}`
 tells its state, queue position and progress, `DELETE` cancels it; `POST /api/generate` queues one and
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hmac
 import http
 import ipaddress
@@ -44,22 +46,25 @@ import numpy as np
 from fastapi import Depends, FastAPI, Request  # at module level: FastAPI reads the routes' annotations here
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from wala.errors import WalaError, one_line
+from wala.errors import WalaError
 from wala.serve import schema
 from wala.serve.jobs import Job, JobQueue, Refused, new_job_id, parse_keep
+from wala.serve.uploads import FORM_MARGIN, TEXT_FIELD, check_text, clean_filename, read_form, read_json
+
+# `Model.prompt`, how a job gives a model text: the model reads it as its caption, or (with `--text-model`) the
+# text-to-views model draws the model's views from it first
+CAPTION, CHAIN = "caption", "chain"
+
+__all__ = ["FORM_MARGIN", "clean_filename", "create_app", "serve"]
 
 STATIC = Path(__file__).parent / "static"
 VIEWER_FACES = 60_000  # the mesh sent to the browser; downloads keep every face
-MAX_FILES = 16
-FORM_MARGIN = 2 * 2**20  # body bytes past the uploads' own a request may send: multipart framing, fields
-FIELD_BYTES = 1024  # model, steps, scale (guidance), seed: short texts
-NAME_CHARS = 100  # an upload's stored name, suffix included
 JOB_ID = re.compile(r"[0-9a-f]{12}")  # the job ids generate makes, and all a result URL may name
-RESULT_FILES = ("shape.obj", "shape.glb", "preview.png", "viewer.json")
+RESULT_FILES = ("shape.obj", "shape.glb", "preview.png", "viewer.json", "views.png")
+TEXT_STEPS, TEXT_GUIDANCE = 50, 10.0  # the text-to-views model's sampling, as `wala generate --text-model`
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^/\s'\"]+/)+")  # its folders: a path shows as its last part
 
 
@@ -72,15 +77,17 @@ def create_app(
     token: str | None = None,
     queue: int = 8,
     keep: str = "1GB,24h",
+    text_model: str | Path | None = None,
 ):
     """The FastAPI app for `models`, answering as a server bound to `host`; with a `token`, the API wants it
     (required when `host` is not loopback). At most `queue` jobs wait or run; results go to a fresh
-    temporary folder, `app.state.results`, kept within `keep` (SIZE,AGE). `app.state.jobs.stop()` ends
-    the worker."""
+    temporary folder, `app.state.results`, kept within `keep` (SIZE,AGE). `text_model` (a text-to-views
+    model) draws the views of the depth/RGB models from a prompt. `app.state.jobs.stop()` ends the worker."""
     import dataclasses
 
     from wala.hub.describe import describe
     from wala.hub.download import find_model, hub_id
+    from wala.hub.generators import read_model_config
     from wala.hub.paths import resolve_model
 
     if token is None and not is_loopback(host):
@@ -91,10 +98,22 @@ def create_app(
         if hub_id(path) and not resolve_model(path).exists():  # a hub snapshot: named by its id, not its commit
             info = dataclasses.replace(info, name=str(path))
         if info.kind == "text-to-views":
-            raise WalaError(f"{path} is a text-to-views model; wala serve shows 3D generators")
+            raise WalaError(f"{path} is a text-to-views model: give it as --text-model (it draws a DM6's views)")
         described[info.name] = info
     if not described:
         raise WalaError("wala serve needs at least one model (--model DIR, or models on the search path)")
+    text_views_from = None  # the text-to-views model's folder
+    if text_model is not None:
+        info = describe(find_model(text_model))
+        if info.kind != "text-to-views":
+            raise WalaError(f"--text-model {text_model}: not a text-to-views model (it reads {info.condition})")
+        text_views_from = info.path
+    # how each model takes a prompt: CAPTION (it reads text), CHAIN (the text model draws its views), or None
+    drawable = {name for name, info in described.items() if draws_views(info, read_model_config)}
+    prompts = {
+        name: CAPTION if reads_caption(info) else CHAIN if name in drawable and text_views_from else None
+        for name, info in described.items()
+    }
     keep_bytes, keep_seconds = parse_keep(keep)
     upload_limit = int(max_upload_mb * 2**20)
     body_limit = upload_limit + FORM_MARGIN
@@ -102,6 +121,7 @@ def create_app(
     # A job's files show by their uploaded names; a job's folder goes before the results folder holding it.
     hidden = [(re.escape(str(results)) + r"/[0-9a-f]{12}/?", ""), (re.escape(str(results)), "results")]
     pipelines: dict[str, object] = {}  # the worker's: one model in memory at a time
+    text_models: list = []  # the worker's: the text-to-views model once a job needed it
 
     def guard(request: Request):
         """Refuses what a hostile page or another host may send: see check_request."""
@@ -179,6 +199,7 @@ def create_app(
                 "formats": list(m.formats),
                 "steps": m.defaults[0],
                 "scale": m.defaults[1],
+                "prompt": prompts[m.name],
             }
             for m in described.values()
         ]
@@ -203,14 +224,14 @@ def create_app(
                 fields, paths = await read_json(request, folder, upload_limit, json_limit, max_upload_mb)
             else:
                 fields, paths = await read_form(request, folder, upload_limit, body_limit, max_upload_mb)
-            name, steps, guidance, seed = settings(fields, paths)
+            request = settings(fields, paths)
         except ClientDisconnect:
             shutil.rmtree(folder, ignore_errors=True)
             raise Refused(400, "the upload was cut off") from None
         except BaseException:  # refused, or cancelled: the client went away, or the server stops
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return Job(job_id, folder, {"model": name, "paths": paths, "steps": steps, "guidance": guidance, "seed": seed})
+        return Job(job_id, folder, {**request, "paths": paths})
 
     def submitted(job: Job) -> Job:
         try:
@@ -260,9 +281,10 @@ def create_app(
             "result": job.result if job.state == "done" else None,
         }
 
-    def settings(fields: dict[str, str], paths: list[Path]):
-        """The form's model, steps, guidance (`guidance`, or `scale`, the official name) and seed, checked
-        against the uploaded files before anything runs (the bounds the command line's checkers use;
+    def settings(fields: dict[str, str], paths: list[Path]) -> dict:
+        """The form's model, steps, guidance (`guidance`, or `scale`, the official name), seed, and prompt
+        (`text`, with `text_steps` and `text_guidance` for a text model drawing views), checked against the
+        model and the uploaded files before anything runs (the bounds the command line's checkers use;
         steps past the model's schedule are the pipeline's)."""
         from wala.pipeline import check_seeds
 
@@ -275,38 +297,76 @@ def create_app(
             steps = int(fields.get("steps") or 0) or None
             guidance = float(given) if given else None
             seed = int(fields.get("seed") or 0)
+            text_steps = int(fields.get("text_steps") or TEXT_STEPS)
+            text_guidance = float(fields.get("text_guidance") or TEXT_GUIDANCE)
         except ValueError:
             raise Refused(400, "steps and seed must be whole numbers, scale a number") from None
-        if steps is not None and not 1 <= steps <= 1000:
+        if not (steps is None or 1 <= steps <= 1000) or not 1 <= text_steps <= 1000:
             raise Refused(400, "steps must be between 1 and 1000")
-        if guidance is not None and not math.isfinite(guidance):
-            raise Refused(400, f"scale must be a finite number, got {guidance}")
+        for value in (guidance, text_guidance):
+            if value is not None and not math.isfinite(value):
+                raise Refused(400, f"scale must be a finite number, got {value}")
         try:
             check_seeds(seed)
         except WalaError as exc:
             raise Refused(400, str(exc)) from None
+        text = check_text(fields[TEXT_FIELD]) if TEXT_FIELD in fields else None
+        if text is not None and prompts[name] is None:
+            how = "start wala serve with --text-model to draw its views" if name in drawable else "not text"
+            raise Refused(400, f"{name} reads {info.condition}: {how}")
+        if text is not None and paths:
+            raise Refused(400, f"{name}: give a prompt (text) or files, not both")
+        request = {"model": name, "steps": steps, "guidance": guidance, "seed": seed, "text": text}
+        request.update(text_steps=text_steps, text_guidance=text_guidance)
+        if text is not None:
+            return request
+        if prompts[name] and not paths:
+            also = f" or {info.files} file{'s' if info.files > 1 else ''}" if prompts[name] == CHAIN else ""
+            raise Refused(400, f"{name} needs a prompt (text){also}")
         if info.files and len(paths) != info.files:
             raise Refused(400, f"{name} reads {info.files} file{'s' if info.files > 1 else ''}, got {len(paths)}")
         for path in paths:
             if path.suffix.lower() not in info.formats:
                 raise Refused(400, f"{path.name}: not a {', '.join(info.formats)} file")
-        return name, steps, guidance, seed
+        return request
+
+    def draw_views(job: Job, pipe, r: dict):
+        """The chain's first model: the prompt → this model's views (`TextViews`), as `pipe(text=…,
+        text_model=…)` draws them (same views, steps, guidance and seed), with its progress and cancellation."""
+        from wala.pipeline import DTYPES, resolve_device
+        from wala.text.multiview import TextToViews
+
+        if not text_models:
+            text_models.append(TextToViews.load(text_views_from, resolve_device(device), DTYPES[dtype]))
+        job.progress("drawing views")
+        return text_models[0](
+            r["text"],
+            views=pipe.text_views(),
+            steps=r["text_steps"],
+            guidance=r["text_guidance"],
+            seed=r["seed"],
+            on_step=lambda i, n: job.progress("drawing views", i, n),
+        )
 
     def run(job: Job) -> dict:
         """The worker's part of a job: the model (loaded once, kept), sampling, decoding, meshing, files."""
         from wala.batch import decimate
         from wala.io.mesh import save_mesh
-        from wala.pipeline import WaLaPipeline
-        from wala.render.preview import write_preview
+        from wala.render.preview import preview_png, write_preview
 
         r = job.request
         job.progress("loading")
-        if r["model"] not in pipelines:
-            pipelines.clear()  # one model in memory at a time: the released ones are 4-5 GB
-            pipelines[r["model"]] = WaLaPipeline.from_pretrained(described[r["model"]].path, device, dtype)
-        pipe = pipelines[r["model"]]
+        pipe = pipeline(r["model"])
         start = time.perf_counter()
         given = {pipe.condition: [str(p) for p in r["paths"]]} if r["paths"] else {}
+        drawn = None
+        if r["text"] is not None and prompts[r["model"]] == CHAIN:
+            drawn = draw_views(job, pipe, r)
+            given = {pipe.condition: list(drawn.images)}  # the chain: the drawn views, as files of them would be
+        elif r["text"] is not None:  # a text model: the prompt as a .txt file of ours, never a path it names
+            prompt = job.folder / "prompt.txt"
+            prompt.write_text(r["text"], encoding="utf-8")
+            r["paths"], given = [prompt], {pipe.condition: [str(prompt)]}
         (shape,) = pipe(
             **given,
             steps=r["steps"],
@@ -335,6 +395,8 @@ def create_app(
             "indices": _b64(np.asarray(shown.faces, dtype="<u4")),
         }
         (job.folder / "viewer.json").write_text(json.dumps(viewer))
+        if drawn is not None:
+            (job.folder / "views.png").write_bytes(preview_png(list(drawn.images)))
         return {
             "seconds": round(time.perf_counter() - start, 2),
             "faces": len(mesh.faces),
@@ -342,6 +404,7 @@ def create_app(
             "obj": f"/api/result/{job.id}/shape.obj",
             "glb": f"/api/result/{job.id}/shape.glb",
             "viewer": f"/api/result/{job.id}/viewer.json",
+            "views": f"/api/result/{job.id}/views.png" if drawn is not None else None,
         }
 
     jobs = JobQueue(run, results, queue, keep_bytes, keep_seconds)
@@ -350,7 +413,8 @@ def create_app(
 
     @app.get("/api/result/{job}/{name}", responses={404: {"model": schema.Failure}})
     def result(job: str, name: str):
-        """A result file: shape.obj, shape.glb, preview.png or viewer.json (positions and indices, base64)."""
+        """A result file: shape.obj, shape.glb, preview.png, viewer.json (positions and indices, base64) or
+        views.png (the views a text model drew)."""
         if not JOB_ID.fullmatch(job) or name not in RESULT_FILES:
             return error("not found", 404)
         jobs.sweep()
@@ -361,9 +425,27 @@ def create_app(
             except Refused as exc:
                 return error(str(exc) if str(exc) != "no such job" else "not found", 404)
             return error("not found", 404)
-        return FileResponse(path, filename=name if name not in ("preview.png", "viewer.json") else None)
+        shown = name in ("preview.png", "viewer.json", "views.png")
+        return FileResponse(path, filename=None if shown else name)
 
     return app
+
+
+def reads_caption(info) -> bool:
+    """Whether a model's condition is one caption (the `text` kind's `joined`): it reads the prompt itself."""
+    from wala.conditions import CONDITIONS
+
+    return info.kind in CONDITIONS and CONDITIONS[info.kind].joined
+
+
+def draws_views(info, read_model_config) -> bool:
+    """Whether a text-to-views model can draw what this model reads: multi-view depth maps or RGB views at
+    its training views (DM6, DM4, RGB4), as `WaLaPipeline.text_views` asks."""
+    from wala.conditions import CONDITIONS
+
+    if info.kind not in CONDITIONS or not CONDITIONS[info.kind].drawn_as:
+        return False
+    return bool(read_model_config(info.path)[0].condition.training_views)
 
 
 def is_loopback(host: str) -> bool:
@@ -398,187 +480,6 @@ def check_request(request: Request, host: str, token: str | None) -> None:
         )
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Refused(401, "this server needs its token: open the address it printed (…/?token=…)")
-
-
-def clean_filename(raw: str) -> str:
-    """An uploaded file's name as stored: its last path part, with only ASCII letters, digits, '.', '-' and
-    '_' (anything else becomes '_'), no leading dots, at most NAME_CHARS long with its suffix kept;
-    "" when nothing is left (refused by the caller)."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", re.split(r"[/\\]", raw)[-1]).lstrip(".")
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or len(suffix) > 16:
-        stem, dot, suffix = name, "", ""
-    return stem[: NAME_CHARS - len(dot + suffix)] + dot + suffix if stem else ""
-
-
-class UploadForm:
-    """python-multipart callbacks that keep a form's short fields and stream its files ("files" parts) into
-    `folder`, refusing (Refused) as soon as one is bad: no name, too many, too big together."""
-
-    def __init__(self, folder: Path, upload_limit: int, max_upload_mb: float):
-        self.folder, self.upload_limit, self.max_upload_mb = folder, upload_limit, max_upload_mb
-        self.fields: dict[str, str] = {}
-        self.paths: list[Path] = []
-        self.uploaded = 0  # file bytes written so far
-        self.ended = False
-        self.header, self.headers = [b"", b""], {}
-        self.part: dict = {}
-        self.file = None
-
-    def callbacks(self) -> dict:
-        return {
-            "on_part_begin": self.part_begin,
-            "on_header_field": self.header_field,
-            "on_header_value": self.header_value,
-            "on_header_end": self.header_end,
-            "on_headers_finished": self.headers_finished,
-            "on_part_data": self.part_data,
-            "on_part_end": self.part_end,
-            "on_end": self.end,
-        }
-
-    def part_begin(self):
-        self.headers, self.part = {}, {}
-
-    def header_field(self, data: bytes, start: int, end: int):
-        self.header[0] += data[start:end]
-
-    def header_value(self, data: bytes, start: int, end: int):
-        self.header[1] += data[start:end]
-
-    def header_end(self):
-        self.headers[self.header[0].lower()] = self.header[1]
-        self.header = [b"", b""]
-
-    def headers_finished(self):
-        _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
-        name = options.get(b"name", b"").decode("utf-8", "replace")
-        if b"filename" not in options:
-            if len(self.fields) >= 16:
-                raise Refused(400, "too many form fields")
-            self.part = {"field": name, "value": b""}
-        elif name != "files":
-            raise Refused(400, "files go in the form's 'files' field")
-        elif not options[b"filename"]:  # the browser's empty file input: no name, no bytes
-            self.part = {"unnamed": True}
-        else:
-            filename = clean_filename(options[b"filename"].decode("utf-8", "replace"))
-            if not filename:
-                raise Refused(400, "an uploaded file needs a name (letters, digits, '.', '-', '_')")
-            if len(self.paths) >= MAX_FILES:
-                raise Refused(400, f"at most {MAX_FILES} files")
-            path = self.folder / filename
-            if path.exists():
-                raise Refused(400, f"two files named {filename}")
-            self.file = open(path, "xb")
-            self.paths.append(path)
-
-    def part_data(self, data: bytes, start: int, end: int):
-        chunk = data[start:end]
-        if self.file is not None:
-            self.uploaded += len(chunk)
-            if self.uploaded > self.upload_limit:
-                raise Refused(400, f"uploads larger than {self.max_upload_mb:g} MB")
-            self.file.write(chunk)
-        elif "field" in self.part:
-            self.part["value"] += chunk
-            if len(self.part["value"]) > FIELD_BYTES:
-                raise Refused(400, "a form field is too long")
-        elif chunk:
-            raise Refused(400, "an uploaded file needs a name (letters, digits, '.', '-', '_')")
-
-    def part_end(self):
-        self.close()
-        if "field" in self.part:
-            self.fields[self.part["field"]] = self.part["value"].decode("utf-8", "replace")
-
-    def end(self):
-        self.ended = True
-
-    def close(self):
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-
-
-async def read_form(request: Request, folder: Path, upload_limit: int, body_limit: int, max_upload_mb: float):
-    """The multipart form of `request` as (fields, file paths), its files streamed into `folder`.
-
-    Once the files pass `upload_limit` bytes (or a part is bad) nothing more is written or parsed, and the rest
-    of the body is read and dropped so that the client hears the answer; a body past `body_limit` bytes is
-    refused (413) at once, unread."""
-    kind, options = parse_options_header(request.headers.get("content-type", ""))
-    if kind != b"multipart/form-data" or not options.get(b"boundary"):
-        raise Refused(400, "bad upload: send a multipart/form-data form or a JSON body")
-    form = UploadForm(folder, upload_limit, max_upload_mb)
-    try:
-        parser = MultipartParser(options[b"boundary"], form.callbacks(), max_size=body_limit)
-    except ValueError as exc:  # a boundary past python-multipart's limit
-        raise Refused(400, f"bad upload: {one_line(exc)}") from None
-    received, refusal = 0, None
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > body_limit:
-                raise Refused(413, f"uploads larger than {max_upload_mb:g} MB")
-            if refusal is None:
-                try:
-                    parser.write(chunk)
-                except Refused as exc:
-                    refusal = exc
-                except ValueError as exc:  # python-multipart's parse errors
-                    refusal = Refused(400, f"bad upload: {one_line(exc)}")
-                if refusal is not None:
-                    form.close()
-    finally:
-        form.close()
-    if refusal is not None:
-        raise refusal
-    if not form.ended:
-        raise Refused(400, "bad upload: the form ends before its closing boundary")
-    return form.fields, form.paths
-
-
-async def read_json(request: Request, folder: Path, upload_limit: int, body_limit: int, max_upload_mb: float):
-    """A JSON job `{"model", "steps", "guidance" (or "scale"), "seed", "files": [{"name", "data": base64}]}`
-    → (fields, file paths), the files decoded into `folder` under the multipart form's rules."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > body_limit:
-            raise Refused(413, f"uploads larger than {max_upload_mb:g} MB")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise Refused(400, "bad request: the body is not JSON") from None
-    files = data.get("files", []) if isinstance(data, dict) else None
-    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
-        raise Refused(400, 'bad request: send {"model": …, "files": [{"name": …, "data": base64}]}')
-    if len(files) > MAX_FILES:
-        raise Refused(400, f"at most {MAX_FILES} files")
-    fields = {}
-    for key in ("model", "steps", "guidance", "scale", "seed"):
-        value = data.get(key)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            fields[key] = str(value)[:FIELD_BYTES]
-    paths, uploaded = [], 0
-    for entry in files:
-        name = clean_filename(str(entry.get("name", "")))
-        if not name:
-            raise Refused(400, "an uploaded file needs a name (letters, digits, '.', '-', '_')")
-        try:
-            content = base64.b64decode(str(entry.get("data", "")), validate=True)
-        except (binascii.Error, ValueError):
-            raise Refused(400, f"{name}: its data is not base64") from None
-        uploaded += len(content)
-        if uploaded > upload_limit:
-            raise Refused(400, f"uploads larger than {max_upload_mb:g} MB")
-        path = folder / name
-        if path.exists():
-            raise Refused(400, f"two files named {name}")
-        path.write_bytes(content)
-        paths.append(path)
-    return fields, paths
 
 
 def _b64(array: np.ndarray) -> str:

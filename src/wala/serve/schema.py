@@ -20,11 +20,14 @@ class Model(BaseModel):
     formats: list[str]  # the file suffixes it reads
     steps: int  # the default sampling steps
     scale: float  # the default guidance
+    # how a job gives it a prompt (`text`): "caption" (it reads the text), "chain" (the server's --text-model
+    # draws its views from the prompt first), or None (files only)
+    prompt: str | None
 
 
 class Progress(BaseModel):
-    stage: str  # queued, loading, sampling, decoding, meshing, writing
-    step: int  # sampling step i of `steps`
+    stage: str  # queued, loading, drawing views, sampling, decoding, meshing, writing
+    step: int  # step i of `steps` while drawing views or sampling
     steps: int
 
 
@@ -35,6 +38,7 @@ class Result(BaseModel):
     obj: str
     glb: str
     viewer: str  # JSON {positions, indices}: the mesh (≤ 60k faces) as base64 little-endian float32 / uint32
+    views: str | None = None  # PNG: the views a text model drew from the prompt, side by side (None otherwise)
 
 
 class JobState(BaseModel):
@@ -69,6 +73,13 @@ _FORM_FIELDS = {
     "steps": {"type": "integer", "description": "sampling steps (default: the model's)"},
     "scale": {"type": "number", "description": "classifier-free guidance (default: the model's); also `guidance`"},
     "seed": {"type": "integer", "default": 0},
+    "text": {
+        "type": "string",
+        "maxLength": 500,
+        "description": "a prompt, for a model whose `prompt` is not null (one line; instead of files)",
+    },
+    "text_steps": {"type": "integer", "default": 50, "description": "the text-to-views model's DDIM steps"},
+    "text_guidance": {"type": "number", "default": 10.0, "description": "the text-to-views model's guidance"},
 }
 UPLOAD = {  # the request body both job routes take, for the OpenAPI schema (they stream it themselves)
     "requestBody": {

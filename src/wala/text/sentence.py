@@ -99,6 +99,10 @@ class SentenceEncoder(nn.Module):
         if torch.empty(0).device.type != "meta":  # a generator being loaded fills it from its checkpoint
             self.bert.load_state_dict(minilm_weights(), strict=False)  # position_ids: a fixed buffer
         self.bert.requires_grad_(False)
+        # its non-persistent buffers hold no values when built on the meta device (a model directory being
+        # loaded), and `.to()` cannot copy them: forward passes both explicitly, so they go
+        for name in ("position_ids", "token_type_ids"):
+            self.bert.embeddings._buffers.pop(name, None)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = ids != 0

@@ -17,10 +17,16 @@ function chooseModel() {
   if (!m) return;
   $("steps").placeholder = m.steps;
   $("scale").placeholder = m.scale;
+  // m.prompt: "caption" (the model reads a prompt), "chain" (the server's text model draws its views), or null
+  const uploads = m.files > 0 && m.prompt !== "caption";
+  $("prompt").hidden = $("text").disabled = !m.prompt; // disabled fields are left out of the form
+  $("text-options").hidden = $("text_steps").disabled = m.prompt !== "chain";
+  $("upload").hidden = $("files").disabled = !uploads;
   $("files").accept = m.formats.join(",");
-  $("files").disabled = m.files === 0;
+  const files = `${m.files} file${m.files > 1 ? "s" : ""} (${m.formats.join(" ")})`;
   $("condition").textContent = m.files === 0 ? "unconditional"
-    : `${m.condition}: ${m.files} file${m.files > 1 ? "s" : ""} (${m.formats.join(" ")})`;
+    : m.prompt === "caption" ? `${m.condition}: a prompt`
+    : `${m.condition}: ${files}` + (m.prompt === "chain" ? ", or a prompt drawn as its views" : "");
   $("licence").textContent = `weights: ${m.licence}`;
 }
 
@@ -40,7 +46,7 @@ function decode(b64, Type) {
 function describe(job) {
   if (job.state === "queued") return `queued (${job.position - 1} ahead)`;
   const p = job.progress;
-  return p.stage === "sampling" ? `sampling step ${p.step}/${p.steps}` : `${p.stage}…`;
+  return p.steps ? `${p.stage} step ${p.step}/${p.steps}` : `${p.stage}…`;
 }
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -66,6 +72,7 @@ $("cancel").addEventListener("click", () => {
 $("form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = new FormData($("form"));
+  if (body.get("text") === "") body.delete("text"); // no prompt: the files are the condition
   status("sending…");
   $("generate").disabled = true;
   $("cancel").disabled = false;
@@ -79,8 +86,12 @@ $("form").addEventListener("submit", async (event) => {
     viewer.show(decode(mesh.positions, Float32Array), decode(mesh.indices, Uint32Array));
     $("progress").value = 1;
     $("preview").src = withToken(result.preview) || "";
+    $("views").hidden = !result.views;
+    $("views").src = withToken(result.views) || "";
     $("downloads").innerHTML = `<a href="${withToken(result.obj)}" download>OBJ</a>`
-      + ` · <a href="${withToken(result.glb)}" download>GLB</a> · ${result.faces} faces`;
+      + ` · <a href="${withToken(result.glb)}" download>GLB</a>`
+      + (result.views ? ` · <a href="${withToken(result.views)}" download>views</a>` : "")
+      + ` · ${result.faces} faces`;
     status(`done in ${result.seconds} s`);
   } catch (err) {
     status(`${err.message || err}`, true);
