@@ -52,6 +52,7 @@ wheel-check: $(STAMP)
 
 test: $(STAMP) meshes
 	scripts/ensure_chromium.sh
+	scripts/ensure_blender.sh
 	WALA_MESHES=$(MESHES) $(PY) -m pytest -q --durations=15
 
 # The main job on the embedded default: the built-in 64³ point-cloud and voxel generators (src/wala/builtin,

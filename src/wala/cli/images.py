@@ -71,7 +71,7 @@ def cmd_sketch(args) -> None:
                         name.parent / f"{view.pose.name}_noise{v}.svg", to_svg(noisy, sketch.image.shape).encode()
                     )
             extra = f", {sketch.iterations} iterations" if technique == "clipasso" else ""
-            print(f"{view.pose.name:>6s} {technique:11s} {time.perf_counter() - started:6.2f} s{extra}")
+            print(f"{view.pose.name:>6s} {technique:13s} {time.perf_counter() - started:6.2f} s{extra}")
             row.append(np.repeat(sketch.image[..., None], 3, axis=2))
         sheet.append(np.concatenate(row, axis=1))
     if args.sheet:
@@ -111,7 +111,8 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--technique",
         default="lineart,canny,hed,hed_potrace,scribble",
-        help="comma-separated, or all (clipasso optimizes strokes: minutes a view on a CPU)",
+        help="comma-separated, or all (clipasso optimizes strokes: minutes a view on a CPU); grease_pencil "
+        "(Blender's Line Art, as the paper drew it; needs Blender) only when named",
     )
     p.add_argument("--sheet", help="also write a contact sheet PNG (views × depth, rgb, techniques)")
     p.add_argument("--svg", action="store_true", help="traced techniques: also write the outlines as SVG")

@@ -7,7 +7,9 @@
 - `hed`: the HED edge map of the depth map, as gray strokes;
 - `hed_potrace`: the HED map at 0.5, traced by potrace;
 - `scribble`: ControlNet's HED "scribble" filter (thinned, thickened, binarized);
-- `clipasso`: 16 optimized Bézier strokes drawing the shaded RGB render (CLIPasso-style: see strokes.py).
+- `clipasso`: 16 optimized Bézier strokes drawing the shaded RGB render (CLIPasso-style: see strokes.py);
+- `grease_pencil`: the first technique as the paper made it, Blender's Line Art rendered headless
+  (`greasepencil.py`); only when asked for by name, since it needs a `blender` ("all" is the six above).
 
 A sketch is a (S, S) uint8 image, black lines on white; traced techniques also keep their outlines
 (vector paths: SVG output and control-point noise).
@@ -23,6 +25,8 @@ from wala.errors import WalaError
 
 TECHNIQUES = ("lineart", "canny", "hed", "hed_potrace", "scribble", "clipasso")
 NEEDS_HED = ("hed", "hed_potrace", "scribble", "clipasso")
+NEEDS_BLENDER = ("grease_pencil",)  # known, but not in TECHNIQUES: "all" must not need Blender
+KNOWN = TECHNIQUES + NEEDS_BLENDER
 
 
 @dataclass
@@ -37,11 +41,15 @@ def parse_techniques(spec: str, hed_weights: str | None = None) -> list[str]:
     """ "lineart,canny" or "all" → technique names; the HED weights (`hed_weights` or the default) must
     exist when one needs them: refused before hours of work, not at the first shape."""
     names = list(TECHNIQUES) if spec.strip() == "all" else [t.strip() for t in spec.split(",") if t.strip()]
-    unknown = [t for t in names if t not in TECHNIQUES]
+    unknown = [t for t in names if t not in KNOWN]
     if unknown or not names:
         raise WalaError(
-            f"unknown sketch technique '{unknown[0] if unknown else spec}' (known: {', '.join(TECHNIQUES)}, all)"
+            f"unknown sketch technique '{unknown[0] if unknown else spec}' (known: {', '.join(KNOWN)}, all)"
         )
+    if any(t in NEEDS_BLENDER for t in names):
+        from wala.sketch.greasepencil import blender_binary
+
+        blender_binary()  # a one-line error naming the install before any work
     if any(t in NEEDS_HED for t in names):
         from wala.sketch.hed import weights_file
 
@@ -103,6 +111,13 @@ class Sketcher:
                 mesh, view.pose.azimuth, view.pose.elevation, view.metric, CAMERA_DISTANCE, FIELD_OF_VIEW
             )
             return Sketch(technique, ink_to_image(ink))
+        if technique == "grease_pencil":
+            from wala.sketch.greasepencil import grease_pencil_lines
+
+            (image,) = grease_pencil_lines(
+                mesh, [(view.pose.azimuth, view.pose.elevation)], size[0], CAMERA_DISTANCE, FIELD_OF_VIEW
+            )
+            return Sketch(technique, image)
         if technique == "canny":
             paths = trace(edges.canny(view.depth))
             return Sketch(technique, ink_to_image(fill_paths(paths, size)), paths)
@@ -128,7 +143,7 @@ class Sketcher:
             return Sketch(technique, ink_to_image(fill_paths(paths, size)), paths)
         if technique == "scribble":
             return Sketch(technique, ink_to_image(edges.scribble(hed)))
-        raise WalaError(f"unknown sketch technique '{technique}' (known: {', '.join(TECHNIQUES)})")
+        raise WalaError(f"unknown sketch technique '{technique}' (known: {', '.join(KNOWN)})")
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
