@@ -49,6 +49,18 @@ def test_training_resumes_exactly(prepared, tiny_autoencoder, trained, tmp_path)
         assert torch.equal(a[key], b[key]), key
 
 
+def test_a_generator_trains_shard_by_shard_and_resumes_exactly(prepared, tiny_autoencoder, tmp_path):
+    # its latent dataset reports each sample's shard, as the streaming order needs (it once did not)
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    train_diffusion(_config(prepared, tiny_autoencoder, straight, steps=4, checkpoint_every=2, shuffle_buffer=3))
+    train_diffusion(_config(prepared, tiny_autoencoder, broken, steps=3, checkpoint_every=2, shuffle_buffer=3))
+    (broken / "step-00000003.safetensors").unlink()
+    train_diffusion(_config(prepared, tiny_autoencoder, broken, steps=4, checkpoint_every=2, shuffle_buffer=3))
+    a = load_file(str(straight / "step-00000004.safetensors"))
+    b = load_file(str(broken / "step-00000004.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_latents_are_cached_and_their_statistics_travel_with_the_checkpoint(trained):
     latents = load_file(str(trained / "latents-train.safetensors"))["latents"]
     assert latents.shape == (12, 4, 6, 6, 6)  # 64³ TSDFs → 64×22³ trees → 4×6³ latents

@@ -152,3 +152,22 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict]:
         return pack_wavelet_tree(self.tree(i))[0], self.records[i]
+
+
+class PerShape(torch.utils.data.Dataset):
+    """A dataset of one item per sample of `self.shapes` (a `WaveletTreeDataset`, or another `PerShape`):
+    its length, and the source dataset and shard of each sample, which the trainer's epoch orders read
+    (balanced sampling; shard-by-shard streaming). Subclasses set `shapes` and define `__getitem__`."""
+
+    shapes: torch.utils.data.Dataset
+
+    def __len__(self) -> int:
+        return len(self.shapes)
+
+    @property
+    def datasets(self) -> list[str]:
+        return self.shapes.datasets
+
+    @property
+    def shards(self) -> list[int]:
+        return self.shapes.shards

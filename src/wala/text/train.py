@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from wala.data.shards import PerShape
 from wala.errors import WalaError
 from wala.hub.paths import TEXT_MARKER
 from wala.text.checkpoint import IMAGE_SIZE, TextModelConfig, build_components, load_converted, save_converted
@@ -120,7 +121,7 @@ def shape_captions(shapes) -> list[list[str]]:
     return out
 
 
-class ViewsDataset(torch.utils.data.Dataset):
+class ViewsDataset(PerShape):
     """Item i → ({"maps": (F, S, S) uint8 cropped depth maps, "tokens": (K, 77) CLIP ids of the K
     captions as prompted}, {"key"})."""
 
@@ -135,13 +136,6 @@ class ViewsDataset(torch.utils.data.Dataset):
         self.shapes, self.config, self.context_length = shapes, config, context_length
         self.picked = [shapes.views.index(n) for n in names]
         self.captions = shape_captions(shapes)
-
-    def __len__(self) -> int:
-        return len(self.shapes)
-
-    @property
-    def datasets(self) -> list[str]:
-        return self.shapes.datasets
 
     def __getitem__(self, i: int):
         from wala.text.tokenizer import clip_tokenizer

@@ -25,7 +25,7 @@ from safetensors.torch import save as save_tensors
 from wala.conditions import condition_kind
 from wala.conditions.images import IMAGE_ARRAYS, stored_views
 from wala.config import ConditionConfig, DiffusionConfig
-from wala.data.shards import WaveletTreeDataset
+from wala.data.shards import PerShape, WaveletTreeDataset
 from wala.diffusion import gaussian
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
@@ -82,20 +82,13 @@ def cached_latents(autoencoder, shapes: WaveletTreeDataset, latent: str, cache: 
     return latents
 
 
-class LatentDataset(torch.utils.data.Dataset):
+class LatentDataset(PerShape):
     """Item i → ({"latent": (e, G³) in the model's latent space, and the condition's stored array}, meta)."""
 
     def __init__(
         self, shapes: WaveletTreeDataset, latents: torch.Tensor, array: str | None, views: list[int] | None = None
     ):
         self.shapes, self.latents, self.array, self.views = shapes, latents, array, views
-
-    def __len__(self) -> int:
-        return len(self.shapes)
-
-    @property
-    def datasets(self) -> list[str]:
-        return self.shapes.datasets
 
     def __getitem__(self, i: int):
         item = {"latent": self.latents[i]}

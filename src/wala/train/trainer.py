@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
 from wala.data.sampling import epoch_order, rank_slice, streaming_order
+from wala.data.shards import PerShape
 from wala.errors import WalaError
 from wala.io import store
 from wala.train import distributed as D
@@ -116,27 +117,16 @@ def to_device(batch, device: torch.device):
     return batch.to(device, non_blocking=True)
 
 
-class CachedDataset(torch.utils.data.Dataset):
+class CachedDataset(PerShape):
     """A dataset whose items are read once, then served from memory (the decompression of a shard's
     npz costs more than a small model's step on a GPU)."""
 
     def __init__(self, dataset):
-        self.dataset, self.items = dataset, {}
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    @property
-    def datasets(self) -> list[str]:
-        return self.dataset.datasets
-
-    @property
-    def shards(self) -> list[int]:
-        return self.dataset.shards
+        self.shapes, self.items = dataset, {}
 
     def __getitem__(self, i: int):
         if i not in self.items:
-            self.items[i] = self.dataset[i]
+            self.items[i] = self.shapes[i]
         return self.items[i]
 
 
