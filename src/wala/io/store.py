@@ -56,22 +56,29 @@ def write_bytes(location: str | os.PathLike, data: bytes) -> None:
 
         write_atomic(location, data)
         return
-    fs, path = filesystem(str(location))
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    try:
-        if protocols & ATOMIC_PUT:
-            fs.pipe_file(path, data)
-        else:
-            temporary = f"{path}.{os.getpid()}.tmp"
-            fs.pipe_file(temporary, data)
-            fs.mv(temporary, path)
-    except OSError as exc:
-        raise WalaError(f"cannot write {location}: {one_line(exc)}") from None
+    _place(str(location), lambda fs, path: fs.pipe_file(path, data))
 
 
 def upload(local: str | os.PathLike, location: str) -> None:
-    """Copies a local file to `location` (atomically for readers, as `write_bytes`)."""
-    write_bytes(location, Path(local).read_bytes())
+    """Copies a local file to URL `location` (atomically for readers, as `write_bytes`), streamed from
+    disk: a checkpoint of many GB is never held in memory (s3fs sends it in parts, completed at the end)."""
+    _place(location, lambda fs, path: fs.put_file(str(local), path))
+
+
+def _place(location: str, send) -> None:
+    """Runs `send(fs, path)` so that the file appears whole at `location`: straight to its name on a store
+    whose PUT is all-or-nothing, else to a temporary name moved into place."""
+    fs, path = filesystem(location)
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    try:
+        if protocols & ATOMIC_PUT:
+            send(fs, path)
+        else:
+            temporary = f"{path}.{os.getpid()}.tmp"
+            send(fs, temporary)
+            fs.mv(temporary, path)
+    except OSError as exc:
+        raise WalaError(f"cannot write {location}: {one_line(exc)}") from None
 
 
 def read_bytes(location: str | os.PathLike, start: int | None = None, end: int | None = None) -> bytes:
