@@ -32,6 +32,8 @@ def test_writes_reads_listings_and_a_bounded_cache(bucket, tmp_path):
         assert cache.local(f"{bucket}/f{i}.bin").read_bytes() == bytes([i]) * 1000
     kept = list((tmp_path / "c").iterdir())
     assert sum(p.stat().st_size for p in kept) <= 2500 and cache.local(f"{bucket}/f3.bin") in kept
+    cache.local(f"{bucket}/f3.bin").unlink()  # evicted by another process sharing the folder: fetched again
+    assert cache.read(f"{bucket}/f3.bin", 10, 13) == bytes([3]) * 3
     with pytest.raises(WalaError, match="not found: s3://"):
         store.read_bytes(f"{bucket}/missing.bin")
 

@@ -131,10 +131,8 @@ class WaveletTreeDataset(torch.utils.data.Dataset):
     def arrays(self, i: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         """The named arrays of sample i (tree: coarse, d0, d1; conditions: points, occupancy)."""
         record = self.records[i]
-        shard, start = record["shard"], record["offset"]
-        if self.cache is not None:
-            shard = self.cache.local(shard)
-        data = store.read_bytes(shard, start, start + record["size"])
+        shard, start, end = record["shard"], record["offset"], record["offset"] + record["size"]
+        data = store.read_bytes(shard, start, end) if self.cache is None else self.cache.read(shard, start, end)
         try:
             with np.load(io.BytesIO(data)) as stored:
                 missing = [k for k in keys if k not in stored]

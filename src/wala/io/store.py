@@ -154,12 +154,25 @@ class Cache:
             return Path(location)
         name = hashlib.sha256(location.encode()).hexdigest()[:32] + Path(location).suffix
         path = self.folder / name
-        if path.is_file():
+        try:
             os.utime(path)  # recently used
             return path
+        except FileNotFoundError:  # not here, or just evicted by another process
+            pass
         download(location, path)
         self._evict(keep=path)
         return path
+
+    def read(self, location: str, start: int, end: int) -> bytes:
+        """The bytes [start, end) of the file at `location`, read from its local copy. Another process sharing
+        the folder may evict the copy between its fetch and its read: it is then fetched again (once open, a
+        file stays readable whoever removes it)."""
+        for _ in range(3):
+            try:
+                return read_bytes(self.local(location), start, end)
+            except FileNotFoundError:
+                continue
+        raise WalaError(f"{location} keeps being evicted from {self.folder} by other processes: raise its size limit")
 
     def _evict(self, keep: Path) -> None:
         entries = []
