@@ -98,26 +98,17 @@ def shared_crop(maps: np.ndarray, size: int, crop: bool = True, margin: float = 
 
 
 def shape_captions(shapes) -> list[list[str]]:
-    """Each sample's caption texts: `wala caption`'s (captions/*.jsonl) where it ran (a shape it could not
-    caption trains on the empty prompt alone), else the text `wala prep --captions` stores in the sample's JSON."""
-    from wala.text.caption import read_captions
-
-    try:
-        captioned = read_captions(shapes.folder)
-    except (OSError, FileNotFoundError):
-        captioned = {}
+    """Each sample's caption texts, from its JSON: what `wala prep --captions` stored, or what `wala caption`
+    wrote over it (a shape it could not caption trains on the empty prompt alone)."""
     out = []
     for record in shapes.records:
-        if record["key"] in captioned:
-            texts = [t for t in captioned[record["key"]].get("stored", []) if t.strip()] or [""]
-        else:
-            texts = record.get("captions")
+        texts = record.get("captions")
         if not texts:
             raise WalaError(
                 f"{record['key']} in {shapes.folder} has no caption text: prepare the data with "
                 f"`wala prep … --captions` (this version) or caption it with `wala caption`"
             )
-        out.append(list(texts))
+        out.append([t for t in texts if t.strip()] or [""])
     return out
 
 
