@@ -4,7 +4,6 @@ job's progress. A real server process on 127.0.0.1 with the built-in pc64 model 
 
 import base64
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +18,6 @@ import pytest
 from wala.serve.jobs import parse_keep
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "wala" / "examples" / "pointcloud" / "chair_5000.ply"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 KEEP_BYTES = 3 * 2**20  # --keep 3MB,1h: a pc64 result (OBJ, GLB, preview, viewer mesh) is ~0.9 MB
 
 
@@ -198,16 +196,9 @@ def test_the_example_client_generates_through_the_api(server, tmp_path):
     assert bad.returncode == 1 and "unknown model 'nope'" in bad.stderr
 
 
-def test_the_page_shows_a_jobs_progress_and_cancels_it(server):
-    from playwright.sync_api import sync_playwright
-
+def test_the_page_shows_a_jobs_progress_and_cancels_it(server, open_page):
     url, _ = server
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
-        page = browser.new_page()
-        page.goto(url)
-        page.wait_for_function("document.querySelectorAll('#model option').length === 1")
+    with open_page(url, 1) as page:
         licence = page.text_content("#licence")
         page.set_input_files("#files", str(EXAMPLE))
         page.fill("#steps", "400")
@@ -222,7 +213,6 @@ def test_the_page_shows_a_jobs_progress_and_cancels_it(server):
         page.click("#generate")
         page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=120_000)
         triangles = int(page.locator("#viewer").get_attribute("data-triangles"))
-        browser.close()
     assert "MIT" in licence
     assert shown.startswith("sampling step ") and shown.endswith("/400")
     assert "cancelled" in cancelled

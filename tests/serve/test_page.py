@@ -19,18 +19,6 @@ from PIL import Image
 from wala.serve.app import create_app
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -118,44 +106,34 @@ def test_bad_uploads_get_one_line_and_the_server_keeps_running(server):
     assert Image.open(io.BytesIO(urllib.request.urlopen(server + answer["preview"]).read())).size == (6 * 256, 256)
 
 
-def test_the_page_uploads_a_sketch_and_its_viewer_shows_the_mesh(server, tmp_path):
-    from playwright.sync_api import sync_playwright
+def shown_mesh(page, tmp_path) -> tuple[np.ndarray, int]:
+    """Once the job is done: the viewer's pixels a few frames later and its triangle count (a screenshot is
+    kept in `tmp_path` to look at when a test fails)."""
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=120_000)
+    page.wait_for_timeout(300)  # a few animation frames
+    page.locator("#viewer").screenshot(path=str(tmp_path / "viewer.png"))
+    return canvas_pixels(page), int(page.locator("#viewer").get_attribute("data-triangles"))
 
-    assert Path(CHROMIUM).exists(), "the page test needs Chromium (make test installs Debian's chromium)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
-        page.goto(server)
-        page.wait_for_function("document.querySelectorAll('#model option').length === 3")
+
+def test_the_page_uploads_a_sketch_and_its_viewer_shows_the_mesh(server, open_page, tmp_path):
+    with open_page(server, 3) as page:
         blank = canvas_pixels(page)
         page.set_input_files("#files", str(FIXTURES / "sk" / "input.png"))
         page.click("#generate")
-        page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=120_000)
-        page.wait_for_timeout(300)  # a few animation frames
-        shot = canvas_pixels(page)
-        page.locator("#viewer").screenshot(path=str(tmp_path / "viewer.png"))  # to look at when it fails
-        triangles = int(page.locator("#viewer").get_attribute("data-triangles"))
+        shot, triangles = shown_mesh(page, tmp_path)
         page.set_input_files("#files", [])
         page.select_option("#model", "rgb4")
         page.set_input_files("#files", str(FIXTURES / "sk" / "input.png"))
         page.click("#generate")
         page.wait_for_function("document.getElementById('status').className === 'error'")
         error = page.text_content("#status")
-        browser.close()
     assert (blank > 250).all()  # an empty viewer is white
     assert triangles > 0 and (shot < 200).mean() > 0.01  # the mesh covers part of the canvas
     assert "reads 4 files" in error or "rgb4 reads 4 files, got 1" in error
 
 
-def test_the_page_takes_a_prompt_for_a_depth_model_and_shows_the_mesh_and_the_drawn_maps(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "the page test needs Chromium (make test installs Debian's chromium)"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
-        page.goto(server)
-        page.wait_for_function("document.querySelectorAll('#model option').length === 3")
+def test_the_page_takes_a_prompt_for_a_depth_model_and_shows_the_mesh_and_the_drawn_maps(server, open_page, tmp_path):
+    with open_page(server, 3) as page:
         sketch_model = page.is_visible("#text"), page.is_visible("#files")
         page.select_option("#model", "dm6")
         depth_model = page.is_visible("#text"), page.is_visible("#files"), page.is_visible("#text_steps")
@@ -169,16 +147,11 @@ def test_the_page_takes_a_prompt_for_a_depth_model_and_shows_the_mesh_and_the_dr
         page.fill("#steps", "1")
         page.press("#text", "Enter")  # a prompt is sent with Enter, as a search box is
         page.wait_for_function("document.getElementById('status').textContent.startsWith('drawing views')")
-        page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=120_000)
-        page.wait_for_timeout(300)  # a few animation frames
-        shot = canvas_pixels(page)
-        page.locator("#viewer").screenshot(path=str(tmp_path / "viewer.png"))  # to look at when it fails
-        triangles = int(page.locator("#viewer").get_attribute("data-triangles"))
+        shot, triangles = shown_mesh(page, tmp_path)
         views = page.evaluate(
             "[document.getElementById('views').naturalWidth, document.getElementById('views').hidden]"
         )
         links = page.inner_text("#downloads")
-        browser.close()
     assert sketch_model == (False, True) and depth_model == (True, True, True)
     assert empty == "the text is empty"
     assert triangles > 0 and (blank > 250).all() and (shot < 200).mean() > 0.01
