@@ -92,6 +92,13 @@ def check_seeds(seed: int, samples: int = 1) -> None:
         raise WalaError(f"seed {seed} with {samples} samples passes 2**63-1 (sample i uses seed + i)")
 
 
+def reads_condition(reads: str, given: str, official: bool) -> bool:
+    """Whether a model reading condition kind `reads` takes a condition of kind `given`. A released
+    single-image model takes photos and sketches alike: the SV and SK checkpoints have the same args, so which
+    one it is cannot be told from the files (the official run.py feeds both the same way)."""
+    return given == reads or official and condition_kind(given).official_twin == reads
+
+
 def checked_sampling(
     steps: int | None, guidance: float | None, seed: int, samples: int, defaults: tuple[int, float], timesteps: int
 ) -> tuple[int, float]:
@@ -233,11 +240,8 @@ class WaLaPipeline:
         return checked_sampling(steps, guidance, seed, samples, self.defaults(), self.model.config.schedule.timesteps)
 
     def accepts(self, given: str) -> bool:
-        """Whether a condition of kind `given` is what this model reads. A released single-image model
-        takes photos and sketches alike: the SV and SK checkpoints have the same args, so which one
-        it is cannot be told from the files (the official run.py feeds both the same way)."""
-        name = self.condition
-        return given == name or self.official and condition_kind(given).official_twin == name
+        """Whether a condition of kind `given` is what this model reads (`reads_condition`)."""
+        return reads_condition(self.condition, given, self.official)
 
     def check_condition(self, given: str) -> None:
         if not self.accepts(given):

@@ -20,7 +20,7 @@ from wala.config import DiffusionConfig, from_dict
 from wala.diffusion.model import noise_draws
 from wala.errors import WalaError, require
 from wala.export.graphs import FORMAT, MANIFEST, session_options, step_coefficients
-from wala.pipeline import GeneratedShape, checked_sampling
+from wala.pipeline import GeneratedShape, checked_sampling, reads_condition
 
 
 def check_array(graph: str, name: str, value: np.ndarray, spec: dict) -> np.ndarray:
@@ -96,8 +96,7 @@ class OnnxPipeline:
                 raise WalaError(f"this model reads no condition, not {', '.join(present)}")
             return None
         name = next(iter(present)) if len(present) == 1 else None
-        twin = self.official and name is not None and condition_kind(name).official_twin == self.kind.name
-        if name != self.kind.name and not twin:  # a released SV model reads sketches too, as WaLaPipeline.accepts
+        if name is None or not reads_condition(self.kind.name, name, self.official):
             raise WalaError(f"this model reads {self.kind.flag} ({self.kind.name}): give {self.kind.name}=…")
         value, c = next(iter(present.values())), self.config.condition
         sources = list(value) if isinstance(value, (list, tuple)) else [value]
