@@ -337,3 +337,20 @@ def test_a_text_model_config_declaring_a_huge_model_is_refused(tmp_path):
     (tmp_path / TEXT_MARKER).write_text(json.dumps({"wala": "text-to-views", "config": {"context_length": 3 * 10**8}}))
     with pytest.raises(WalaError, match="context_length is 300000000; it must be integers in 1…1024"):
         converted_config(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"vae_ch": 16}, "every UNet and VAE width must be a multiple of 32"),  # GroupNorm(32) would raise mid-build
+        ({"image_size": 100}, "image_size 100 is not a multiple of the VAE's 8"),
+        ({"image_size": 10**6}, "image_size is 1000000; it must be integers in 8…4096"),
+    ],
+)
+def test_a_text_model_config_the_model_cannot_have_is_one_line(tmp_path, config, message):
+    from wala.hub.paths import TEXT_MARKER
+    from wala.text.checkpoint import converted_config
+
+    (tmp_path / TEXT_MARKER).write_text(json.dumps({"wala": "text-to-views", "config": config}))
+    with pytest.raises(WalaError, match=message):
+        converted_config(tmp_path)

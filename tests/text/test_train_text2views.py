@@ -1,6 +1,7 @@
 """`wala train-text2views`: the multi-view text → depth-maps model trained on prepared shapes (a tiny one,
 from scratch or from the official-format fixture), resumed exactly, exported as a folder `wala text2depth` loads."""
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -75,7 +76,7 @@ def test_text2depth_loads_the_exported_model(trained, tmp_path):
     maps = tmp_path / "maps"
     assert main(["text2depth", str(trained / "model"), "--text", "a", "mug", "-o", str(maps), "--steps", "1"]) == 0
     assert sorted(p.name for p in maps.iterdir()) == ["10.png", "26.png", "3.png", "49.png", "50.png", "6.png"]
-    assert Image.open(maps / "3.png").size == (256, 256)
+    assert Image.open(maps / "3.png").size == (64, 64)  # the size it was trained at (the released model: 256)
 
 
 def test_generate_dm6_chains_the_exported_model(trained, tmp_path):
@@ -119,12 +120,32 @@ def test_fine_tuning_a_released_format_model_keeps_its_vae_and_text_tower(data, 
     config = load_config(TextViewsTrainConfig, TINY, [f"init={FIXTURE}", *_overrides(data, out, steps=2)])
     train_text_views(config)
     released, tuned = TextToViews.load(FIXTURE), TextToViews.load(out / "model")
-    assert tuned.config == released.config
+    assert tuned.config == dataclasses.replace(released.config, image_size=64)  # it draws what it learnt
     for part in ("vae", "text_encoder"):
         mine = getattr(tuned, part).state_dict()
         assert all(torch.equal(v, mine[k]) for k, v in getattr(released, part).state_dict().items())
     moved = [k for k, v in released.unet.state_dict().items() if not torch.equal(v, tuned.unet.state_dict()[k])]
     assert moved and any(k.startswith("class_embedding.") for k in moved)  # the camera embedding trains too
+
+
+def test_a_run_from_scratch_fits_its_new_vae_first(data, tmp_path):
+    out = tmp_path / "run"
+    sets = ["vae_steps=40", "vae_lr=0.003", "image_size=32", *_overrides(data, out, steps=1, batch_size=3)]
+    config = load_config(TextViewsTrainConfig, TINY, sets)
+    train_text_views(config)
+    rows = [json.loads(line) for line in (out / "vae.jsonl").read_text().splitlines()]
+    assert len(rows) == 40 and np.mean([r["mse"] for r in rows[-5:]]) < 0.5 * np.mean([r["mse"] for r in rows[:5]])
+    fitted, base = TextToViews.load(out / "model"), TextToViews.load(out / "base")
+    assert all(torch.equal(v, base.vae.state_dict()[k]) for k, v in fitted.vae.state_dict().items())  # kept in base/
+    assert fitted.config.image_size == 32 and fitted.config.latent_size == 4
+    dataset = ViewsDataset(config.train.open_dataset(config.train.data), config, 77)
+    maps = torch.stack([dataset[i][0]["maps"] for i in range(len(dataset))]).flatten(0, 1)
+    with torch.no_grad():
+        latents = fitted.vae.encode((maps.float() / 127.5 - 1)[:, None].expand(-1, 3, -1, -1)).latent_dist.mean
+    assert abs(float(latents.std()) * fitted.config.scale_factor - 1) < 1e-4  # unit variance, as SD chose 0.18215
+    assert fitted("a mug", steps=1).images.shape == (6, 32, 32, 3)  # drawn at the size it trained at
+    with pytest.raises(WalaError, match="vae_steps fits a new VAE"):
+        load_config(TextViewsTrainConfig, TINY, [f"init={FIXTURE}", "vae_steps=10"])
 
 
 def test_one_crop_box_frames_the_object_in_all_views():

@@ -30,7 +30,8 @@ from wala.hub.paths import TEXT_MARKER, TEXT_TO_VIEWS, model_format, resolve_mod
 from wala.io.files import read_limited
 
 SCALE_FACTOR = 0.18215
-LATENT_CHANNELS, LATENT_SIZE, IMAGE_SIZE = 4, 32, 256
+GROUPS = 32  # GroupNorm groups in the UNet and the VAE, as released
+LATENT_CHANNELS, IMAGE_SIZE = 4, 256  # the released model's 256² maps from 32² latents
 SCHEDULE_BUFFERS = (
     "betas",
     "alphas_cumprod",
@@ -75,6 +76,7 @@ CONFIG_RANGES = {
     "text_mlp": (1, 32768),
     "vocab": (1, 1_000_000),
     "context_length": (1, 1024),
+    "image_size": (8, 4096),
 }
 
 
@@ -101,6 +103,7 @@ class TextModelConfig:
     vocab: int = 49408
     context_length: int = 77
     scale_factor: float = SCALE_FACTOR
+    image_size: int = IMAGE_SIZE  # the side of the maps it draws: what it was trained at
 
     def __post_init__(self):
         """Every size typed and bounded (wide around SD2.1's and ViT-H/14's), whoever wrote the config: a
@@ -114,18 +117,35 @@ class TextModelConfig:
                 raise WalaError(f"text model config: {name} is {str(value)[:40]}; it must be integers in {low}…{high}")
         if any(not 0 <= level < len(self.channel_mult) for level in self.attention_levels):
             raise WalaError(f"text model config: attention_levels {self.attention_levels} name missing levels")
+        if any(self.model_channels * m % GROUPS for m in self.channel_mult) or any(
+            self.vae_ch * m % GROUPS for m in self.vae_ch_mult
+        ):
+            raise WalaError(f"text model config: every UNet and VAE width must be a multiple of {GROUPS} (GroupNorm)")
         if any(self.model_channels * m % self.num_head_channels for m in self.channel_mult):
             raise WalaError("text model config: num_head_channels does not divide every UNet width")
         if self.text_width % self.text_heads:
             raise WalaError("text model config: text_heads does not divide text_width")
         if not (isinstance(self.scale_factor, (int, float)) and 0 < self.scale_factor < 100):
             raise WalaError(f"text model config: scale_factor is {self.scale_factor!r}; it must be in (0, 100)")
+        if self.image_size % self.vae_stride:
+            raise WalaError(
+                f"text model config: image_size {self.image_size} is not a multiple of the VAE's {self.vae_stride}"
+            )
+
+    @property
+    def vae_stride(self) -> int:
+        """Pixels per latent cell: the VAE halves the side once per level after the first."""
+        return 2 ** (len(self.vae_ch_mult) - 1)
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size // self.vae_stride
 
     def unet(self) -> dict:
         widths = [self.model_channels * m for m in self.channel_mult]
         levels = range(len(widths))
         return dict(
-            sample_size=LATENT_SIZE,
+            sample_size=self.latent_size,
             in_channels=LATENT_CHANNELS,
             out_channels=LATENT_CHANNELS,
             down_block_types=["CrossAttnDownBlock2D" if i in self.attention_levels else "DownBlock2D" for i in levels],
@@ -152,7 +172,7 @@ class TextModelConfig:
             down_block_types=["DownEncoderBlock2D"] * len(widths),
             up_block_types=["UpDecoderBlock2D"] * len(widths),
             layers_per_block=self.vae_res_blocks,
-            sample_size=IMAGE_SIZE,
+            sample_size=self.image_size,
             scaling_factor=self.scale_factor,
         )
 

@@ -33,7 +33,6 @@ from wala.hub.paths import TEXT_MARKER
 from wala.render.views import VIEW_TABLE
 from wala.text.checkpoint import (
     LATENT_CHANNELS,
-    LATENT_SIZE,
     TextModelConfig,
     load_converted,
     load_official_text,
@@ -136,8 +135,8 @@ def install_multiview_attention(unet: nn.Module) -> MultiViewSelfAttention:
 class TextViews:
     prompt: str  # what the model was given (after the ", 3d asset" rule)
     views: tuple[int, ...]  # view ids, in image order
-    images: np.ndarray  # (F, 256, 256, 3) uint8
-    latents: torch.Tensor  # (F, 4, 32, 32) the sampler's output (before 1/0.18215)
+    images: np.ndarray  # (F, S, S, 3) uint8; S = the model's image_size (256 released)
+    latents: torch.Tensor  # (F, 4, S/8, S/8) the sampler's output (before 1/scale_factor)
     seed: int
 
     def write(self, directory: str | Path) -> list[Path]:
@@ -235,7 +234,7 @@ class TextToViews(nn.Module):
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(F, 4, 32, 32) sampler output → (F, 3, 256, 256) in about [-1, 1], one view at a time."""
+        """(F, 4, 32, 32) sampler output → (F, 3, 256, 256) in about [-1, 1] (released sizes), one view at a time."""
         return torch.cat(
             [self.vae.decode((1.0 / self.config.scale_factor) * z[None].to(self.dtype)).sample for z in latents]
         )
@@ -262,7 +261,8 @@ class TextToViews(nn.Module):
         context = self.encode_text(["", prompt])  # negative (empty) prompt first
         context = torch.cat([context[:1].expand(frames, -1, -1), context[1:].expand(frames, -1, -1)])
         generator = torch.Generator().manual_seed(seed)
-        x = torch.randn(frames, LATENT_CHANNELS, LATENT_SIZE, LATENT_SIZE, generator=generator).to(self.device)
+        size = self.config.latent_size
+        x = torch.randn(frames, LATENT_CHANNELS, size, size, generator=generator).to(self.device)
         latents = self.sample(x, context, torch.cat([camera, camera]), frames, steps, guidance, on_step)
         images = to_uint8(self.decode(latents))
         return TextViews(prompt, views, images, latents.float().cpu(), seed)

@@ -24,6 +24,7 @@ checkpoint).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,8 @@ class TextViewsTrainConfig:
     crop_margin: float = 0.0  # around that box, a fraction of its side on each side
     caption_drop: float = 0.1  # probability of the empty prompt (classifier-free guidance)
     checkpointing: bool = False  # gradient checkpointing in the UNet (memory for compute)
+    vae_steps: int = 0  # from scratch only: first fit the new VAE to the run's maps for this many steps
+    vae_lr: float = 1e-3
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
@@ -74,6 +77,8 @@ class TextViewsTrainConfig:
             raise WalaError(f"crop_margin must be in [0, 1], got {self.crop_margin}")
         if self.train.init_from:
             raise WalaError("a text-to-views run starts from `init` (a text model), not train.init_from")
+        if self.vae_steps < 0 or (self.vae_steps and self.init):
+            raise WalaError("vae_steps fits a new VAE (from scratch only); a released model's VAE stays frozen")
         cameras(self.views)  # ids outside the table refused here
 
 
@@ -260,6 +265,48 @@ def validation_loss(
     return result
 
 
+# ---- a new VAE, for runs from scratch -------------------------------------------------------------
+KL_WEIGHT = 1e-6  # Stable Diffusion's weight on its autoencoder's KL term
+
+
+def fit_vae(vae: nn.Module, dataset: ViewsDataset, config: TextViewsTrainConfig, log: Path) -> float:
+    """Fits a new VAE to the run's maps for `vae_steps` (per-pixel MSE of a posterior draw's decoding +
+    KL_WEIGHT·KL, Adam at `vae_lr`, train.batch_size shapes' views a step, seeded by train.seed; a row to
+    `log` every train.log_every steps). Returns the scale factor giving the maps' latents unit variance,
+    as Stable Diffusion chose its 0.18215. The released models keep their VAE: only a new one needs this."""
+    from wala.train import distributed as D
+
+    train = config.train
+    device = D.setup(train.device).device
+    generator = torch.Generator().manual_seed(train.seed)
+    vae.to(device).train().requires_grad_(True)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=config.vae_lr)
+
+    def images(indices) -> torch.Tensor:
+        maps = torch.stack([dataset[int(i)][0]["maps"] for i in indices]).flatten(0, 1)
+        return (maps.to(device).float() / 127.5 - 1.0)[:, None].expand(-1, 3, -1, -1)
+
+    with open(log, "w") as rows:
+        for step in range(1, config.vae_steps + 1):
+            x = images(torch.randint(len(dataset), (train.batch_size,), generator=generator))
+            posterior = vae.encode(x).latent_dist
+            z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator).to(device)
+            mse = F.mse_loss(vae.decode(z).sample, x)
+            kl = posterior.kl().mean()
+            optimizer.zero_grad(set_to_none=True)
+            (mse + KL_WEIGHT * kl).backward()
+            optimizer.step()
+            if step % train.log_every == 0 or step == config.vae_steps:
+                rows.write(json.dumps({"step": step, "mse": mse.item(), "kl": kl.item()}) + "\n")
+                rows.flush()  # progress to watch
+    vae.eval().requires_grad_(False)
+    with torch.no_grad():
+        means = [
+            vae.encode(images(range(i, min(i + 8, len(dataset))))).latent_dist.mean for i in range(0, len(dataset), 8)
+        ]
+    return float(1.0 / torch.cat(means).float().std())
+
+
 # ---- the run -------------------------------------------------------------------------------------
 def initial_components(config: TextViewsTrainConfig, base: Path) -> tuple[tuple, TextModelConfig]:
     """(UNet, VAE, text encoder) and config a run starts from: its own `base/` when resumed, else the
@@ -290,17 +337,26 @@ def train_text_views(config: TextViewsTrainConfig) -> dict:
         raise WalaError("train.data must name a folder written by `wala prep … --views dm6 --captions`")
     out = Path(train.out) if not store.is_url(train.out) else run_folder(train.out)
     base = out / "base"
+    resumed = (base / TEXT_MARKER).is_file()
     (unet, vae, text_encoder), model_config = initial_components(config, base)
+    if not resumed:  # it draws maps at the size it trains on
+        model_config = dataclasses.replace(model_config, image_size=config.image_size)
     for module in (unet, vae, text_encoder):
         module.float().requires_grad_(False)
-    if _is_main_process() and not (base / TEXT_MARKER).is_file():
+    dataset = ViewsDataset(train.open_dataset(train.data), config, model_config.context_length)
+    if config.vae_steps and not resumed:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise WalaError("vae_steps fits a new VAE in one process, not under torchrun")
+        out.mkdir(parents=True, exist_ok=True)
+        scale = fit_vae(vae, dataset, config, out / "vae.jsonl")
+        model_config = dataclasses.replace(model_config, scale_factor=scale)
+    if _is_main_process() and not resumed:
         save_converted((unet, vae, text_encoder), model_config, SOURCE, base)
     unet.train().requires_grad_(True)
     if config.checkpointing:
         unet.enable_gradient_checkpointing()
     model = MultiViewDenoiser(unet)
     frozen = FrozenEncoders(vae, text_encoder, model_config.scale_factor)
-    dataset = ViewsDataset(train.open_dataset(train.data), config, model_config.context_length)
     eval_set = (
         ViewsDataset(train.open_dataset(train.eval_data), config, model_config.context_length)
         if train.eval_data
