@@ -102,6 +102,7 @@ bench: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --condition image --steps 5 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
 	$(PY) benchmarks/text_to_depth.py --steps 50 --json out/bench/cpu.jsonl   # ~14 min on 2 cores
+	$(PY) benchmarks/text2views_train_step.py --json out/bench/cpu.jsonl     # a full-size text-to-views step
 	$(PY) benchmarks/released_memory.py --json out/bench/cpu.jsonl            # peak RAM per released model, ~4 min
 	$(PY) benchmarks/batch_throughput.py --json out/bench/cpu.jsonl           # pc64 shapes/s at batch 1 and 8
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/prep_cost.py --json out/bench/cpu.jsonl   # docs/scale.md's cost sheet, ~4 min
@@ -122,6 +123,7 @@ bench-gpu: $(STAMP) meshes
 	$(PY) benchmarks/train_throughput.py --model denoiser --device cuda --size released --batch 32 --checkpointing --dtype bf16 --steps 3 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/text_to_depth.py --device cuda --steps 50 --json out/bench/gpu.jsonl
 	$(PY) benchmarks/text_to_depth.py --device cuda --steps 50 --dtype fp16 --json out/bench/gpu.jsonl
+	$(PY) benchmarks/text2views_train_step.py --device cuda --batch 8 --precision bf16 --checkpointing --json out/bench/gpu.jsonl
 
 # Our Light Field Distance beside the reference C implementation (compiled here; needs root for apt).
 bench-lfd: $(STAMP) meshes
