@@ -102,7 +102,7 @@ bench: $(STAMP) meshes
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --steps 8 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/generation_speed.py --config official --condition image --steps 5 --repeat 1 --dtype bf16 --json out/bench/cpu.jsonl
 	$(PY) benchmarks/text_to_depth.py --steps 50 --json out/bench/cpu.jsonl   # ~14 min on 2 cores
-	$(PY) benchmarks/text2views_train_step.py --json out/bench/cpu.jsonl     # a full-size text-to-views step
+	$(PY) benchmarks/text2views_train_step.py --json out/bench/cpu.jsonl     # a full-size text-to-views step: ~19 GiB RAM, ~3 min
 	$(PY) benchmarks/released_memory.py --json out/bench/cpu.jsonl            # peak RAM per released model, ~4 min
 	$(PY) benchmarks/batch_throughput.py --json out/bench/cpu.jsonl           # pc64 shapes/s at batch 1 and 8
 	WALA_MESHES=$(MESHES) $(PY) benchmarks/prep_cost.py --json out/bench/cpu.jsonl   # docs/scale.md's cost sheet, ~4 min
