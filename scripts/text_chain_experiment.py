@@ -154,7 +154,7 @@ def true_maps_ceiling(work: Path, pipe, occupancy, families, steps: int, guidanc
     With `text_model`, the maps as that model could draw them at best: its crop and size, through its VAE."""
     from wala.config import RepresentationConfig
     from wala.data.shards import WaveletTreeDataset
-    from wala.text.train import shared_crop
+    from wala.text.train import shared_crop, vae_input
     from wala.wavelet.tree import tree_to_tsdf
 
     shapes = WaveletTreeDataset(work / "data/eval")
@@ -164,9 +164,9 @@ def true_maps_ceiling(work: Path, pipe, occupancy, families, steps: int, guidanc
     for i, record in enumerate(shapes.records):
         stored = shapes.arrays(i, ("depth",))["depth"][picked]
         if text_model is not None:
-            maps = shared_crop(stored, text_model.config.image_size, crop=False).float() / 127.5 - 1.0
+            maps = vae_input(shared_crop(stored, text_model.config.image_size, crop=False))
             with torch.no_grad():
-                latents = text_model.vae.encode(maps[:, None].expand(-1, 3, -1, -1)).latent_dist.mean
+                latents = text_model.vae.encode(maps).latent_dist.mean
             stored = to_uint8(text_model.decode(latents * text_model.config.scale_factor))[..., 0]
         given = list(np.repeat(stored[..., None], 3, axis=-1))
         shape = pipe(depth=given, steps=steps, guidance=guidance, seed=0, progress=False)[0]

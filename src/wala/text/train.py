@@ -162,6 +162,11 @@ class MultiViewDenoiser(nn.Module):
         return self.unet(x, t, encoder_hidden_states=context, class_labels=camera).sample
 
 
+def vae_input(maps: torch.Tensor) -> torch.Tensor:
+    """(N, S, S) uint8 depth maps → (N, 3, S, S) in [-1, 1]: gray as RGB, as the model draws its maps."""
+    return (maps.float() / 127.5 - 1.0)[:, None].expand(-1, 3, -1, -1)
+
+
 class FrozenEncoders:
     """The VAE (images → latents) and the text tower (ids → context), never trained; kept out of the
     trainer's model so its EMA, optimizer and checkpoints hold the UNet alone."""
@@ -185,8 +190,7 @@ class FrozenEncoders:
     def latents(self, maps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """(B, F, S, S) uint8 maps → (B·F, 4, S/8, S/8) scaled latents: a posterior draw (its mean
         without a generator)."""
-        x = (maps.flatten(0, 1).to(self.device).float() / 127.5 - 1.0)[:, None].expand(-1, 3, -1, -1)
-        posterior = self.vae.encode(x).latent_dist
+        posterior = self.vae.encode(vae_input(maps.flatten(0, 1).to(self.device))).latent_dist
         z = posterior.mean
         if generator is not None:
             z = z + posterior.std * torch.randn(z.shape, generator=generator).to(z.device, z.dtype)
@@ -283,8 +287,7 @@ def fit_vae(vae: nn.Module, dataset: ViewsDataset, config: TextViewsTrainConfig,
     optimizer = torch.optim.Adam(vae.parameters(), lr=config.vae_lr)
 
     def images(indices) -> torch.Tensor:
-        maps = torch.stack([dataset[int(i)][0]["maps"] for i in indices]).flatten(0, 1)
-        return (maps.to(device).float() / 127.5 - 1.0)[:, None].expand(-1, 3, -1, -1)
+        return vae_input(torch.stack([dataset[int(i)][0]["maps"] for i in indices]).flatten(0, 1).to(device))
 
     with open(log, "w") as rows:
         for step in range(1, config.vae_steps + 1):
