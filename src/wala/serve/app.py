@@ -13,7 +13,8 @@ The server expects hostile requests as well as the page's. Uploads are parsed as
 more is written, and a body larger than that plus a small margin is cut off (HTTP 413) without being read
 to its end. A prompt is one line of at most 500 characters, never read as a path. Result and static paths
 must resolve inside their folders. A POST from another origin, or a request naming another host while bound
-to loopback (DNS rebinding), is refused; bound to anything but loopback, the API wants the server's token.
+to loopback (DNS rebinding), is refused; bound to anything but loopback, the API wants the server's token
+(wala.serve.guard). A job's result files are written by wala.serve.results.
 Every failure is one JSON line `{"error": ...}` without local paths, and a failed job leaves no folder.
 
 Generations are jobs (wala.serve.jobs): `POST /api/jobs` queues one and answers at once, `GET /api/jobs/{id}`
@@ -27,10 +28,7 @@ The API is described at /docs (OpenAPI at /openapi.json) and in docs/api.md.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import http
-import ipaddress
 import json
 import math
 import re
@@ -42,7 +40,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 from fastapi import Depends, FastAPI, Request  # at module level: FastAPI reads the routes' annotations here
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -51,7 +48,9 @@ from starlette.requests import ClientDisconnect
 
 from wala.errors import WalaError
 from wala.serve import schema
+from wala.serve.guard import check_request, is_loopback
 from wala.serve.jobs import Job, JobQueue, Refused, new_job_id, parse_keep
+from wala.serve.results import JOB_ID, RESULT_FILES, write_results
 from wala.serve.uploads import FORM_MARGIN, TEXT_FIELD, check_text, clean_filename, read_form, read_json
 
 # `Model.prompt`, how a job gives a model text: the model reads it as its caption, or (with `--text-model`) the
@@ -61,9 +60,6 @@ CAPTION, CHAIN = "caption", "chain"
 __all__ = ["FORM_MARGIN", "clean_filename", "create_app", "serve"]
 
 STATIC = Path(__file__).parent / "static"
-VIEWER_FACES = 60_000  # the mesh sent to the browser; downloads keep every face
-JOB_ID = re.compile(r"[0-9a-f]{12}")  # the job ids generate makes, and all a result URL may name
-RESULT_FILES = ("shape.obj", "shape.glb", "preview.png", "viewer.json", "views.png")
 TEXT_STEPS, TEXT_GUIDANCE = 50, 10.0  # the text-to-views model's sampling, as `wala generate --text-model`
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:[^/\s'\"]+/)+")  # its folders: a path shows as its last part
 
@@ -350,10 +346,6 @@ def create_app(
 
     def run(job: Job) -> dict:
         """The worker's part of a job: the model (loaded once, kept), sampling, decoding, meshing, files."""
-        from wala.batch import decimate
-        from wala.io.mesh import save_mesh
-        from wala.render.preview import preview_png, write_preview
-
         r = job.request
         job.progress("loading")
         pipe = pipeline(r["model"])
@@ -382,25 +374,11 @@ def create_app(
         job.progress("writing")
         for path in r["paths"]:  # the results are what is kept
             path.unlink(missing_ok=True)
-        save_mesh(mesh, job.folder / "shape.obj")
-        save_mesh(mesh, job.folder / "shape.glb")
-        try:
-            write_preview(mesh, job.folder / "preview.png")
-            preview = f"/api/result/{job.id}/preview.png"
-        except WalaError:
-            preview = None
-        shown = decimate(mesh, VIEWER_FACES)
-        viewer = {
-            "positions": _b64(np.asarray(shown.vertices, dtype="<f4")),
-            "indices": _b64(np.asarray(shown.faces, dtype="<u4")),
-        }
-        (job.folder / "viewer.json").write_text(json.dumps(viewer))
-        if drawn is not None:
-            (job.folder / "views.png").write_bytes(preview_png(list(drawn.images)))
+        preview = write_results(job.folder, mesh, list(drawn.images) if drawn is not None else None)
         return {
             "seconds": round(time.perf_counter() - start, 2),
             "faces": len(mesh.faces),
-            "preview": preview,
+            "preview": f"/api/result/{job.id}/preview.png" if preview else None,
             "obj": f"/api/result/{job.id}/shape.obj",
             "glb": f"/api/result/{job.id}/shape.glb",
             "viewer": f"/api/result/{job.id}/viewer.json",
@@ -446,44 +424,6 @@ def draws_views(info, read_model_config) -> bool:
     if info.kind not in CONDITIONS or not CONDITIONS[info.kind].drawn_as:
         return False
     return bool(read_model_config(info.path)[0].condition.training_views)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
-
-
-def check_request(request: Request, host: str, token: str | None) -> None:
-    """Refuses (Refused) a request a hostile page could make: bound to loopback, one naming another host in
-    its Host header (DNS rebinding: a page on evil.example that now resolves to 127.0.0.1); a POST, PUT,
-    PATCH or DELETE whose Origin is not this server's; with a token, an API request without it."""
-    given_host = request.headers.get("host")
-    if is_loopback(host) and given_host is not None:
-        name = given_host.rsplit(":", 1)[0] if not given_host.endswith("]") else given_host
-        if name.strip("[]").lower() not in {host.strip("[]").lower(), "localhost", "127.0.0.1", "::1"}:
-            raise Refused(403, "this server answers only to its own address (localhost)")
-    origin = request.headers.get("origin")
-    if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None:
-        if origin.lower() != f"{request.url.scheme}://{given_host}".lower():
-            raise Refused(403, "requests from another site's page are refused")
-    if token is not None and request.url.path.startswith("/api/"):
-        bearer = request.headers.get("authorization", "")
-        given = (
-            (bearer[7:] if bearer.lower().startswith("bearer ") else None)
-            or request.headers.get("x-wala-token")
-            or request.query_params.get("token")
-            or ""
-        )
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise Refused(401, "this server needs its token: open the address it printed (…/?token=…)")
-
-
-def _b64(array: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode()
 
 
 def _stop(signum, frame):
