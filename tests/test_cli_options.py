@@ -76,6 +76,19 @@ def test_a_device_is_taken_where_the_machine_has_it_else_one_line_and_exit_2(dev
         )
 
 
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("0,0", "argument --seeds: names a seed twice: '0,0'"),
+        ("0,1,", "argument --seeds: must be a whole number, got ''"),
+        ("0,-1", "argument --seeds: must be in 0…2**63-1, got -1"),
+    ],
+)
+def test_the_ablations_seed_list_is_checked_like_a_seed(value, message, capsys):
+    one_line_error(["ablate", "diffusion", "--seeds", value], capsys, message)
+    assert checked.seeds("3,0,1") == (3, 0, 1)
+
+
 def test_steps_past_the_models_schedule_are_one_line_naming_both_numbers(capsys, tmp_path):
     argv = ["generate", "pc64", "--pointcloud", str(EXAMPLES / "bottle_5000.ply"), "-o", str(tmp_path / "out")]
     assert main([*argv, "--steps", str(10**9)]) == 2
@@ -187,8 +200,10 @@ def test_a_batch_rerun_under_other_options_is_refused_unless_forced(tmp_path, ca
 def test_ctrl_c_ends_with_one_line_and_exit_130(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
+    # enough work after the first input (~10 s here) that the signal lands inside the run even when this
+    # process is slow to read the line: with 12 inputs × 50 steps the child once finished first (exit 0)
     for name in ("airplane_5000", "bottle_5000", "bookshelf_5000"):
-        for copy in range(4):
+        for copy in range(8):
             (inputs / f"{name}_{copy}.ply").write_bytes((EXAMPLES / f"{name}.ply").read_bytes())
     command = [
         sys.executable,
@@ -201,7 +216,7 @@ def test_ctrl_c_ends_with_one_line_and_exit_130(tmp_path):
         "-o",
         str(tmp_path / "out"),
         "--steps",
-        "50",
+        "200",
         "--no-preview",
     ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
