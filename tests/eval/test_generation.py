@@ -1,7 +1,14 @@
+import json
+
 import numpy as np
 import pytest
 
-from wala.ablations.diffusion import format_diffusion_ablation, run_diffusion_ablation
+from wala.ablations.diffusion import (
+    compare_orderings,
+    format_diffusion_ablation,
+    format_orderings,
+    run_diffusion_ablation,
+)
 from wala.conditions.derive import points_to_occupancy
 from wala.data.shards import WaveletTreeDataset
 from wala.eval.generation import evaluate_generation, format_generation, upsampled_tsdf
@@ -51,7 +58,7 @@ def test_scores_against_held_out_shapes_with_both_baselines(prepared, tiny_gener
     assert table.splitlines()[0].split()[:4] == ["method", "n", "LFD", "IoU"] and "retrieval" in table
 
 
-def test_the_diffusion_ablation_trains_and_scores_each_row(prepared, tiny_autoencoder, tmp_path):
+def test_the_diffusion_ablation_trains_and_scores_each_row_with_every_seed(prepared, tiny_autoencoder, tmp_path):
     rows = run_diffusion_ablation(
         tmp_path,
         "configs/diffusion_tiny.yaml",
@@ -61,11 +68,63 @@ def test_the_diffusion_ablation_trains_and_scores_each_row(prepared, tiny_autoen
         steps=2,
         eval_count=2,
         rows=[("uvit", 384, 8, "pre"), ("dit", 384, 8, "post")],
+        seeds=(0, 1),
     )
     assert [(r["arch"], r["width"], r["depth"], r["latent"]) for r in rows] == [
         ("uvit", 64, 2, "pre"),
         ("dit", 96, 2, "post"),
     ]
-    assert all(np.isfinite(r["x0_mse"]) and 0 <= r["iou"] <= 1 for r in rows)
-    assert (tmp_path / "ablation_diffusion.json").is_file()
-    assert "DiT" in format_diffusion_ablation(rows)
+    for r in rows:
+        assert [s["seed"] for s in r["seeds"]] == [0, 1]
+        for metric in ("x0_mse", "iou", "lfd"):
+            values = [s[metric] for s in r["seeds"]]
+            assert all(np.isfinite(values)), (metric, values)
+            assert r[metric] == pytest.approx(np.mean(values))
+            assert r[f"{metric}_spread"] == pytest.approx((max(values) - min(values)) / 2)
+        # the seed changes the initial weights, so the two runs of a row differ
+        assert r["seeds"][0]["x0_mse"] != r["seeds"][1]["x0_mse"]
+    assert len(list((tmp_path / "runs").iterdir())) == 4
+    assert json.loads((tmp_path / "ablation_diffusion.json").read_text()) == rows
+    table = format_diffusion_ablation(rows)
+    assert "DiT" in table and "±" in table and len(table.splitlines()) == 3
+
+
+def _row(arch, width, depth, latent, **seeds):
+    """A result row as run_diffusion_ablation writes it, from each metric's per-seed scores."""
+    runs = [dict(zip(seeds, values)) for values in zip(*seeds.values())]
+    row = {"arch": arch, "paper_width": width, "paper_depth": depth, "latent": latent, "seeds": runs}
+    for metric, values in seeds.items():
+        row[metric], row[f"{metric}_spread"] = float(np.mean(values)), (max(values) - min(values)) / 2
+    return row
+
+
+def test_the_orderings_say_which_way_each_question_goes_and_whether_the_seeds_separate_it():
+    rows = [
+        _row("uvit", 384, 32, "pre", lfd=[2000, 2001], iou=[0.50, 0.51], cd=[0.010, 0.011]),
+        _row("uvit", 1152, 32, "pre", lfd=[1900, 1901], iou=[0.55, 0.56], cd=[0.012, 0.012]),
+        # the seeds spread wider than the rows differ: a mean gap without separation
+        _row("dit", 1152, 32, "pre", lfd=[1800, 1810], iou=[0.50, 0.59], cd=[0.012, 0.012]),
+    ]
+    answers = {(a["question"].split(" (")[0], a["metric"]): a for a in compare_orderings(rows)}
+    assert set(answers) == {(q, m) for q in ("width 384 → 1152", "DiT → U-ViT") for m in ("lfd", "iou", "cd")}
+    # the paper, 384 → 1152 wide: LFD 1523.74 → 1507.43 and CD 0.001544 → 0.001482 better, IoU 0.8211 → 0.8199 worse
+    assert [answers["width 384 → 1152", m]["paper"] for m in ("lfd", "iou", "cd")] == ["helps", "hurts", "helps"]
+    # ours: lower LFD and higher IoU help, a higher CD hurts
+    assert [answers["width 384 → 1152", m]["ours"] for m in ("lfd", "iou", "cd")] == ["helps", "helps", "hurts"]
+    assert all(answers["width 384 → 1152", m]["separated"] for m in ("lfd", "iou", "cd"))
+    assert answers["DiT → U-ViT", "iou"]["ours"] == "helps" and not answers["DiT → U-ViT", "iou"]["separated"]
+    assert answers["DiT → U-ViT", "cd"]["ours"] == "ties"
+    assert answers["DiT → U-ViT", "lfd"] == {
+        "question": "DiT → U-ViT",
+        "metric": "lfd",
+        "paper": "helps",
+        "ours": "hurts",
+        "separated": True,
+    }
+    table = format_orderings(compare_orderings(rows))
+    assert "hurts" in table and "ties" in table and len(table.splitlines()) == 7
+    # one seed a row cannot say whether the rows separate; a missing score is no verdict
+    single = [_row("uvit", 384, 32, "pre", iou=[0.5]), _row("uvit", 1152, 32, "pre", iou=[0.6], lfd=[float("nan")])]
+    answers = {a["metric"]: a for a in compare_orderings(single)}
+    assert answers["iou"]["ours"] == "helps" and answers["iou"]["separated"] is None
+    assert answers["lfd"]["ours"] == "n/a" and answers["cd"]["ours"] == "n/a"

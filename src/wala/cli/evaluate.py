@@ -7,18 +7,20 @@ import json
 from pathlib import Path
 
 from wala.cli import options as checked
-from wala.errors import WalaError
 
 
 def cmd_ablate(args) -> None:
     if args.what == "diffusion":
-        from wala.ablations.diffusion import format_diffusion_ablation, run_diffusion_ablation
+        from wala.ablations.diffusion import (
+            compare_orderings,
+            format_diffusion_ablation,
+            format_orderings,
+            run_diffusion_ablation,
+        )
 
-        if not (args.autoencoder and args.data and args.eval_data):
-            raise WalaError("ablate diffusion needs --autoencoder, --data and --eval-data")
         rows = run_diffusion_ablation(
             args.out or "runs/ablate_diffusion",
-            args.config or "configs/diffusion_pc_cpu.yaml",
+            args.config or "configs/ablate_table2.yaml",
             args.autoencoder,
             args.data,
             args.eval_data,
@@ -26,8 +28,11 @@ def cmd_ablate(args) -> None:
             args.width_scale,
             args.depth_scale,
             args.eval_count,
+            seeds=args.seeds,
+            lfd=not args.no_lfd,
         )
         print(format_diffusion_ablation(rows))
+        print(format_orderings(compare_orderings(rows)))
         return
     from wala.ablations.autoencoder import format_ae_ablation, run_ae_ablation
 
@@ -203,20 +208,22 @@ def add_commands(sub) -> None:
         "(U-ViT sizes, DiT, pre/post-quant latents)",
     )
     p.add_argument("--out", help="default runs/ablate_WHAT")
-    p.add_argument(
-        "--config", help="settings to start from (default configs/ae_tiny.yaml, configs/diffusion_pc_cpu.yaml)"
-    )
+    p.add_argument("--config", help="settings to start from (default configs/ae_tiny.yaml, configs/ablate_table2.yaml)")
     p.add_argument("--resolution", type=int, default=64)
     p.add_argument("--base-steps", type=int, default=300)
     p.add_argument("--finetune-steps", type=int, default=100)
     p.add_argument("--sizes", default="2,4,8,16", help="shapes per dataset for balanced fine-tuning")
     p.add_argument("--meshes", default="data/meshes", help="folder of real meshes to add as a dataset")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--autoencoder", help="diffusion: the VQ-VAE checkpoint")
-    p.add_argument("--data", help="diffusion: prepared training shapes")
-    p.add_argument("--eval-data", help="diffusion: prepared held-out shapes")
-    p.add_argument("--steps", type=int, default=1000, help="diffusion: training steps per row")
+    p.add_argument("--autoencoder", help="diffusion: the VQ-VAE checkpoint (default: the config's)")
+    p.add_argument("--data", help="diffusion: prepared training shapes (default: the config's)")
+    p.add_argument("--eval-data", help="diffusion: prepared held-out shapes (default: the config's)")
+    p.add_argument("--steps", type=checked.steps, help="diffusion: training steps per run (default: the config's)")
     p.add_argument("--eval-count", type=int, default=20, help="diffusion: held-out shapes generated per row")
     p.add_argument("--width-scale", type=float, default=1 / 6, help="diffusion: paper width × this (rounded to 32s)")
     p.add_argument("--depth-scale", type=float, default=1 / 4, help="diffusion: paper depth × this")
+    p.add_argument(
+        "--seeds", type=checked.seeds, default=(0, 1), help="diffusion: seeds each row is trained and scored with"
+    )
+    p.add_argument("--no-lfd", action="store_true", help="diffusion: skip Light Field Distance (~1 s a mesh)")
     p.set_defaults(run=cmd_ablate)

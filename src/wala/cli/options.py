@@ -56,6 +56,14 @@ def seed(text: str) -> int:
     return value
 
 
+def seeds(text: str) -> tuple[int, ...]:
+    """Distinct seeds separated by commas ("0,1"), each as `seed` checks it, in the order given."""
+    values = tuple(seed(part) for part in text.split(","))
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"names a seed twice: {text!r}")
+    return values
+
+
 def device(text: str) -> str:
     """A device name `wala.pipeline.resolve_device` takes (auto, cpu, cuda, cuda:N, mps) and finds here."""
     from wala.pipeline import resolve_device
