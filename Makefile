@@ -89,8 +89,11 @@ demo-train: $(STAMP)
 # The paper's sketch techniques on a real mesh over its 8 sketch views, as one contact sheet
 # (docs/images-and-sketches.md). The CLIPasso-style strokes stop at 300 iterations here (the paper: 2,000
 # with early stopping), a minute or two a view on a CPU.
+# the paper's Grease Pencil column first (Blender's Line Art), then ours in numpy, then the other five
 sketch-sheet: $(STAMP) meshes
-	$(PY) -m wala.cli sketch $(MESHES)/pymeshlab/cow.obj -o $(OUT)/sketch_cow --technique all --size 192 --clipasso-iterations 300 \
+	scripts/ensure_blender.sh
+	$(PY) -m wala.cli sketch $(MESHES)/pymeshlab/cow.obj -o $(OUT)/sketch_cow --size 192 --clipasso-iterations 300 \
+	    --technique grease_pencil,lineart,canny,hed,hed_potrace,scribble,clipasso \
 	    --sheet docs/images/sketch_sheet_cow.png
 
 bench: $(STAMP) meshes
