@@ -24,17 +24,8 @@ from wala.pipeline import WaLaPipeline
 from wala.train.checkpoint import latest_checkpoint
 from wala.train.diffusion import DiffusionTrainConfig, train_diffusion
 
-# (arch, paper width, paper depth, latent): the rows of seed Table 2
-TABLE2_ROWS = [
-    ("uvit", 384, 32, "pre"),
-    ("uvit", 768, 32, "pre"),
-    ("uvit", 1152, 8, "pre"),
-    ("uvit", 1152, 16, "pre"),
-    ("uvit", 1152, 32, "pre"),
-    ("dit", 1152, 32, "pre"),
-    ("uvit", 1152, 32, "post"),
-]
-# the paper's figures for the same rows (LFD, IoU, CD), after 400k iterations
+# the rows of seed Table 2, (arch, paper width, paper depth, latent) → the paper's (LFD, IoU, CD) after
+# 400k iterations
 PAPER_TABLE2 = {
     ("uvit", 384, 32, "pre"): (1523.74, 0.8211, 0.001544),
     ("uvit", 768, 32, "pre"): (1618.73, 0.7966, 0.001540),
@@ -44,7 +35,9 @@ PAPER_TABLE2 = {
     ("dit", 1152, 32, "pre"): (1527.16, 0.8145, 0.001602),
     ("uvit", 1152, 32, "post"): (1576.07, 0.8176, 0.001695),
 }
-METRICS = ("lfd", "iou", "cd", "x0_mse")  # averaged over seeds
+TABLE2_ROWS = list(PAPER_TABLE2)
+PAPER_METRICS = ("lfd", "iou", "cd")  # the paper's columns, in PAPER_TABLE2's order
+METRICS = (*PAPER_METRICS, "x0_mse")  # averaged over seeds
 HIGHER_IS_BETTER = {"iou"}
 # the questions the paper's Table 2 answers: (question, row a, row b) — does b beat a?
 COMPARISONS = [
@@ -73,8 +66,8 @@ def run_diffusion_ablation(
 ) -> list[dict]:
     """One result per row: its sizes, the paper's, and each metric's mean and half-range over
     `seeds` (`{metric}` and `{metric}_spread`), with the per-seed scores under "seeds". The
-    autoencoder, the data and `steps` (every run's length) default to the config's. The JSON is rewritten after every
-    run, so an interrupted ablation keeps what it measured."""
+    autoencoder, the data and `steps` (every run's length) default to the config's. The JSON is
+    rewritten after every run, so an interrupted ablation keeps what it measured."""
     out = Path(out)
     base = load_config(DiffusionTrainConfig, config_path)
     autoencoder, steps = autoencoder or base.autoencoder, steps or base.train.steps
@@ -183,7 +176,7 @@ def compare_orderings(rows: list[dict]) -> list[dict]:
     for question, a, b in COMPARISONS:
         if a not in found or b not in found:
             continue
-        for index, metric in enumerate(("lfd", "iou", "cd")):
+        for index, metric in enumerate(PAPER_METRICS):
             sign = 1 if metric in HIGHER_IS_BETTER else -1
             paper = sign * (PAPER_TABLE2[b][index] - PAPER_TABLE2[a][index])
             va, vb = (found[key].get(metric, math.nan) for key in (a, b))
