@@ -18,7 +18,8 @@ from results import peak_memory_gib, report  # benchmarks/results.py (scripts ru
 from torch.utils.flop_counter import FlopCounterMode
 
 from wala.pipeline import resolve_device
-from wala.text.checkpoint import TextModelConfig, build_components
+from wala.text.checkpoint import build_components
+from wala.text.config import TextModelConfig
 from wala.text.tokenizer import clip_tokenizer
 from wala.text.train import FrozenEncoders, MultiViewDenoiser, TextViewsTrainConfig, denoising_loss
 

@@ -15,7 +15,8 @@ from results import peak_memory_gib, report  # benchmarks/results.py (scripts ru
 
 from wala.nn import count_parameters
 from wala.pipeline import DTYPES, resolve_device
-from wala.text.checkpoint import TextModelConfig, build_components
+from wala.text.checkpoint import build_components
+from wala.text.config import TextModelConfig
 from wala.text.multiview import VIEWS, TextToViews
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from wala.cli import main
 from wala.errors import WalaError
-from wala.text.checkpoint import TextModelConfig
+from wala.text.config import TextModelConfig
 from wala.text.multiview import VIEWS, TextToViews, alphas_cumprod, cameras, ddim_timesteps, prompt_text, to_uint8
 from wala.text.tokenizer import clip_tokenizer
 

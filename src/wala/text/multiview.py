@@ -1,7 +1,7 @@
 """Text → multi-view images: the released WaLa-MVDream models (six depth maps, or four RGB views) on
 diffusers and transformers components (OFFICIAL-TEXT.md).
 
-Reading and writing the checkpoint, the config and the component layout: `wala.text.checkpoint`.
+Reading and writing the checkpoint and the component layout: `wala.text.checkpoint`; the config: `wala.text.config`.
 
 - UNet: `UNet2DConditionModel` + a "projection" class embedding fed the flattened camera-to-world
   matrix (`camera_embed` → `class_embedding`), and a self-attention processor that lets every token
@@ -31,13 +31,8 @@ import torch.nn.functional as F
 from wala.errors import WalaError
 from wala.hub.paths import TEXT_MARKER
 from wala.render.views import VIEW_TABLE
-from wala.text.checkpoint import (
-    LATENT_CHANNELS,
-    TextModelConfig,
-    load_converted,
-    load_official_text,
-    save_converted,
-)
+from wala.text.checkpoint import load_converted, load_official_text, save_converted
+from wala.text.config import LATENT_CHANNELS, TextModelConfig
 
 TRAIN_STEPS = 1000
 BETA_START, BETA_END = 0.00085, 0.02

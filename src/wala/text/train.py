@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from wala.data.shards import PerShape
 from wala.errors import WalaError
 from wala.hub.paths import TEXT_MARKER
-from wala.text.checkpoint import IMAGE_SIZE, TextModelConfig, build_components, load_converted, save_converted
+from wala.text.checkpoint import build_components, load_converted, save_converted
+from wala.text.config import IMAGE_SIZE, TextModelConfig
 from wala.text.multiview import (
     TRAIN_STEPS,
     VIEWS,
