@@ -54,9 +54,7 @@ def config(name: str, condition: str) -> DiffusionConfig:
     }[name]
     ae = load_config(AutoencoderTrainConfig, ae_file).model
     model = load_config(DiffusionTrainConfig, diffusion_file).model
-    from wala.autoencoder.model import WaveletVQVAE
-
-    latent = WaveletVQVAE.sizes(packed_size(resolution))[-1]
+    latent = ae.sizes(packed_size(resolution))[-1]
     return dataclasses.replace(
         model, autoencoder=ae, resolution=resolution, denoiser=dataclasses.replace(model.denoiser, latent_size=latent)
     )

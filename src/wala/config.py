@@ -38,15 +38,25 @@ class AutoencoderConfig:
     in_channels: int = 64  # the packed wavelet tree
     width: int = 128
     latent_channels: int = 4  # e_dim
-    blocks: tuple[int, ...] = (2, 2, 2)  # ResBlocks at 46³, 23³, 12³ (+ res_out / res_in; decoder mirrors)
+    # ResBlocks per stage at 46³, 23³, 12³ (+ res_out / res_in; decoder mirrors). Each stage after the
+    # first halves the grid, so two stages give a 23³ latent (11³ at 64³) instead of 12³ (6³).
+    blocks: tuple[int, ...] = (2, 2, 2)
     groups: int = 32  # GroupNorm groups
     codebook_size: int = 1024  # n_e
     commitment: float = 0.25  # β
     dead_code_steps: int = 200  # training: a code unused this many steps is restarted (0: never)
 
     def __post_init__(self):
-        if len(self.blocks) != 3:
-            raise WalaError(f"AutoencoderConfig.blocks needs 3 stages (46³, 23³, 12³), got {list(self.blocks)}")
+        if len(self.blocks) not in (2, 3):
+            raise WalaError(f"AutoencoderConfig.blocks needs 2 or 3 stages (46³, 23³[, 12³]), got {list(self.blocks)}")
+
+    def sizes(self, packed: int) -> list[int]:
+        """Spatial sizes through the encoder for a packed tree of `packed`³, finest first: each stage after
+        the first is an AvgPool3d(3, 2, 1), so 46 → [46, 23, 12] (22 → [22, 11] with two stages)."""
+        sizes = [packed]
+        for _ in self.blocks[1:]:
+            sizes.append((sizes[-1] - 1) // 2 + 1)
+        return sizes
 
 
 @dataclasses.dataclass(frozen=True)

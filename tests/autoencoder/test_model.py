@@ -1,7 +1,9 @@
+import pytest
 import torch
 
 from wala.autoencoder import VectorQuantizer, WaveletVQVAE
 from wala.config import AutoencoderConfig
+from wala.errors import WalaError
 from wala.nn import count_parameters
 
 TINY = AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=32)
@@ -21,6 +23,19 @@ def test_46_cube_tree_becomes_a_4x12_cube_latent_and_back():
     assert model.decode(z, 46).shape == x.shape
     recon, q = model(x)
     assert recon.shape == x.shape and q.indices.shape == (2, 12, 12, 12)
+
+
+def test_two_stages_pool_once_for_a_finer_latent():
+    """A 64³ shape's 22³ tree becomes 4×11³ with two stages (4×6³ with three); the stage blocks keep the
+    official names, so the third stage's are simply absent."""
+    model = WaveletVQVAE(AutoencoderConfig(width=16, groups=4, blocks=(1, 1), codebook_size=32))
+    x = torch.randn(1, 64, 22, 22, 22)
+    assert model.sizes(22) == [22, 11] and model.latent_size(22) == 11
+    assert model.encode(x).shape == (1, 4, 11, 11, 11) and model.decode(model.encode(x), 22).shape == x.shape
+    names = {n.split(".")[1] for n in model.state_dict() if n.startswith("encoder.res_")}
+    assert names == {"res_1", "res_2", "res_out"}
+    with pytest.raises(WalaError, match="2 or 3 stages"):
+        AutoencoderConfig(blocks=(1, 1, 1, 1))
 
 
 def test_decode_quantizes_first():

@@ -5,7 +5,8 @@ Module and parameter names are the official ones (`encoder.res_1.in_norm`, `quan
 …), so a released checkpoint loads by name. Encoder: conv → ResBlocks at 46³ → AvgPool3d(3, 2, 1)
 → 23³ → ResBlocks → pool → 12³ → ResBlocks + `res_out` → GN, SiLU, conv to e_dim. Decoder: conv →
 `res_in` → ResBlocks at 12³ → trilinear ×2 cropped to the encoder's size (24 → 23) → … → 46³ → GN,
-SiLU, conv to 64. `blocks` (ResBlocks per stage) is 2 in the released model; ours may use fewer.
+SiLU, conv to 64. `blocks` (ResBlocks per stage) is 2 in the released model; ours may use fewer,
+and fewer stages: two stages pool once, for a 23³ latent (11³ from the 22³ tree of a 64³ shape).
 There is no latent scaling: the denoiser samples the pre-quantization latent directly.
 """
 
@@ -23,14 +24,6 @@ from wala.nn import ResBlock, conv3, output_conv
 def _stage_names(stage: int, count: int) -> list[str]:
     """Official block names of a stage: res_2, res_2_1, res_2_2, …"""
     return [f"res_{stage}" + (f"_{j}" if j else "") for j in range(count)]
-
-
-def downsampled_sizes(size: int, levels: int = 2) -> list[int]:
-    """Spatial sizes after each AvgPool3d(3, 2, 1): 46 → [46, 23, 12]."""
-    sizes = [size]
-    for _ in range(levels):
-        sizes.append((sizes[-1] - 1) // 2 + 1)
-    return sizes
 
 
 class Encoder(nn.Module):
@@ -89,10 +82,9 @@ class WaveletVQVAE(nn.Module):
         self.quantize = VectorQuantizer(config.codebook_size, config.latent_channels, config.commitment)
         self.decoder = Decoder(config)
 
-    @staticmethod
-    def sizes(size: int) -> list[int]:
+    def sizes(self, size: int) -> list[int]:
         """Spatial sizes through the encoder for a packed tree of `size`³: 46 → [46, 23, 12]."""
-        return downsampled_sizes(size)
+        return self.config.sizes(size)
 
     def latent_size(self, size: int) -> int:
         return self.sizes(size)[-1]
