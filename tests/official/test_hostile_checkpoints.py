@@ -17,6 +17,7 @@ from wala.cli import main
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
 from wala.hub.args import config_from_args
+from wala.hub.generators import save_model
 from wala.io.pickled import read_torch_pickle
 
 
@@ -203,6 +204,18 @@ def test_huge_args_are_refused_at_once_from_the_command_line(official, copy_mode
     refused(folder, capsys, "args.json: diffusion_step is 1000000000")
 
 
+def test_a_latent_size_the_autoencoder_cannot_make_is_refused_before_sampling(official, copy_model, tmp_path, capsys):
+    """A 256³ model's autoencoder makes 12³ latents: a released args.json or one of our config.json files
+    declaring 6³ is refused in one line, naming both sizes, before its weights are read."""
+    folder = copy_model(official("un")[0], tmp_path / "released", args=lambda a: {**a, "grid_size": 6})
+    refused(folder, capsys, "the denoiser works on 6³ latents but its autoencoder makes 12³ latents of 256³ shapes")
+    ours = save_model(LatentDiffusion.from_pretrained(official("un")[0]), tmp_path / "ours", "test")
+    config = json.loads((ours / "config.json").read_text())
+    config["model"]["autoencoder"]["blocks"] = [1, 1]  # two stages: 23³ latents
+    (ours / "config.json").write_text(json.dumps(config))
+    refused(ours, capsys, "works on 12³ latents but its autoencoder makes 23³ latents")
+
+
 def test_a_lightning_checkpoint_with_training_stack_objects_loads(official, copy_model, tmp_path, monkeypatch):
     """Lightning's AttributeDict (a dict subclass) and an omegaconf-like object, pickled under their
     real module names, are read as a plain dict and an inert stand-in."""
@@ -320,14 +333,16 @@ def test_args_json_that_is_not_a_small_regular_file_or_nests_too_deep_is_one_lin
 def test_in_range_args_of_a_large_dit_are_not_built_before_the_file_is_checked(
     official, copy_model, tmp_path, fresh_python
 ):
-    args = {"network_type": "latent_dit", "grid_size": 64, "att_patch_size": 1, "att_hidden_size": 3072}
-    folder = copy_model(official("un")[0], tmp_path / "dit", args=lambda a: {**a, **args})  # a 1 GiB position table
+    # 1024³ shapes make 36³ latents: patch 1 at width 16384 is a 3 GiB position table
+    args = {"network_type": "latent_dit", "resolution": 1024, "grid_size": 36, "att_patch_size": 1}
+    args["att_hidden_size"] = 16384
+    folder = copy_model(official("un")[0], tmp_path / "dit", args=lambda a: {**a, **args})
     code = (
         "from wala.diffusion.model import LatentDiffusion\n"
         f"try: LatentDiffusion.from_pretrained({str(folder)!r})\nexcept Exception as e: print(e)"
     )
     message, peak = fresh_python(code)
-    assert "the config gives (1, 262144, 3072)" in message and peak < 1024
+    assert "the config gives (1, 46656, 16384)" in message and peak < 1024
 
 
 def test_a_text_model_config_declaring_a_huge_model_is_refused(tmp_path):

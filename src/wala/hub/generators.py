@@ -42,6 +42,7 @@ from wala.hub.paths import (
     search_path,
 )
 from wala.io.pickled import check_tensor_layouts, read_torch_pickle
+from wala.wavelet.packing import packed_size
 
 QUANTIZER_STATE = "quantize.steps_unused"  # training state of our quantizer: not in released files
 OURS_ONLY = {f"autoencoder.{QUANTIZER_STATE}"}  # … as a generator names it
@@ -116,17 +117,29 @@ def owned(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if whole else tensor.clone(memory_format=torch.contiguous_format)
 
 
+def check_latent_size(config: DiffusionConfig, source) -> DiffusionConfig:
+    """A generator's denoiser must work on the latents its autoencoder makes of its shapes; a config that
+    says otherwise is refused naming both sizes, before its weights are read."""
+    made = config.autoencoder.sizes(packed_size(config.resolution))[-1]
+    if config.denoiser.latent_size != made:
+        raise WalaError(
+            f"{source}: the denoiser works on {config.denoiser.latent_size}³ latents but its autoencoder "
+            f"makes {made}³ latents of {config.resolution}³ shapes"
+        )
+    return config
+
+
 def read_model_config(directory: Path) -> tuple[DiffusionConfig, str]:
     """(config, source) of a model directory, from its args.json (released) or config.json (ours),
     without touching the weights; else one line saying what the folder lacks."""
     kind = model_format(directory)
     if kind == OFFICIAL:
-        return config_from_args(read_args(directory / "args.json")), "official"
+        return check_latent_size(config_from_args(read_args(directory / "args.json")), directory), "official"
     if kind == OURS:
         info = read_args(directory / "config.json")
         if info.get("wala") != "generator" or "model" not in info:
             raise WalaError(f"{directory / 'config.json'} is not a wala generator config")
-        return from_dict(DiffusionConfig, info["model"]), info.get("source", "wala")
+        return check_latent_size(from_dict(DiffusionConfig, info["model"]), directory), info.get("source", "wala")
     if kind == TEXT_TO_VIEWS:
         raise WalaError(f"{directory} is a text-to-views model: use it with `wala text2depth` or `--text-model`")
     raise WalaError(
@@ -213,6 +226,8 @@ def load_trained(path: str | Path, model_class, weights: str = "ema"):
 
     config, _, tensors = load_checkpoint(path, model_class.checkpoint_kind)
     model_config = from_dict(model_class.config_class, config["model"])
+    if isinstance(model_config, DiffusionConfig):
+        check_latent_size(model_config, path)
     with torch.device("meta"):  # the sizes the file's metadata declares, checked before a model is made
         expected = model_class(model_config).state_dict()
     check_keys_and_shapes(expected, tensors.get(weights, {}), path)  # nothing is built for a partial file
