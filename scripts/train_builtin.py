@@ -9,6 +9,9 @@ ends where the budget does. Usage:
     python scripts/train_builtin.py --work runs/builtin --stages prep,train,export \\
         --ae-seconds 150 --gen-seconds 170 --models src/wala/builtin
 
+`--autoencoder configs/builtin/ae64_fine.yaml` trains the generators in the finer 4×11³ latent space;
+`--ae-set KEY=VALUE` changes the VQ-VAE's run only (e.g. `model.width=48`).
+
 (`make meshes` first, for the real meshes.) What one run reached: docs/training.md.
 """
 
@@ -122,35 +125,44 @@ def calibrated_steps(
     return steps
 
 
-def train(work: Path, ae_seconds: float, gen_seconds: float, calibration: int, overrides: list[str]) -> None:
+def train(
+    work: Path,
+    ae_config: str,
+    ae_seconds: float,
+    gen_seconds: float,
+    calibration: int,
+    overrides: list[str],
+    ae_overrides: list[str],
+) -> None:
     import yaml
 
-    batch = {
-        name: yaml.safe_load((ROOT / f"configs/builtin/{name}.yaml").read_text())["train"]["batch_size"]
-        for name in ("ae64", *GENERATORS)
-    }
+    ae = Path(ae_config).stem
+    configs = {ae: ae_config, **{name: f"configs/builtin/{name}.yaml" for name in GENERATORS}}
+    batch = {name: yaml.safe_load((ROOT / path).read_text())["train"]["batch_size"] for name, path in configs.items()}
     for pair in overrides:
         if pair.startswith("train.batch_size="):
             batch = dict.fromkeys(batch, int(pair.split("=", 1)[1]))
+    for pair in ae_overrides:
+        if pair.startswith("train.batch_size="):
+            batch[ae] = int(pair.split("=", 1)[1])
     sets = common(work, overrides)
+    ae_sets = [*sets, *(item for pair in ae_overrides for item in ("--set", pair))]
     started = time.perf_counter()
-    ae_steps = calibrated_steps(
-        "train-ae", "configs/builtin/ae64.yaml", sets, work, ae_seconds, batch["ae64"], calibration
-    )()
+    ae_steps = calibrated_steps("train-ae", ae_config, ae_sets, work, ae_seconds, batch[ae], calibration)()
     wala(
         "train-ae",
-        "configs/builtin/ae64.yaml",
-        *sets,
+        ae_config,
+        *ae_sets,
         "--set",
-        f"train.out={work / 'ae64'}",
+        f"train.out={work / ae}",
         "--set",
         f"train.steps={ae_steps}",
         "--set",
         f"train.eval_every={max(ae_steps // 4, 1)}",
-        log=work / "ae64.log",
+        log=work / f"{ae}.log",
     )
-    autoencoder = work / "ae64" / f"step-{ae_steps:08d}.safetensors"
-    print(f"ae64: {time.perf_counter() - started:.0f} s", flush=True)
+    autoencoder = work / ae / f"step-{ae_steps:08d}.safetensors"
+    print(f"{ae}: {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
     sets = [*sets, "--set", f"autoencoder={autoencoder}"]
     counts = [
@@ -179,7 +191,7 @@ def train(work: Path, ae_seconds: float, gen_seconds: float, calibration: int, o
     for name, run in zip(GENERATORS, runs):
         if run.wait():
             raise SystemExit(f"training {name} failed: see {work / name}.log")
-    (work / "steps.json").write_text(json.dumps({"ae64": ae_steps, **dict(zip(GENERATORS, counts))}))
+    (work / "steps.json").write_text(json.dumps({ae: ae_steps, **dict(zip(GENERATORS, counts))}))
     print(f"generators: {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -203,18 +215,30 @@ def main() -> None:
     parser.add_argument("--stages", default="prep,train,export")
     parser.add_argument("--seeds", type=int, default=100, help="procedural shapes per family")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--autoencoder", default="configs/builtin/ae64.yaml", help="the VQ-VAE's config")
     parser.add_argument("--ae-seconds", type=float, default=3600)
     parser.add_argument("--gen-seconds", type=float, default=3600)
     parser.add_argument("--calibration-steps", type=int, default=120)
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="an override for every training run"
     )
+    parser.add_argument(
+        "--ae-set", action="append", default=[], metavar="KEY=VALUE", help="an override for the VQ-VAE's run only"
+    )
     args = parser.parse_args()
     stages = args.stages.split(",")
     if "prep" in stages:
         prep(args.work, args.seeds, args.workers)
     if "train" in stages:
-        train(args.work, args.ae_seconds, args.gen_seconds, args.calibration_steps, args.set)
+        train(
+            args.work,
+            args.autoencoder,
+            args.ae_seconds,
+            args.gen_seconds,
+            args.calibration_steps,
+            args.set,
+            args.ae_set,
+        )
     if "export" in stages:
         export(args.work, args.models)
 

@@ -25,3 +25,12 @@ def test_numbers_written_without_a_dot_are_numbers(tmp_path):
 def test_wrong_typed_numbers_are_named(override, message):
     with pytest.raises(WalaError, match=message.replace(".", r"\.")):
         load_config(AutoencoderTrainConfig, None, [override])
+
+
+@pytest.mark.parametrize("name, latent", [("ae64", 6), ("ae64_fine", 11)])
+def test_the_builtin_autoencoder_configs_make_their_latent_sizes(name, latent):
+    """The built-ins' VQ-VAE (three stages) and the finer one (two): 64³ shapes, 22³ trees."""
+    from wala.wavelet.packing import packed_size
+
+    model = load_config(AutoencoderTrainConfig, f"configs/builtin/{name}.yaml").model
+    assert model.sizes(packed_size(64)) == [22, 11, 6][: len(model.blocks)] and model.sizes(22)[-1] == latent
