@@ -85,10 +85,21 @@ def step_seconds(metrics: Path, batch: int) -> float:
     return (s1 * batch / r1 - s0 * batch / r0) / (s1 - s0)
 
 
+def as_sets(overrides: list[str]) -> list[str]:
+    """KEY=VALUE overrides as `--set` arguments."""
+    return [item for pair in overrides for item in ("--set", pair)]
+
+
+def batch_size(overrides: list[str]) -> int | None:
+    """The batch size the overrides set (the last one wins, as in `--set`), or None."""
+    sizes = [int(pair.split("=", 1)[1]) for pair in overrides if pair.startswith("train.batch_size=")]
+    return sizes[-1] if sizes else None
+
+
 def common(work: Path, overrides: list[str]) -> list[str]:
     """The data paths and the user's KEY=VALUE overrides, as `--set` arguments of every training run."""
-    sets = [item for pair in overrides for item in ("--set", pair)]
-    return ["--set", f"train.data={work / 'data/train'}", "--set", f"train.eval_data={work / 'data/eval'}", *sets]
+    data = [f"train.data={work / 'data/train'}", f"train.eval_data={work / 'data/eval'}"]
+    return as_sets([*data, *overrides])
 
 
 def calibrated_steps(
@@ -139,14 +150,12 @@ def train(
     ae = Path(ae_config).stem
     configs = {ae: ae_config, **{name: f"configs/builtin/{name}.yaml" for name in GENERATORS}}
     batch = {name: yaml.safe_load((ROOT / path).read_text())["train"]["batch_size"] for name, path in configs.items()}
-    for pair in overrides:
-        if pair.startswith("train.batch_size="):
-            batch = dict.fromkeys(batch, int(pair.split("=", 1)[1]))
-    for pair in ae_overrides:
-        if pair.startswith("train.batch_size="):
-            batch[ae] = int(pair.split("=", 1)[1])
+    if batch_size(overrides):
+        batch = dict.fromkeys(batch, batch_size(overrides))
+    if batch_size(ae_overrides):
+        batch[ae] = batch_size(ae_overrides)
     sets = common(work, overrides)
-    ae_sets = [*sets, *(item for pair in ae_overrides for item in ("--set", pair))]
+    ae_sets = [*sets, *as_sets(ae_overrides)]
     started = time.perf_counter()
     ae_steps = calibrated_steps("train-ae", ae_config, ae_sets, work, ae_seconds, batch[ae], calibration)()
     wala(
