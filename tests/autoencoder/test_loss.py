@@ -1,9 +1,11 @@
 import pytest
 import torch
 
-from wala.autoencoder import reconstruction_loss
+from wala.autoencoder import reconstruction_loss, surface_loss
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
+from wala.sdf.grid import grid_points
+from wala.sdf.shapes import sphere
 from wala.wavelet import WaveletTree, importance_masks, pack_wavelet_tree, tsdf_to_tree
 
 CONFIG = RepresentationConfig(resolution=64)
@@ -50,3 +52,24 @@ def test_losses_have_gradients_and_unknown_kinds_are_refused():
         assert pred.grad.abs().sum() > 0
     with pytest.raises(WalaError, match="unknown reconstruction loss"):
         reconstruction_loss(pred, target, "l1", 64)
+
+
+def _bumped_sphere(center):
+    """Packed trees of a 64³ sphere TSDF (radius 0.6) and of the same TSDF with a small negative bump
+    (−0.05, σ 2 voxels) at `center`."""
+    points = grid_points(64)
+    tsdf = sphere(points, (0, 0, 0), 0.6).clamp(-0.1, 0.1)
+    bump = -0.05 * torch.exp(-((points - torch.tensor(center)) ** 2).sum(-1) / (2 * (2 / 32) ** 2))
+    return [pack_wavelet_tree(tsdf_to_tree(t[None], CONFIG)) for t in (tsdf + bump, tsdf)]
+
+
+def test_surface_loss_sees_errors_at_the_surface_not_deep_inside():
+    pred, target = _bumped_sphere((0.0, 0.0, 0.0))
+    assert surface_loss(target, target, 64).item() == 0
+    deep = surface_loss(pred, target, 64).item()  # 0.6 from the surface, keeping the sign
+    pred, target = _bumped_sphere((0.6, 0.0, 0.0))
+    at_surface = surface_loss(pred, target, 64)  # moves the surface
+    assert at_surface > 1e-6 and deep < 0.01 * at_surface.item()
+    pred.requires_grad_(True)
+    surface_loss(pred, target, 64).backward()
+    assert pred.grad.abs().sum() > 0

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -31,6 +32,16 @@ def test_loss_decreases_on_procedural_shapes(prepared, tmp_path):
     losses = [r["rec"] for r in _records(tmp_path) if "rec" in r]
     assert len(losses) == 40
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_the_surface_term_is_part_of_the_objective(prepared, tmp_path):
+    config = _config(prepared, tmp_path, steps=3, checkpoint_every=0)
+    train_autoencoder(dataclasses.replace(config, surface_weight=10.0))
+    for r in [r for r in _records(tmp_path) if "rec" in r]:
+        assert r["surface"] > 0
+        assert r["loss"] == pytest.approx(r["rec"] + r["vq"] + 10 * r["surface"], rel=1e-5)
+    with pytest.raises(WalaError, match="surface_weight must be a finite number ≥ 0, got -1"):
+        train_autoencoder(dataclasses.replace(config, surface_weight=-1))
 
 
 def test_learning_rate_schedules():

@@ -7,6 +7,12 @@
 - "mse": plain MSE over the packed tensor (the ablation baseline).
 "Important" is |c| > subband max / 32 of the target (wala.wavelet.importance_masks). The random
 others are drawn per position with probability #important / #other, so they match in expectation.
+
+`surface_loss` is ours, an optional extra term (`surface_weight` in `wala train-ae` configs): the MSE
+of the decoded TSDF itself, on the voxels within half the truncation of the surface (the clipped
+plateau decodes with ripples just under the truncation, so the whole band would count it) or on its
+wrong side. The coefficient losses above never see the sign of the TSDF, which is all IoU counts; at
+64³ a chair leg is a voxel or two of that band.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from wala.config import RepresentationConfig
 from wala.errors import WalaError
 from wala.wavelet.packing import unpack_wavelet_tree
-from wala.wavelet.tree import importance_masks
+from wala.wavelet.tree import importance_masks, tree_to_tsdf
 
 LOSSES = ("adaptive", "rebalanced", "mse")
 
@@ -61,3 +68,13 @@ def reconstruction_loss(
             level = level * (base.detach() / level.detach().clamp(min=1e-12))
         total = total + level
     return total
+
+
+def surface_loss(pred: torch.Tensor, target: torch.Tensor, resolution: int = 256) -> torch.Tensor:
+    """MSE between the TSDFs the two packed trees decode to, where the target is within half the truncation
+    of its surface and wherever the signs differ. A scalar; differentiable through the inverse wavelet transform."""
+    config = RepresentationConfig(resolution=resolution)
+    with torch.autocast(pred.device.type, enabled=False):  # the transform's matrix products stay fp32 under bf16
+        p, t = (tree_to_tsdf(unpack_wavelet_tree(x.float(), resolution), config) for x in (pred, target))
+    near = (t.abs() < config.truncation / 2) | ((p < 0) != (t < 0))
+    return _masked_mse(p, t, near)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from wala.autoencoder import WaveletVQVAE, reconstruction_loss
+from wala.autoencoder import WaveletVQVAE, reconstruction_loss, surface_loss
 from wala.autoencoder.loss import LOSSES
 from wala.config import AutoencoderConfig
 from wala.errors import WalaError
@@ -24,11 +24,14 @@ class AutoencoderTrainConfig:
     model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     loss: str = "adaptive"  # "adaptive" (paper), "rebalanced" (official code) or "mse"
+    surface_weight: float = 0.0  # ours: × the decoded TSDF's MSE near the surface (wala.autoencoder.surface_loss)
 
 
 def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
     if config.loss not in LOSSES:
         raise WalaError(f"unknown loss '{config.loss}' (known: {', '.join(LOSSES)})")
+    if not 0 <= config.surface_weight < float("inf"):
+        raise WalaError(f"surface_weight must be a finite number ≥ 0, got {config.surface_weight}")
     if not config.train.data:
         raise WalaError("train.data must name a folder written by `wala prep`")
     if config.train.fsdp:
@@ -52,7 +55,12 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
             "perplexity": float(q.perplexity),
             "usage": float(q.usage),
         }
-        return rec + q.loss, logs, q
+        loss = rec + q.loss
+        if config.surface_weight:
+            near = surface_loss(recon, x, resolution)
+            logs["surface"] = float(near.detach())
+            loss = loss + config.surface_weight * near
+        return loss, logs, q
 
     def after_step(m, q, generator, dist):
         counts = D.all_reduce_sum(q.counts.clone(), dist)
