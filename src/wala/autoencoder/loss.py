@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
-from wala.wavelet.packing import unpack_wavelet_tree
-from wala.wavelet.tree import importance_masks, tree_to_tsdf
+from wala.wavelet.packing import packed_to_tsdf, unpack_wavelet_tree
+from wala.wavelet.tree import importance_masks
 
 LOSSES = ("adaptive", "rebalanced", "mse")
 
@@ -73,8 +73,7 @@ def reconstruction_loss(
 def surface_loss(pred: torch.Tensor, target: torch.Tensor, resolution: int = 256) -> torch.Tensor:
     """MSE between the TSDFs the two packed trees decode to, where the target is within half the truncation
     of its surface and wherever the signs differ. A scalar; differentiable through the inverse wavelet transform."""
-    config = RepresentationConfig(resolution=resolution)
     with torch.autocast(pred.device.type, enabled=False):  # the transform's matrix products stay fp32 under bf16
-        p, t = (tree_to_tsdf(unpack_wavelet_tree(x.float(), resolution), config) for x in (pred, target))
-    near = (t.abs() < config.truncation / 2) | ((p < 0) != (t < 0))
+        p, t = packed_to_tsdf(pred, resolution), packed_to_tsdf(target, resolution)
+    near = (t.abs() < RepresentationConfig(resolution=resolution).truncation / 2) | ((p < 0) != (t < 0))
     return _masked_mse(p, t, near)

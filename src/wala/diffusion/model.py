@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from wala.autoencoder.model import WaveletVQVAE
 from wala.conditions import condition_kind
-from wala.config import DiffusionConfig, RepresentationConfig
+from wala.config import DiffusionConfig
 from wala.diffusion import gaussian
 from wala.diffusion.denoisers import DENOISERS
 from wala.diffusion.layout import official_draw_strides
@@ -227,13 +227,11 @@ class LatentDiffusion(nn.Module):
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, e, G³) latents → (B, N, N, N) float32 TSDFs: quantize, decode, unpack, inverse DWT."""
-        from wala.wavelet.packing import packed_size, unpack_wavelet_tree
-        from wala.wavelet.tree import tree_to_tsdf
+        from wala.wavelet.packing import packed_size, packed_to_tsdf
 
         n = self.config.resolution
         dtype = next(self.autoencoder.parameters()).dtype
-        packed = self.autoencoder.decode(latents.to(dtype), packed_size(n)).float()
-        return tree_to_tsdf(unpack_wavelet_tree(packed, n), RepresentationConfig(resolution=n))
+        return packed_to_tsdf(self.autoencoder.decode(latents.to(dtype), packed_size(n)), n)
 
     @classmethod
     def from_pretrained(

@@ -10,12 +10,10 @@ from __future__ import annotations
 import torch
 
 from wala.autoencoder.quantizer import perplexity
-from wala.config import RepresentationConfig
 from wala.errors import WalaError
 from wala.eval.metrics import dataset_average, iou, nan_mean, surface_metrics, tsdf_mse
 from wala.sdf.extract import tsdf_to_mesh
-from wala.wavelet.packing import unpack_wavelet_tree
-from wala.wavelet.tree import tree_to_tsdf
+from wala.wavelet.packing import packed_to_tsdf
 
 
 @torch.no_grad()
@@ -35,7 +33,6 @@ def evaluate_autoencoder(
     `perplexity`. quantize=False decodes the continuous latent instead: the gap between the two
     runs is what the quantizer costs."""
     model.eval()
-    config = RepresentationConfig(resolution=dataset.resolution)
     indices = list(range(len(dataset))) if indices is None else list(indices)
     samples = []
     counts = torch.zeros(model.quantize.embedding.num_embeddings, dtype=torch.long)
@@ -45,8 +42,8 @@ def evaluate_autoencoder(
         z = model.encode(x)
         counts += model.quantize(z).counts.cpu()
         recon = model.decode(z, x.shape[-1], quantize=quantize).float()
-        truth = tree_to_tsdf(unpack_wavelet_tree(x.float(), dataset.resolution), config).cpu().numpy()
-        pred = tree_to_tsdf(unpack_wavelet_tree(recon, dataset.resolution), config).cpu().numpy()
+        truth = packed_to_tsdf(x, dataset.resolution).cpu().numpy()
+        pred = packed_to_tsdf(recon, dataset.resolution).cpu().numpy()
         for i, t, p in zip(chunk, truth, pred):
             record = dataset.records[i]
             row = {"key": record["key"], "dataset": record["dataset"], "iou": iou(p < 0, t < 0), "mse": tsdf_mse(p, t)}

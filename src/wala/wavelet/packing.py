@@ -17,9 +17,10 @@ import pywt
 import torch
 import torch.nn.functional as F
 
+from wala.config import RepresentationConfig
 from wala.errors import WalaError
 from wala.wavelet.dwt import SUBBAND_KEYS, coefficient_length
-from wala.wavelet.tree import WaveletTree
+from wala.wavelet.tree import WaveletTree, tree_to_tsdf
 
 PACKED_CHANNELS = 1 + 56 + 7
 OFFICIAL_BANDS = ("daa", "ada", "dda", "aad", "dad", "add", "ddd")
@@ -60,6 +61,11 @@ def unpack_wavelet_tree(packed: torch.Tensor, resolution: int = 256, d1_size: in
     crop = slice(before, before + d1_size)
     d1 = d1[:, _FROM_OFFICIAL, crop, crop, crop]
     return WaveletTree(coarse.contiguous(), [d0[:, _FROM_OFFICIAL].contiguous(), d1.contiguous()], resolution)
+
+
+def packed_to_tsdf(packed: torch.Tensor, resolution: int = 256) -> torch.Tensor:
+    """(B, 64, M, M, M) packed trees → (B, N, N, N) float32 TSDFs at N = `resolution` (D2 read as zeros)."""
+    return tree_to_tsdf(unpack_wavelet_tree(packed.float(), resolution), RepresentationConfig(resolution=resolution))
 
 
 def _d1_size(resolution: int, wavelet: str = "bior6.8") -> int:
