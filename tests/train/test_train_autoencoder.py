@@ -183,3 +183,30 @@ def test_the_autoencoder_of_a_released_model_fine_tunes_with_its_architecture(pr
     key = "decoder.out_conv.2.weight"
     assert not torch.equal(tuned.state_dict()[key], original.state_dict()[key])
     assert torch.allclose(tuned.state_dict()[key], original.state_dict()[key], atol=1e-2)  # started from it
+
+
+def test_a_trained_vqvae_grows_deeper_and_starts_where_it_was(prepared, tmp_path):
+    from wala.autoencoder import WaveletVQVAE
+    from wala.data.shards import WaveletTreeDataset
+    from wala.train.autoencoder import deepen
+
+    train_autoencoder(_config(prepared, tmp_path / "shallow", steps=3, checkpoint_every=3))
+    shallow = tmp_path / "shallow" / "step-00000003.safetensors"
+    deeper = _config(prepared, tmp_path / "deep", steps=1, init_from=shallow)
+    deeper = dataclasses.replace(deeper, model=dataclasses.replace(deeper.model, blocks=(1, 2, 2)))
+    model = WaveletVQVAE(deeper.model)
+    assert deepen(model, shallow)
+    x = WaveletTreeDataset(prepared)[0][0][None]
+    with torch.no_grad():  # the added blocks start as the identity: the same reconstruction
+        assert torch.allclose(model.eval()(x)[0], load_autoencoder(shallow)(x)[0], atol=1e-6)
+    train_autoencoder(deeper)
+    assert load_autoencoder(tmp_path / "deep" / "step-00000001.safetensors").config.blocks == (1, 2, 2)
+    assert json.loads((tmp_path / "deep" / "config.json").read_text())["train"]["init_from"] == str(shallow)
+    assert not deepen(WaveletVQVAE(load_autoencoder(shallow).config), shallow)  # same architecture: the trainer's
+    for change, refusal in [
+        ({"blocks": (1, 1, 0)}, r"blocks \(1, 1, 1\) → \(1, 1, 0\)"),
+        ({"width": 8}, "width 16 → 8"),
+        ({"blocks": (1, 2, 2), "codebook_size": 64}, "codebook_size 128 → 64"),
+    ]:
+        with pytest.raises(WalaError, match=refusal):
+            deepen(WaveletVQVAE(dataclasses.replace(deeper.model, groups=4, **change)), shallow)
