@@ -10,7 +10,9 @@ ends where the budget does. Usage:
         --ae-seconds 150 --gen-seconds 170 --models src/wala/builtin
 
 `--autoencoder configs/builtin/ae64_fine.yaml` trains the generators in the finer 4×11³ latent space;
-`--ae-set KEY=VALUE` changes the VQ-VAE's run only (e.g. `model.width=48`).
+`--ae-set KEY=VALUE` changes the VQ-VAE's run only (e.g. `model.width=48`). A trained VQ-VAE instead
+of a config (`--autoencoder checkpoints/ae64_fine/ema.safetensors`) skips its stage: the whole budget
+goes to the generators, in its latent space.
 
 (`make meshes` first, for the real meshes.) What one run reached: docs/training.md.
 """
@@ -147,31 +149,36 @@ def train(
 ) -> None:
     import yaml
 
+    trained = ae_config.endswith(".safetensors")  # a trained VQ-VAE: no stage of its own
     ae = Path(ae_config).stem
-    configs = {ae: ae_config, **{name: f"configs/builtin/{name}.yaml" for name in GENERATORS}}
+    configs = {**({} if trained else {ae: ae_config}), **{name: f"configs/builtin/{name}.yaml" for name in GENERATORS}}
     batch = {name: yaml.safe_load((ROOT / path).read_text())["train"]["batch_size"] for name, path in configs.items()}
     if batch_size(overrides):
         batch = dict.fromkeys(batch, batch_size(overrides))
-    if batch_size(ae_overrides):
+    if batch_size(ae_overrides) and not trained:
         batch[ae] = batch_size(ae_overrides)
     sets = common(work, overrides)
-    ae_sets = [*sets, *as_sets(ae_overrides)]
-    started = time.perf_counter()
-    ae_steps = calibrated_steps("train-ae", ae_config, ae_sets, work, ae_seconds, batch[ae], calibration)()
-    wala(
-        "train-ae",
-        ae_config,
-        *ae_sets,
-        "--set",
-        f"train.out={work / ae}",
-        "--set",
-        f"train.steps={ae_steps}",
-        "--set",
-        f"train.eval_every={max(ae_steps // 4, 1)}",
-        log=work / f"{ae}.log",
-    )
-    autoencoder = work / ae / f"step-{ae_steps:08d}.safetensors"
-    print(f"{ae}: {time.perf_counter() - started:.0f} s", flush=True)
+    recorded = {}  # steps of each run, for the export
+    if trained:
+        autoencoder = Path(ae_config).resolve()
+    else:
+        ae_sets = [*sets, *as_sets(ae_overrides)]
+        started = time.perf_counter()
+        recorded[ae] = calibrated_steps("train-ae", ae_config, ae_sets, work, ae_seconds, batch[ae], calibration)()
+        wala(
+            "train-ae",
+            ae_config,
+            *ae_sets,
+            "--set",
+            f"train.out={work / ae}",
+            "--set",
+            f"train.steps={recorded[ae]}",
+            "--set",
+            f"train.eval_every={max(recorded[ae] // 4, 1)}",
+            log=work / f"{ae}.log",
+        )
+        autoencoder = work / ae / f"step-{recorded[ae]:08d}.safetensors"
+        print(f"{ae}: {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
     sets = [*sets, "--set", f"autoencoder={autoencoder}"]
     counts = [
@@ -200,7 +207,7 @@ def train(
     for name, run in zip(GENERATORS, runs):
         if run.wait():
             raise SystemExit(f"training {name} failed: see {work / name}.log")
-    (work / "steps.json").write_text(json.dumps({ae: ae_steps, **dict(zip(GENERATORS, counts))}))
+    (work / "steps.json").write_text(json.dumps({**recorded, **dict(zip(GENERATORS, counts))}))
     print(f"generators: {time.perf_counter() - started:.0f} s", flush=True)
 
 
