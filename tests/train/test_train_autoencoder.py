@@ -202,6 +202,10 @@ def test_a_trained_vqvae_grows_deeper_and_starts_where_it_was(prepared, tmp_path
     train_autoencoder(deeper)
     assert load_autoencoder(tmp_path / "deep" / "step-00000001.safetensors").config.blocks == (1, 2, 2)
     assert json.loads((tmp_path / "deep" / "config.json").read_text())["train"]["init_from"] == str(shallow)
+    shallow.rename(tmp_path / "moved.safetensors")  # resuming reads the run's own checkpoint, not init_from
+    train_autoencoder(dataclasses.replace(deeper, train=dataclasses.replace(deeper.train, steps=2)))
+    assert (tmp_path / "deep" / "step-00000002.safetensors").is_file()
+    shallow = tmp_path / "moved.safetensors"
     assert not deepen(WaveletVQVAE(load_autoencoder(shallow).config), shallow)  # same architecture: the trainer's
     for change, refusal in [
         ({"blocks": (1, 1, 0)}, r"blocks \(1, 1, 1\) → \(1, 1, 0\)"),

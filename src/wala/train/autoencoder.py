@@ -14,7 +14,9 @@ from wala.config import AutoencoderConfig
 from wala.errors import WalaError
 from wala.eval.autoencoder import evaluate_autoencoder
 from wala.hub.generators import load_trained
+from wala.io import store
 from wala.train import distributed as D
+from wala.train.checkpoint import latest_checkpoint
 from wala.train.trainer import TrainConfig, Trainer
 
 KIND = "autoencoder"
@@ -47,7 +49,7 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
         model = load_autoencoder(config.train.init_from)
         config = dataclasses.replace(config, model=model.config, train=dataclasses.replace(config.train, init_from=""))
         train = config.train
-    elif config.train.init_from and deepen(model, config.train.init_from):
+    elif config.train.init_from and not resumes(config.train) and deepen(model, config.train.init_from):
         train = dataclasses.replace(train, init_from="")  # loaded here; the run's config.json still names it
     resolution = dataset.resolution
 
@@ -79,6 +81,11 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
 
     run_config = {"kind": KIND, **dataclasses.asdict(config)}
     return Trainer(KIND, model, run_config, train, dataset, step, evaluate, after_step).run()
+
+
+def resumes(train: TrainConfig) -> bool:
+    """Whether the run resumes from its own checkpoint in a local `train.out` (then `init_from` is not read)."""
+    return not store.is_url(train.out) and latest_checkpoint(train.out) is not None
 
 
 def deepen(model: WaveletVQVAE, path) -> bool:
