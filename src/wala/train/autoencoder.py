@@ -14,9 +14,7 @@ from wala.config import AutoencoderConfig
 from wala.errors import WalaError
 from wala.eval.autoencoder import evaluate_autoencoder
 from wala.hub.generators import load_trained
-from wala.io import store
 from wala.train import distributed as D
-from wala.train.checkpoint import latest_checkpoint
 from wala.train.trainer import TrainConfig, Trainer
 
 KIND = "autoencoder"
@@ -43,14 +41,10 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
     eval_set = config.train.open_dataset(config.train.eval_data) if config.train.eval_data else dataset
     torch.manual_seed(config.train.seed)  # same initial weights on every rank
     model = WaveletVQVAE(config.model)
-    train = config.train
     if config.train.init_from and Path(config.train.init_from).is_dir():
         # fine-tuning the autoencoder of a generator directory (a released WaLa model): its architecture
         model = load_autoencoder(config.train.init_from)
         config = dataclasses.replace(config, model=model.config, train=dataclasses.replace(config.train, init_from=""))
-        train = config.train
-    elif config.train.init_from and not resumes(config.train) and deepen(model, config.train.init_from):
-        train = dataclasses.replace(train, init_from="")  # loaded here; the run's config.json still names it
     resolution = dataset.resolution
 
     def step(m, x, generator):
@@ -80,38 +74,41 @@ def train_autoencoder(config: AutoencoderTrainConfig) -> dict:
         return evaluate_autoencoder(ema_model, eval_set, picked, device=next(ema_model.parameters()).device)["overall"]
 
     run_config = {"kind": KIND, **dataclasses.asdict(config)}
-    return Trainer(KIND, model, run_config, train, dataset, step, evaluate, after_step).run()
+    return Trainer(
+        KIND,
+        model,
+        run_config,
+        config.train,
+        dataset,
+        step,
+        evaluate,
+        after_step,
+        init_state=lambda path: start_state(model, path),
+    ).run()
 
 
-def resumes(train: TrainConfig) -> bool:
-    """Whether the run resumes from its own checkpoint in a local `train.out` (then `init_from` is not read)."""
-    return not store.is_url(train.out) and latest_checkpoint(train.out) is not None
-
-
-def deepen(model: WaveletVQVAE, path) -> bool:
-    """Starts `model` from the train-ae checkpoint at `path` when it has fewer ResBlocks per stage and
-    is otherwise the same architecture: its tensors load by name and each added block starts as the
-    identity (its last conv is zero), so the deeper model reconstructs exactly as the checkpoint did and
-    training goes on from there. False when the architectures are equal (the trainer loads it then);
-    any other difference is refused in one line."""
+def start_state(model: WaveletVQVAE, path) -> dict:
+    """The state `model` starts from when `train.init_from` names the train-ae checkpoint at `path`:
+    its EMA weights, of the same architecture or with fewer ResBlocks per stage and nothing else
+    changed. Then the added blocks keep `model`'s own tensors, and each starts as the identity (its last
+    conv is zero), so the deeper model reconstructs exactly as the checkpoint did and training goes on
+    from there. Any other difference is refused in one line."""
     trained = load_trained(path, WaveletVQVAE)[0]
     old, new = trained.config, model.config
     training_only = {"commitment": new.commitment, "dead_code_steps": new.dead_code_steps}
     old = dataclasses.replace(old, blocks=tuple(old.blocks), **training_only)
     new = dataclasses.replace(new, blocks=tuple(new.blocks))
-    if old == new:
-        return False
     differs = {f.name: f"{f.name} {getattr(old, f.name)} → {getattr(new, f.name)}" for f in dataclasses.fields(new)}
     differs = {k: v for k, v in differs.items() if getattr(old, k) != getattr(new, k)}
     grows = len(old.blocks) == len(new.blocks) and all(a <= b for a, b in zip(old.blocks, new.blocks))
-    if not grows or set(differs) != {"blocks"}:
+    if differs and (not grows or set(differs) != {"blocks"}):
         raise WalaError(
             f"train.init_from {path} is another VQ-VAE ({', '.join(differs.values())}): a run starts from it "
             f"with its architecture, or with more ResBlocks per stage (model.blocks) and nothing else changed"
         )
-    unexpected = model.load_state_dict(trained.state_dict(), strict=False).unexpected_keys
-    assert not unexpected, unexpected  # a shallower model's names are a subset of a deeper one's
-    return True
+    loaded = trained.state_dict()
+    assert loaded.keys() <= model.state_dict().keys()  # a shallower model's names are a subset of a deeper one's
+    return {**model.state_dict(), **loaded}
 
 
 def load_autoencoder(path, device: str | torch.device = "cpu") -> WaveletVQVAE:

@@ -142,12 +142,16 @@ class Trainer:
         eval_fn: Callable[[nn.Module], dict] | None = None,
         after_step: Callable[[nn.Module, object, torch.Generator, D.Dist], dict] | None = None,
         shard_units: Callable[[nn.Module], list[nn.Module]] = lambda model: [],
+        init_state: Callable[[str], dict] | None = None,
     ):
-        """`shard_units(model)`: the submodules FSDP shards one by one (e.g. attention blocks)."""
+        """`shard_units(model)`: the submodules FSDP shards one by one (e.g. attention blocks).
+        `init_state(path)`: the full state a run that does not resume starts from, when `train.init_from`
+        names one (default: that checkpoint's EMA weights, same architecture)."""
         self.kind, self.model, self.run_config, self.cfg = kind, model, run_config, train
         self.dataset = CachedDataset(dataset) if train.cache else dataset
         self.step_fn, self.eval_fn, self.after_step = step_fn, eval_fn, after_step
         self.shard_units = shard_units
+        self.init_state = init_state or (lambda path: load_checkpoint(path, kind)[2]["ema"])
         # a run at a URL lives in a local folder named by it, and each checkpoint is uploaded when written
         self.remote = train.out if store.is_url(train.out) else None
         self.out = Path(train.out) if self.remote is None else run_folder(train.out)
@@ -229,9 +233,9 @@ class Trainer:
             torch.set_rng_state(tensors["rng"]["torch"])
             step, epoch, offset = state["step"], state["epoch"], state["offset"]
         elif cfg.init_from:
-            _, _, tensors = load_checkpoint(cfg.init_from, self.kind)
-            load(model, tensors["ema"])
-            load(ema.model, tensors["ema"])
+            start = self.init_state(cfg.init_from)
+            load(model, start)
+            load(ema.model, start)
         if dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
         trained = DistributedDataParallel(model) if dist.active and not sharded else model
