@@ -194,13 +194,20 @@ def test_a_trained_vqvae_grows_deeper_and_starts_where_it_was(prepared, tmp_path
     shallow = tmp_path / "shallow" / "step-00000003.safetensors"
     deeper = _config(prepared, tmp_path / "deep", steps=1, init_from=shallow)
     deeper = dataclasses.replace(deeper, model=dataclasses.replace(deeper.model, blocks=(1, 2, 2)))
-    model = WaveletVQVAE(deeper.model)
-    model.load_state_dict(start_state(model, shallow))  # strict: every tensor of the deeper model is there
+    model, before = WaveletVQVAE(deeper.model), load_autoencoder(shallow).state_dict()
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(start_state(model, shallow))
+    # only the added blocks keep the deeper model's own tensors
+    assert {k.split(".")[1] for k in fresh.keys() - before.keys()} == {"res_2_1", "res_3_1"}
     x = WaveletTreeDataset(prepared)[0][0][None]
     with torch.no_grad():  # the added blocks start as the identity: the same reconstruction
         assert torch.allclose(model.eval()(x)[0], load_autoencoder(shallow)(x)[0], atol=1e-6)
     train_autoencoder(deeper)
-    assert load_autoencoder(tmp_path / "deep" / "step-00000001.safetensors").config.blocks == (1, 2, 2)
+    trained = load_autoencoder(tmp_path / "deep" / "step-00000001.safetensors")
+    assert trained.config.blocks == (1, 2, 2)
+    key = "decoder.out_conv.2.weight"  # one step from the checkpoint's weights, far from a fresh start
+    assert torch.allclose(trained.state_dict()[key], before[key], atol=1e-2)
+    assert not torch.allclose(fresh[key], before[key], atol=1e-2)
     assert json.loads((tmp_path / "deep" / "config.json").read_text())["train"]["init_from"] == str(shallow)
     shallow.rename(tmp_path / "moved.safetensors")  # resuming reads the run's own checkpoint, not init_from
     train_autoencoder(dataclasses.replace(deeper, train=dataclasses.replace(deeper.train, steps=2)))

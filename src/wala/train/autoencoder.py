@@ -106,9 +106,8 @@ def start_state(model: WaveletVQVAE, path) -> dict:
             f"train.init_from {path} is another VQ-VAE ({', '.join(differs.values())}): a run starts from it "
             f"with its architecture, or with more ResBlocks per stage (model.blocks) and nothing else changed"
         )
-    loaded = trained.state_dict()
-    assert loaded.keys() <= model.state_dict().keys()  # a shallower model's names are a subset of a deeper one's
-    return {**model.state_dict(), **loaded}
+    # a shallower model's names are a subset of a deeper one's (a strict load checks it)
+    return {**model.state_dict(), **trained.state_dict()}
 
 
 def load_autoencoder(path, device: str | torch.device = "cpu") -> WaveletVQVAE:

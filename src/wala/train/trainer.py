@@ -146,7 +146,8 @@ class Trainer:
     ):
         """`shard_units(model)`: the submodules FSDP shards one by one (e.g. attention blocks).
         `init_state(path)`: the full state a run that does not resume starts from, when `train.init_from`
-        names one (default: that checkpoint's EMA weights, same architecture)."""
+        names one (default: that checkpoint's EMA weights, same architecture); it is called on the model
+        as placed and, under FSDP, sharded, so a hook that reads the model is for unsharded runs."""
         self.kind, self.model, self.run_config, self.cfg = kind, model, run_config, train
         self.dataset = CachedDataset(dataset) if train.cache else dataset
         self.step_fn, self.eval_fn, self.after_step = step_fn, eval_fn, after_step
