@@ -194,14 +194,15 @@ def test_a_trained_vqvae_grows_deeper_and_starts_where_it_was(prepared, tmp_path
     shallow = tmp_path / "shallow" / "step-00000003.safetensors"
     deeper = _config(prepared, tmp_path / "deep", steps=1, init_from=shallow)
     deeper = dataclasses.replace(deeper, model=dataclasses.replace(deeper.model, blocks=(1, 2, 2)))
-    model, before = WaveletVQVAE(deeper.model), load_autoencoder(shallow).state_dict()
+    model, original = WaveletVQVAE(deeper.model), load_autoencoder(shallow)
+    before = original.state_dict()
     fresh = {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(start_state(model, shallow))
     # only the added blocks keep the deeper model's own tensors
     assert {k.split(".")[1] for k in fresh.keys() - before.keys()} == {"res_2_1", "res_3_1"}
     x = WaveletTreeDataset(prepared)[0][0][None]
     with torch.no_grad():  # the added blocks start as the identity: the same reconstruction
-        assert torch.allclose(model.eval()(x)[0], load_autoencoder(shallow)(x)[0], atol=1e-6)
+        assert torch.allclose(model.eval()(x)[0], original(x)[0], atol=1e-6)
     train_autoencoder(deeper)
     trained = load_autoencoder(tmp_path / "deep" / "step-00000001.safetensors")
     assert trained.config.blocks == (1, 2, 2)
@@ -213,9 +214,8 @@ def test_a_trained_vqvae_grows_deeper_and_starts_where_it_was(prepared, tmp_path
     train_autoencoder(dataclasses.replace(deeper, train=dataclasses.replace(deeper.train, steps=2)))
     assert (tmp_path / "deep" / "step-00000002.safetensors").is_file()
     shallow = tmp_path / "moved.safetensors"
-    same = load_autoencoder(shallow)  # the same architecture starts from the checkpoint's EMA weights
-    start = start_state(WaveletVQVAE(same.config), shallow)
-    assert all(torch.equal(start[k], v) for k, v in same.state_dict().items())
+    start = start_state(WaveletVQVAE(original.config), shallow)  # the same architecture: the EMA weights
+    assert all(torch.equal(start[k], v) for k, v in before.items())
     for change, refusal in [
         ({"blocks": (1, 1, 0)}, r"blocks \(1, 1, 1\) → \(1, 1, 0\)"),
         ({"width": 8}, "width 16 → 8"),

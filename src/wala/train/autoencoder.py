@@ -98,8 +98,11 @@ def start_state(model: WaveletVQVAE, path) -> dict:
     training_only = {"commitment": new.commitment, "dead_code_steps": new.dead_code_steps}
     old = dataclasses.replace(old, blocks=tuple(old.blocks), **training_only)
     new = dataclasses.replace(new, blocks=tuple(new.blocks))
-    differs = {f.name: f"{f.name} {getattr(old, f.name)} → {getattr(new, f.name)}" for f in dataclasses.fields(new)}
-    differs = {k: v for k, v in differs.items() if getattr(old, k) != getattr(new, k)}
+    differs = {
+        f.name: f"{f.name} {getattr(old, f.name)} → {getattr(new, f.name)}"
+        for f in dataclasses.fields(new)
+        if getattr(old, f.name) != getattr(new, f.name)
+    }
     grows = len(old.blocks) == len(new.blocks) and all(a <= b for a, b in zip(old.blocks, new.blocks))
     if differs and (not grows or set(differs) != {"blocks"}):
         raise WalaError(
