@@ -12,7 +12,7 @@ ends where the budget does. Usage:
 `--autoencoder configs/builtin/ae64_fine.yaml` trains the generators in the finer 4×11³ latent space;
 `--ae-set KEY=VALUE` changes the VQ-VAE's run only (e.g. `model.width=48`). A trained VQ-VAE instead
 of a config (`--autoencoder checkpoints/ae64_fine/ema.safetensors`) skips its stage: the whole budget
-goes to the generators, in its latent space.
+goes to the generators, in its latent space (and `--ae-set`, which would change nothing, is refused).
 
 (`make meshes` first, for the real meshes.) What one run reached: docs/training.md.
 """
@@ -242,6 +242,8 @@ def main() -> None:
         "--ae-set", action="append", default=[], metavar="KEY=VALUE", help="an override for the VQ-VAE's run only"
     )
     args = parser.parse_args()
+    if args.ae_set and args.autoencoder.endswith(".safetensors"):
+        parser.error(f"--ae-set changes the VQ-VAE's training run; {args.autoencoder} is trained already")
     stages = args.stages.split(",")
     if "prep" in stages:
         prep(args.work, args.seeds, args.workers)
