@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -8,10 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from wala.autoencoder import WaveletVQVAE
 from wala.cli import main
 from wala.config import load_config
 from wala.errors import WalaError
 from wala.train.autoencoder import AutoencoderTrainConfig, load_autoencoder, train_autoencoder
+from wala.train.ema import EMA
 from wala.train.trainer import TrainConfig, learning_rate
 
 TINY = "configs/ae_tiny.yaml"
@@ -64,6 +67,23 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(prepared, tmp_path)
     (broken / "step-00000009.safetensors").unlink()
     train_autoencoder(_config(prepared, broken, steps=12, checkpoint_every=6))
     _assert_same_checkpoints(straight / "step-00000012.safetensors", broken / "step-00000012.safetensors")
+
+
+def test_ema_warmup_weighs_each_update_by_its_step(prepared, tmp_path):
+    """train.ema_warmup: update n (from 0) keeps min(decay, (1 + n) / (10 + n)) of the average, so update 1
+    keeps 2/11 of it (an update that ignored its step would keep 1/10) and 4,000 steps keep no trace of the
+    random start (the fixed 0.999 keeps 2 %)."""
+    config = _config(prepared, tmp_path, steps=2, checkpoint_every=1, ema_warmup="true")
+    train_autoencoder(config)
+    one, two = (load_file(str(tmp_path / f"step-0000000{n}.safetensors")) for n in (1, 2))
+    names = [n for n, _ in WaveletVQVAE(config.model).named_parameters() if not n.startswith("quantize.")]
+    for name in names:  # (the codebook's dead-code restarts come after the average)
+        expected = 2 / 11 * one[f"ema.{name}"] + 9 / 11 * two[f"model.{name}"]
+        torch.testing.assert_close(two[f"ema.{name}"], expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(two["ema.encoder.in_conv.weight"], two["model.encoder.in_conv.weight"])
+    warm, fixed = EMA(torch.nn.Linear(2, 2), 0.999, warmup=True), EMA(torch.nn.Linear(2, 2), 0.999)
+    assert math.prod(warm.decay_at(n) for n in range(4000)) < 1e-9 < 0.018 < math.prod([fixed.decay_at(0)] * 4000)
+    assert warm.decay_at(10**5) == 0.999
 
 
 def test_resume_follows_the_learning_rate_schedule(prepared, tmp_path):
@@ -186,7 +206,6 @@ def test_the_autoencoder_of_a_released_model_fine_tunes_with_its_architecture(pr
 
 
 def test_a_trained_vqvae_grows_deeper_and_starts_where_it_was(prepared, tmp_path):
-    from wala.autoencoder import WaveletVQVAE
     from wala.data.shards import WaveletTreeDataset
     from wala.train.autoencoder import start_state
 

@@ -58,6 +58,7 @@ class TrainConfig:
     min_lr: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
+    ema_warmup: bool = False  # decay min(ema_decay, (1+n)/(10+n)) at step n: short runs shed the initial weights
     log_every: int = 10
     eval_every: int = 0  # 0: only at the end
     eval_samples: int = 16
@@ -209,7 +210,7 @@ class Trainer:
         model = self.model.to(dist.device)
         sharded = cfg.fsdp and dist.active
         bf16 = computes_in_bf16(cfg, dist.device)
-        ema = EMA(model, cfg.ema_decay)
+        ema = EMA(model, cfg.ema_decay, cfg.ema_warmup)
         template = None
         if sharded:
             template = copy.deepcopy(model).requires_grad_(False) if dist.main and self.eval_fn else None
@@ -276,7 +277,7 @@ class Trainer:
                     group["lr"] = learning_rate(cfg, step)
                 grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
                 optimizer.step()
-                ema.update(model)
+                ema.update(model, step)
                 if self.after_step is not None:
                     logs.update(self.after_step(model, aux, generator, dist))
                 step += 1
