@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -140,6 +141,22 @@ class ScheduleConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    """The sampling a trained generator recommends (chosen on held-out shapes); 0 and None leave its
+    condition's recommendation (the official README's) in place. Explicit --steps / --scale still win."""
+
+    steps: int = 0
+    guidance: float | None = None
+
+    def __post_init__(self):
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise WalaError(f"sampling steps must be a whole number ≥ 0 (0: the condition's), got {self.steps!r}")
+        number = isinstance(self.guidance, (int, float)) and not isinstance(self.guidance, bool)
+        if self.guidance is not None and not (number and math.isfinite(self.guidance)):
+            raise WalaError(f"sampling guidance must be a finite number, got {self.guidance!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class DiffusionConfig:
     """A generator: condition encoder + denoiser + schedule, in the latent space of its autoencoder
     (carried inside the model, so a generator file is self-contained)."""
@@ -152,10 +169,15 @@ class DiffusionConfig:
     latent: str = "pre"  # train on "pre"- or "post"-quantization latents
     latent_mean: tuple[float, ...] = ()  # per channel; empty = identity (the released models)
     latent_std: tuple[float, ...] = ()
+    sampling: SamplingConfig = dataclasses.field(default_factory=SamplingConfig)
 
     def __post_init__(self):
         if self.latent not in ("pre", "post"):
             raise WalaError(f"latent must be 'pre' or 'post', got '{self.latent}'")
+        if self.sampling.steps > self.schedule.timesteps:
+            raise WalaError(
+                f"sampling steps {self.sampling.steps}: the schedule has {self.schedule.timesteps} timesteps"
+            )
 
 
 def to_dict(config: Any) -> dict:

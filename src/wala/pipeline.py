@@ -21,7 +21,7 @@ import torch
 import trimesh
 from tqdm.auto import tqdm
 
-from wala.conditions import CONDITIONS, UNCONDITIONAL, ConditionKind, condition_kind
+from wala.conditions import CONDITIONS, UNCONDITIONAL, ConditionKind, condition_kind, recommended_sampling
 from wala.conditions.text import TEXT
 from wala.config import RepresentationConfig
 from wala.errors import WalaError
@@ -229,8 +229,8 @@ class WaLaPipeline:
         return getattr(self.model, "source", "") == "official"
 
     def defaults(self) -> tuple[int, float]:
-        """(steps, guidance) when none are given: the condition's recommended ones for this model."""
-        return self.model.kind.recommended(self.condition_config, self.official)
+        """(steps, guidance) when none are given: the model's own (config.sampling), else its condition's."""
+        return recommended_sampling(self.model.config, self.official)
 
     def sampling(
         self, steps: int | None = None, guidance: float | None = None, seed: int = 0, samples: int = 1

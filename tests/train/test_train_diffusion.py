@@ -259,6 +259,39 @@ def test_convert_writes_our_directory_for_a_trained_generator_too(trained, tmp_p
     assert (c.generate_latents(condition, steps=3, seed=5) - reference).abs().max() < 0.05 * reference.abs().max()
 
 
+def test_a_converted_model_records_the_sampling_it_recommends(trained, tmp_path, capsys):
+    """`wala convert --steps --scale` writes `sampling` into config.json; generate, serve and export
+    sample with it when given none, explicit values still win, and a bad record is one line on load."""
+    checkpoint = str(trained / "step-00000006.safetensors")
+    assert main(["convert", checkpoint, "-o", str(tmp_path / "model"), "--steps", "4", "--scale", "3"]) == 0
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["model"]["sampling"] == {"steps": 4, "guidance": 3.0}
+    assert main(["convert", str(tmp_path / "model"), "-o", str(tmp_path / "again"), "--scale", "2"]) == 0
+    pipe = WaLaPipeline.from_pretrained(tmp_path / "again")  # a later convert keeps what it does not change
+    assert pipe.defaults() == (4, 2.0) and pipe.sampling(steps=2, guidance=1.0) == (2, 1.0)
+    assert WaLaPipeline.from_pretrained(checkpoint).defaults() == (8, 1.3)  # the point-cloud condition's
+    condition = pipe.condition_tensor(pointcloud=np.random.default_rng(1).random((500, 3)) - 0.5)
+    assert torch.equal(
+        pipe.generate_latents(condition, seed=5), pipe.generate_latents(condition, steps=4, guidance=2.0, seed=5)
+    )
+    assert not torch.equal(
+        pipe.generate_latents(condition, seed=5), pipe.generate_latents(condition, steps=8, guidance=1.3, seed=5)
+    )
+    for bad, message in [
+        ({"steps": -1}, "sampling steps must be a whole number ≥ 0"),
+        ({"steps": 5000}, "sampling steps 5000: the schedule has 1000 timesteps"),
+        ({"guidance": "3"}, "sampling guidance must be a finite number, got '3'"),
+        ({"guidance": float("nan")}, "sampling guidance must be a finite number, got nan"),
+    ]:
+        config["model"]["sampling"] = bad
+        (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+        with pytest.raises(WalaError, match=message):
+            WaLaPipeline.from_pretrained(tmp_path / "model")
+    capsys.readouterr()
+    assert main(["convert", checkpoint, "-o", str(tmp_path / "long"), "--steps", "5000"]) == 2
+    assert "the schedule has 1000 timesteps" in capsys.readouterr().err and not (tmp_path / "long").exists()
+
+
 @pytest.mark.parametrize("released_kind, condition", [("pc", "pointcloud"), ("sv", "image")])
 def test_a_released_model_fine_tunes_on_our_data_and_keeps_its_conventions(
     prepared256, tmp_path, released_kind, condition

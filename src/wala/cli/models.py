@@ -131,6 +131,7 @@ def cmd_generate(args) -> None:
 
 
 def cmd_convert(args) -> None:
+    from wala.config import SamplingConfig
     from wala.diffusion.model import LatentDiffusion
     from wala.hub.download import find_model
     from wala.hub.generators import load_generator, save_model
@@ -141,6 +142,8 @@ def cmd_convert(args) -> None:
 
     args.model = find_model(args.model)  # a hub id or short name: its cached snapshot
     if is_text_model(args.model):
+        if args.steps or args.guidance is not None:
+            raise WalaError("--steps / --scale record a generator's sampling; a text model takes them at text2depth")
         model = TextToViews.load(args.model)
         model.save(args.output, DTYPES[args.storage] if args.storage != "fp32" else None)
         print(
@@ -149,6 +152,12 @@ def cmd_convert(args) -> None:
         )
         return
     model = load_generator(args.model, LatentDiffusion)
+    if args.steps or args.guidance is not None:
+        recorded = model.config.sampling
+        sampling = SamplingConfig(
+            args.steps or recorded.steps, recorded.guidance if args.guidance is None else args.guidance
+        )
+        model.config = dataclasses.replace(model.config, sampling=sampling)
     save_model(model, args.output, getattr(model, "source", "wala"), DTYPES[args.storage])
     print(f"wrote {args.output} ({model.kind.name} generator, {count_parameters(model) / 1e6:.1f}M parameters)")
 
@@ -360,4 +369,10 @@ def add_commands(sub) -> None:
         default="fp32",
         help="weights stored at this precision (fp16/bf16: half the size; computed in fp32 on load)",
     )
+    p.add_argument(
+        "--steps",
+        type=checked.steps,
+        help="record the sampling steps this model recommends (chosen on held-out shapes)",
+    )
+    p.add_argument("--scale", "--guidance", dest="guidance", type=checked.finite, help="… and its guidance scale")
     p.set_defaults(run=cmd_convert)

@@ -175,15 +175,15 @@ def generator_options(p, what="checkpoint"):
         "--diffusion_rescale_timestep",
         dest="steps",
         type=steps,
-        help="sampling steps (default: the condition's recommended)",
+        help="sampling steps (default: the model's recorded ones, else the condition's recommended)",
     )
     p.add_argument(
         "--scale",
         "--guidance",
         dest="guidance",
         type=finite,
-        help="classifier-free guidance scale (default: the condition's; for released point-cloud "
-        "and voxel models 3.0, what their run.py really uses)",
+        help="classifier-free guidance scale (default: the model's recorded one, else the condition's; "
+        "for released point-cloud and voxel models 3.0, what their run.py really uses)",
     )
     p.add_argument("--seed", type=seed, default=0, help="sample i uses seed + i (seed 42 = run.py's default)")
     add_device(p)

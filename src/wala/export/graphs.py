@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from wala.conditions import recommended_sampling
 from wala.config import DiffusionConfig, to_dict
 from wala.diffusion.gaussian import Chain
 from wala.errors import WalaError, one_line, require
@@ -266,7 +267,7 @@ def export_onnx(
 def build_manifest(model, name: str, batch: int, opset: int, graphs: dict, seconds: dict) -> dict:
     c = model.config
     official = getattr(model, "source", "") == "official"
-    steps, guidance = model.kind.recommended(c.condition, official)
+    steps, guidance = recommended_sampling(c, official)
     timesteps, table = step_coefficients(c, steps)
     d = c.denoiser
     return {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from wala.conditions import condition_kind
+from wala.conditions import condition_kind, recommended_sampling
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError, one_line
 from wala.hub.download import OFFICIAL_LICENCE, WALA_LICENCE, cached_models
@@ -66,7 +66,7 @@ def describe(directory: Path) -> ModelInfo:
         kind.name,
         kind.files(c) if kind.conditional else 0,
         kind.formats,
-        kind.recommended(c, source == "official"),
+        recommended_sampling(config, source == "official"),
     )
 
 
