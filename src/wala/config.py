@@ -149,6 +149,11 @@ class SamplingConfig:
     guidance: float | None = None
 
     def __post_init__(self):
+        if isinstance(self.guidance, str):  # YAML reads 1e-1 (no dot) as text
+            try:
+                object.__setattr__(self, "guidance", float(self.guidance))
+            except ValueError:
+                pass
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
             raise WalaError(f"sampling steps must be a whole number ≥ 0 (0: the condition's), got {self.steps!r}")
         number = isinstance(self.guidance, (int, float)) and not isinstance(self.guidance, bool)
@@ -199,6 +204,8 @@ def from_dict(cls: type[T], values: dict) -> T:
             default = field.default_factory()
         if dataclasses.is_dataclass(default) and isinstance(value, dict):
             value = from_dict(type(default), value)  # nested config
+        elif dataclasses.is_dataclass(default) and not isinstance(value, type(default)):
+            raise WalaError(f"{cls.__name__}.{key} must be a mapping of {type(default).__name__} fields, got {value!r}")
         elif isinstance(default, tuple) and isinstance(value, list):
             value = tuple(value)  # YAML/JSON lists back to the frozen tuples
         else:

@@ -235,7 +235,7 @@ class WaLaPipeline:
     def sampling(
         self, steps: int | None = None, guidance: float | None = None, seed: int = 0, samples: int = 1
     ) -> tuple[int, float]:
-        """(steps, guidance), the condition's (`defaults`) where None (or steps 0), checked with the seed and
+        """(steps, guidance), `defaults()` where None (or steps 0), checked with the seed and
         sample count before anything runs (`checked_sampling`)."""
         return checked_sampling(steps, guidance, seed, samples, self.defaults(), self.model.config.schedule.timesteps)
 

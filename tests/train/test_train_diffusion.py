@@ -7,9 +7,11 @@ import torch
 from safetensors.torch import load_file
 
 from wala.cli import main
-from wala.config import load_config
+from wala.config import SamplingConfig, load_config
 from wala.diffusion.model import LatentDiffusion
 from wala.errors import WalaError
+from wala.export.graphs import build_manifest
+from wala.hub.describe import describe
 from wala.pipeline import WaLaPipeline
 from wala.train.diffusion import DiffusionTrainConfig, load_diffusion, train_diffusion
 
@@ -259,9 +261,10 @@ def test_convert_writes_our_directory_for_a_trained_generator_too(trained, tmp_p
     assert (c.generate_latents(condition, steps=3, seed=5) - reference).abs().max() < 0.05 * reference.abs().max()
 
 
-def test_a_converted_model_records_the_sampling_it_recommends(trained, tmp_path, capsys):
-    """`wala convert --steps --scale` writes `sampling` into config.json; generate, serve and export
-    sample with it when given none, explicit values still win, and a bad record is one line on load."""
+def test_a_converted_model_records_the_sampling_it_recommends(prepared, tiny_autoencoder, trained, tmp_path, capsys):
+    """`wala convert --steps --scale` writes `sampling` into config.json; generate, `wala models` (and the
+    page) and the ONNX manifest use it when given none, explicit values still win, a fine-tuning run
+    starts without it, and a bad record is one line on load."""
     checkpoint = str(trained / "step-00000006.safetensors")
     assert main(["convert", checkpoint, "-o", str(tmp_path / "model"), "--steps", "4", "--scale", "3"]) == 0
     config = json.loads((tmp_path / "model" / "config.json").read_text())
@@ -277,11 +280,17 @@ def test_a_converted_model_records_the_sampling_it_recommends(trained, tmp_path,
     assert not torch.equal(
         pipe.generate_latents(condition, seed=5), pipe.generate_latents(condition, steps=8, guidance=1.3, seed=5)
     )
+    assert describe(tmp_path / "again").defaults == (4, 2.0)
+    assert build_manifest(pipe.model, "again", 1, 18, {}, {})["defaults"] == {"steps": 4, "guidance": 2.0}
+    tuned = _config(prepared, tiny_autoencoder, tmp_path / "tuned", steps=1, init_from=tmp_path / "again")
+    train_diffusion(tuned)
+    assert load_diffusion(tmp_path / "tuned" / "step-00000001.safetensors")[0].config.sampling == SamplingConfig()
     for bad, message in [
         ({"steps": -1}, "sampling steps must be a whole number ≥ 0"),
         ({"steps": 5000}, "sampling steps 5000: the schedule has 1000 timesteps"),
-        ({"guidance": "3"}, "sampling guidance must be a finite number, got '3'"),
+        ({"guidance": "three"}, "sampling guidance must be a finite number, got 'three'"),
         ({"guidance": float("nan")}, "sampling guidance must be a finite number, got nan"),
+        (4, "DiffusionConfig.sampling must be a mapping of SamplingConfig fields, got 4"),
     ]:
         config["model"]["sampling"] = bad
         (tmp_path / "model" / "config.json").write_text(json.dumps(config))

@@ -152,6 +152,10 @@ def cmd_convert(args) -> None:
         )
         return
     model = load_generator(args.model, LatentDiffusion)
+    if args.guidance is not None and not model.guided:
+        raise WalaError(
+            f"{args.model} samples without guidance (no condition dropout in training): --scale does nothing"
+        )
     if args.steps or args.guidance is not None:
         recorded = model.config.sampling
         sampling = SamplingConfig(

@@ -109,7 +109,9 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
         model = load_generator(config.train.init_from, LatentDiffusion)
         c = model.config
         run = config.model.condition
-        model.config = dataclasses.replace(c, condition=dataclasses.replace(c.condition, points=run.points))
+        # a new model: the sampling it recommends is the run's to choose (by default its condition's)
+        condition = dataclasses.replace(c.condition, points=run.points)
+        model.config = dataclasses.replace(c, condition=condition, sampling=config.model.sampling)
         if run.kind != c.condition.kind:
             retarget(model, run)
         if c.resolution != resolution:
