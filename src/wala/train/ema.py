@@ -22,7 +22,7 @@ class EMA:
         return min(self.decay, (1 + step) / (10 + step)) if self.warmup else self.decay
 
     @torch.no_grad()
-    def update(self, model: nn.Module, step: int = 0) -> None:
+    def update(self, model: nn.Module, step: int) -> None:
         """Folds in `model` after optimizer step `step` (counted from 0)."""
         weight = 1 - self.decay_at(step)
         for ema_p, p in zip(self.model.parameters(), model.parameters()):
