@@ -13,7 +13,7 @@ from wala.errors import WalaError
 from wala.export.graphs import build_manifest
 from wala.hub.describe import describe
 from wala.pipeline import WaLaPipeline
-from wala.train.diffusion import DiffusionTrainConfig, load_diffusion, train_diffusion
+from wala.train.diffusion import DiffusionTrainConfig, initial_model, load_diffusion, train_diffusion
 
 TINY = "configs/diffusion_tiny.yaml"
 OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "official"
@@ -100,6 +100,38 @@ def test_voxel_and_unconditional_generators_train(prepared, tiny_autoencoder, tm
     grid[4:12, 4:12, 4:12] = True
     condition = generator.condition_tensor(voxel=grid) if kind == "voxel" else None
     assert generator.generate_tsdf(condition, samples=1, steps=2).shape == (1, 64, 64, 64)
+
+
+def test_a_voxel_generator_starts_from_a_point_cloud_generators_denoiser(prepared, tiny_autoencoder, trained, tmp_path):
+    parent = trained / "step-00000006.safetensors"
+    voxel = ("model.condition.kind=voxel", "model.condition.voxel_hidden=8")
+    with pytest.raises(WalaError, match="cannot fine-tune a 'pointcloud' generator on 'voxel'"):
+        train_diffusion(_config(prepared, tiny_autoencoder, tmp_path / "a", *voxel, steps=1, init_from=parent))
+    with pytest.raises(WalaError, match="set model.condition.width to 32 \\(it is 16\\)"):
+        train_diffusion(
+            _config(
+                prepared,
+                tiny_autoencoder,
+                tmp_path / "b",
+                *voxel,
+                "model.condition.width=16",
+                "init_denoiser_only=true",
+                steps=1,
+                init_from=parent,
+            )
+        )
+    config = _config(
+        prepared, tiny_autoencoder, tmp_path / "c", *voxel, "init_denoiser_only=true", steps=2, init_from=parent
+    )
+    child, (pc, _) = initial_model(config, 64), load_diffusion(parent)
+    assert child.config.condition.kind == "voxel" and child.config.latent_mean == pc.config.latent_mean
+    mine, theirs = child.state_dict(), pc.state_dict()
+    kept = [k for k in mine if k.startswith(("autoencoder.", "network.unet."))]
+    assert kept and all(torch.equal(mine[k], theirs[k]) for k in kept)
+    assert child.encoder.__class__ is not pc.encoder.__class__
+    assert mine["network.cond_pos_emb"].shape[1] == 512 != theirs["network.cond_pos_emb"].shape[1]  # 8³ voxel tokens
+    train_diffusion(config)
+    assert WaLaPipeline.from_pretrained(tmp_path / "c" / "step-00000002.safetensors").condition == "voxel"
 
 
 def test_bad_conditions_and_checkpoints_end_in_one_line_and_status_2(trained, tmp_path, capsys):

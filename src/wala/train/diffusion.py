@@ -41,6 +41,9 @@ class DiffusionTrainConfig:
     model: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     autoencoder: str = ""  # from scratch: the train-ae checkpoint whose latent space is learned
+    # with train.init_from: keep only its denoiser and latent space; the condition path (encoder, mapping,
+    # position table) starts new as model.condition describes, so any condition kind can reuse a prior
+    init_denoiser_only: bool = False
 
 
 def weights_digest(module: torch.nn.Module) -> str:
@@ -109,13 +112,15 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
         model = load_generator(config.train.init_from, LatentDiffusion)
         c = model.config
         run = config.model.condition
+        if c.resolution != resolution:
+            raise WalaError(f"{config.train.init_from} works at {c.resolution}³; the data is {resolution}³")
+        if config.init_denoiser_only:
+            return with_new_condition(model, config)
         # a new model: the sampling it recommends is the run's to choose (by default its condition's)
         condition = dataclasses.replace(c.condition, points=run.points)
         model.config = dataclasses.replace(c, condition=condition, sampling=config.model.sampling)
         if run.kind != c.condition.kind:
             retarget(model, run)
-        if c.resolution != resolution:
-            raise WalaError(f"{config.train.init_from} works at {c.resolution}³; the data is {resolution}³")
         return model
     if not config.autoencoder:
         raise WalaError(
@@ -133,6 +138,26 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
     torch.manual_seed(config.train.seed)  # same initial weights on every rank
     model = LatentDiffusion(model_config)
     model.autoencoder.load_state_dict(autoencoder.state_dict())
+    return model
+
+
+def with_new_condition(parent: LatentDiffusion, config: DiffusionTrainConfig) -> LatentDiffusion:
+    """A generator with `parent`'s autoencoder, latent statistics and denoiser (weights included) and
+    a new condition path as the run's `model.condition` describes (`init_denoiser_only`): the latent
+    prior a run has learned, reused for another condition (a point-cloud generator's denoiser for a
+    voxel generator). The denoiser attends to tokens as wide as its parent's, so the width must match."""
+    c, run = parent.config, config.model.condition
+    if not parent.conditional or not condition_kind(run.kind).conditional:
+        raise WalaError("init_denoiser_only moves a denoiser between two conditional generators")
+    if run.width != c.condition.width:
+        raise WalaError(
+            f"init_denoiser_only: {config.train.init_from}'s denoiser attends to {c.condition.width}-wide "
+            f"condition tokens; set model.condition.width to {c.condition.width} (it is {run.width})"
+        )
+    torch.manual_seed(config.train.seed)  # the new condition path's weights, the same on every rank
+    model = LatentDiffusion(dataclasses.replace(c, condition=run, sampling=config.model.sampling))
+    kept = {k: v for k, v in parent.state_dict().items() if k.startswith(("autoencoder.", "network.unet."))}
+    model.load_state_dict(kept, strict=False)  # the same denoiser config: every kept name is there
     return model
 
 
