@@ -68,7 +68,7 @@ class ConditionConfig:
     kind: str = "pointcloud"  # "none", "pointcloud", "voxel", "image", "sketch", "depth", "views"
     width: int = 1152  # token width D (pc_output_dim / voxel_context_dim / the ViT's width)
     tokens: int = 256  # pointcloud: learned inducing queries (num_inds)
-    encoder: str = "large"  # pointcloud: "large" (PointNet_Large) or "simple" (PointNet_Simple)
+    encoder: str = "large"  # pointcloud: "large" (PointNet_Large), "simple" (PointNet_Simple) or "grid" (ours)
     encoder_width: int = 1024  # pointcloud: per-point feature width (pc_dims)
     voxel_size: int = 16  # voxel: grid side, pooled once to (size/2)³ tokens
     voxel_hidden: int = 128  # voxel: encoder channels (the released 128; less for CPU-sized models)

@@ -4,9 +4,9 @@ import torch
 import torch.nn.functional as F
 
 from wala.conditions import CONDITIONS, condition_kind
-from wala.conditions.derive import occupancy_grid, surface_samples
+from wala.conditions.derive import occupancy_grid, points_to_occupancy, surface_samples
 from wala.conditions.dinov2 import DinoV2, ImageEncoder
-from wala.conditions.pointcloud import PointNetEncoder
+from wala.conditions.pointcloud import PointGridEncoder, PointNetEncoder
 from wala.conditions.voxel import VoxelEncoder
 from wala.config import ConditionConfig
 from wala.errors import WalaError
@@ -25,6 +25,32 @@ def test_the_point_cloud_encoders_take_any_count_and_ignore_point_order():
             many = encoder(torch.rand(2, 25_000, 3))
         assert tokens.shape == (2, 8, 32) and many.shape == (2, 8, 32)
         assert torch.allclose(tokens, shuffled, atol=1e-5)
+
+
+def test_the_point_grid_encoder_bins_points_as_the_occupancy_baseline_does():
+    from scipy.ndimage import binary_fill_holes
+
+    c = ConditionConfig(width=24, encoder="grid", voxel_hidden=16)
+    encoder = PointGridEncoder(c).eval()
+    points = torch.rand(2, 3000, 3) * 2.2 - 1.1  # some past the cube: they land in its border cells
+    binned = encoder.binned(points)
+    assert binned.shape == (2, 4, 16, 16, 16)
+    held = binned[:, 0].numpy() > 0
+    for b in range(2):  # the baselines' grid is these cells with their interior filled
+        assert np.array_equal(binary_fill_holes(held[b]), points_to_occupancy(points[b].numpy(), 16))
+    # a cell's offsets are its points' mean position from the cell centre, in cells
+    cell = torch.tensor([3, 7, 12])
+    inside = (cell + torch.tensor([[0.1, 0.5, 0.9], [0.3, 0.5, 0.7]])) / 16 * 2 - 1
+    one = encoder.binned(inside[None])
+    assert torch.allclose(one[0, 1:, 3, 7, 12], torch.tensor([-0.3, 0.0, 0.3]), atol=1e-5)
+    assert one[0, 0].sum() == 1 and one[0, 1:].abs().sum() > 0
+    with torch.no_grad():
+        tokens = encoder(points)
+        assert tokens.shape == (2, 512, 24)
+        assert torch.allclose(tokens, encoder(points[:, torch.randperm(3000)]), atol=1e-5)
+    assert condition_kind("pointcloud").tokens(c) == 512
+    with pytest.raises(WalaError, match="unknown point-cloud encoder 'gird'"):
+        condition_kind("pointcloud").check(ConditionConfig(encoder="gird"))
 
 
 def test_the_voxel_encoder_gives_512_tokens_x_major():

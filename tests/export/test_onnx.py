@@ -184,3 +184,24 @@ def test_a_wrong_input_shape_or_a_missing_folder_is_one_line(pc64, tmp_path):
     assert status == 2 and out == "" and err.count("\n") == 1 and err.startswith("wala: error: model not found")
     status, _, err = wala(["export", "onnx", "pc64", "-o", str(tmp_path / "out"), "--batch", "0"])
     assert status == 2 and err.count("\n") == 1
+
+
+def test_a_point_grid_encoder_exports_with_the_point_count_free(tmp_path):
+    import onnxruntime as ort
+
+    from wala.conditions.pointcloud import PointGridEncoder
+    from wala.config import ConditionConfig
+    from wala.export.graphs import io_spec
+
+    encoder = PointGridEncoder(ConditionConfig(width=24, encoder="grid", voxel_hidden=16)).eval()
+    points = torch.rand(1, 2048, 3) * 2.2 - 1.1
+    graph = torch.nn.Sequential(encoder)  # export_graph names a condition input `condition`
+    graph.forward = lambda condition: encoder(condition)
+    export_graph(graph, {"condition": points}, ["tokens"], tmp_path / "grid.onnx", OPSET)
+    shape = io_spec(tmp_path / "grid.onnx")["inputs"]["condition"]["shape"]
+    assert isinstance(shape[1], str) and shape[0::2] == [1, 3]  # only the point count is free
+    session = ort.InferenceSession(str(tmp_path / "grid.onnx"))
+    for count in (2048, 5000):
+        points = torch.rand(1, count, 3) * 2.2 - 1.1
+        with torch.no_grad():
+            assert max_diff(session.run(None, {"condition": points.numpy()})[0], encoder(points)) < 1e-5  # 6e-7 seen

@@ -90,15 +90,25 @@ def test_generation_is_seeded(trained):
     assert np.array_equal(a[1], c[0])  # sample i is the seed + i draw, whatever the batch
 
 
-@pytest.mark.parametrize("kind", ["voxel", "none"])
+@pytest.mark.parametrize("kind", ["voxel", "none", "pointcloud-grid"])
 def test_voxel_and_unconditional_generators_train(prepared, tiny_autoencoder, tmp_path, kind):
+    kind, _, encoder = kind.partition("-")
     blocks = f"model.denoiser.cross={'false' if kind == 'none' else 'true'}"  # no condition: plain blocks
-    train_diffusion(_config(prepared, tiny_autoencoder, tmp_path, f"model.condition.kind={kind}", blocks, steps=2))
+    settings = [f"model.condition.kind={kind}", blocks, "model.condition.voxel_hidden=8"]
+    settings += [f"model.condition.encoder={encoder}"] if encoder else []
+    train_diffusion(_config(prepared, tiny_autoencoder, tmp_path, *settings, steps=2))
     generator = WaLaPipeline.from_pretrained(tmp_path / "step-00000002.safetensors")
     assert generator.condition == kind
+    assert generator.model.config.condition.encoder == (encoder or "large")
+    if kind != "none":  # 8³ tokens, from the points' grid too
+        assert generator.model.network.cond_pos_emb.shape[1] == 512
     grid = np.zeros((16, 16, 16), dtype=bool)
     grid[4:12, 4:12, 4:12] = True
-    condition = generator.condition_tensor(voxel=grid) if kind == "voxel" else None
+    condition = {
+        "voxel": lambda: generator.condition_tensor(voxel=grid),
+        "pointcloud": lambda: generator.condition_tensor(pointcloud=np.random.default_rng(0).random((500, 3)) - 0.5),
+        "none": lambda: None,
+    }[kind]()
     assert generator.generate_tsdf(condition, samples=1, steps=2).shape == (1, 64, 64, 64)
 
 

@@ -19,18 +19,18 @@ from wala.nn import ResBlock, conv3, output_conv
 
 
 class VoxelEncoder(nn.Module):
-    def __init__(self, c: ConditionConfig):
+    def __init__(self, c: ConditionConfig, channels: int = 1):
         super().__init__()
         hidden = c.voxel_hidden  # 128 in the released encoder; smaller for CPU-sized models
         groups = min(32, hidden // 4)
-        self.in_conv = conv3(1, 64)
+        self.in_conv = conv3(channels, 64)  # 1: occupancy; a point grid has 4 (wala.conditions.pointcloud)
         self.res_1 = ResBlock(64, hidden, groups)
         for i in range(2, 7):
             self.add_module(f"res_{i}", ResBlock(hidden, groups=groups))
         self.out_conv = output_conv(hidden, c.width, groups)
 
     def forward(self, occupancy: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 16, 16, 16) occupancy in {0, 1} → (B, 512, width)."""
+        """(B, channels, 16, 16, 16), occupancy in {0, 1} first → (B, 512, width)."""
         h = self.res_3(self.res_2(self.res_1(self.in_conv(occupancy))))
         h = F.avg_pool3d(h, kernel_size=3, stride=2, padding=1)
         h = self.out_conv(self.res_6(self.res_5(self.res_4(h))))
