@@ -30,24 +30,34 @@ def true_tsdf(family: str, seed: int) -> np.ndarray:
     return family_tsdf(family, seed, RESOLUTION)
 
 
+def example_conditions(tsdf: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """A true shape's conditions as the examples hold them: {"pointcloud": (2048, 3) surface points,
+    "voxel": the 16³ occupancy}."""
+    from wala.conditions.derive import occupancy_grid, surface_samples
+    from wala.sdf.extract import tsdf_to_mesh
+
+    return {
+        "pointcloud": surface_samples(tsdf_to_mesh(tsdf), EXAMPLE_POINTS, seed=seed),
+        "voxel": occupancy_grid(tsdf),
+    }
+
+
 def make_examples(folder: Path = EXAMPLES, seed: int = EXAMPLE_SEED, families: list[str] | None = None) -> None:
     """Writes one point cloud and one voxel grid per procedural family (held-out `seed`), as prep
     derives them, and their manifest."""
     import trimesh
 
-    from wala.conditions.derive import occupancy_grid, surface_samples
     from wala.io.mesh import write_atomic
-    from wala.sdf.extract import tsdf_to_mesh
     from wala.sdf.families import FAMILIES
 
     examples = []
     for family in families or FAMILIES:
-        tsdf = true_tsdf(family, seed)
         name = f"{family}_{seed}"
-        points = surface_samples(tsdf_to_mesh(tsdf), EXAMPLE_POINTS, seed=seed)
+        conditions = example_conditions(true_tsdf(family, seed), seed)
         (folder / "pointcloud").mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / "pointcloud" / f"{name}.ply", trimesh.PointCloud(points).export(file_type="ply"))
-        cells = np.argwhere(occupancy_grid(tsdf)).tolist()
+        ply = trimesh.PointCloud(conditions["pointcloud"]).export(file_type="ply")
+        write_atomic(folder / "pointcloud" / f"{name}.ply", ply)
+        cells = np.argwhere(conditions["voxel"]).tolist()
         voxels = {"resolution": 16, "occupancy": cells, "color": [[128, 128, 128]] * len(cells)}
         write_atomic(folder / "voxel" / f"{name}.json", json.dumps(voxels, separators=(",", ":")).encode())
         examples.append({"name": name, "family": family, "seed": seed})

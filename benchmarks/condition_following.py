@@ -1,0 +1,83 @@
+"""Does a generator follow its condition, or draw its family's typical shape? On held-out procedural
+shapes (seeds 5000…, as the bundled examples), each family's extent along x, y and z in the generated
+grid against the true one, beside the error of always answering the family's mean extent.
+
+    python benchmarks/condition_following.py MODEL [--families table,chair] [--seeds 6] [--json out.jsonl]
+
+`following` = 1 − (the model's extent error) / (the family-mean answer's error): 1 when every extent
+is right, 0 or below when the model is no better than knowing the family. Also the mean IoU, and how
+far apart the encoder puts the conditions of one family against those of two families (`token_ratio`:
+mean distance within a family over mean distance across; small when the encoder keeps only the class).
+The family mean is fitted on the same seeds, which flatters it a little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import numpy as np
+import torch
+from results import report  # benchmarks/results.py (scripts run from their folder)
+
+from wala.demo import EXAMPLE_SEED, example_conditions, true_tsdf
+from wala.pipeline import WaLaPipeline
+from wala.sdf.families import FAMILIES
+
+
+def extents(tsdf: np.ndarray) -> np.ndarray:
+    """Voxels spanned by the inside along each axis (0 where there is none)."""
+    inside = np.argwhere(tsdf < 0)
+    return inside.max(axis=0) - inside.min(axis=0) + 1 if len(inside) else np.zeros(3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--json", help="append the result here (one JSON object per line)")
+    args = parser.parse_args()
+    pipe = WaLaPipeline.from_pretrained(args.model, device="cpu")
+    rows, tokens = {}, {}
+    for family in args.families.split(","):
+        true, made, ious = [], [], []
+        for seed in range(EXAMPLE_SEED, EXAMPLE_SEED + args.seeds):
+            truth = true_tsdf(family, seed)
+            given = {pipe.condition: example_conditions(truth, seed)[pipe.condition]}
+            (shape,) = pipe(**given, seed=0, progress=False)
+            true.append(extents(truth))
+            made.append(extents(shape.tsdf))
+            ious.append(((shape.tsdf < 0) & (truth < 0)).sum() / ((shape.tsdf < 0) | (truth < 0)).sum())
+            with torch.no_grad():
+                tokens[family, seed] = pipe.model.encoder(pipe.condition_tensor(**given)).flatten()
+        true, made = np.array(true), np.array(made)
+        model_error = float(np.abs(made - true).mean())
+        mean_error = float(np.abs(true.mean(axis=0) - true).mean())
+        rows[family] = {
+            "extent_error": round(model_error, 2),
+            "family_mean_error": round(mean_error, 2),
+            "iou": round(float(np.mean(ious)), 3),
+        }
+        print(family, rows[family], flush=True)
+    keys = list(tokens)
+    within = [torch.dist(tokens[a], tokens[b]) for a, b in itertools.combinations(keys, 2) if a[0] == b[0]]
+    across = [torch.dist(tokens[a], tokens[b]) for a, b in itertools.combinations(keys, 2) if a[0] != b[0]]
+    model_error = np.mean([r["extent_error"] for r in rows.values()])
+    mean_error = np.mean([r["family_mean_error"] for r in rows.values()])
+    result = {
+        "benchmark": "condition_following",
+        "model": args.model,
+        "seeds": args.seeds,
+        "following": round(float(1 - model_error / mean_error), 3),
+        "extent_error": round(float(model_error), 2),
+        "family_mean_error": round(float(mean_error), 2),
+        "iou": round(float(np.mean([r["iou"] for r in rows.values()])), 3),
+        "token_ratio": round(float(torch.stack(within).mean() / torch.stack(across).mean()), 3) if across else None,
+        "families": rows,
+    }
+    report(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
