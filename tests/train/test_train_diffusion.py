@@ -130,6 +130,8 @@ def test_a_voxel_generator_starts_from_a_point_cloud_generators_denoiser(prepare
                 init_from=parent,
             )
         )
+    with pytest.raises(WalaError, match="init_denoiser_only takes the denoiser of train.init_from, which names none"):
+        train_diffusion(_config(prepared, tiny_autoencoder, tmp_path / "d", *voxel, "init_denoiser_only=true", steps=1))
     config = _config(
         prepared, tiny_autoencoder, tmp_path / "c", *voxel, "init_denoiser_only=true", steps=2, init_from=parent
     )

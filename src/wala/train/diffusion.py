@@ -122,6 +122,8 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
         if run.kind != c.condition.kind:
             retarget(model, run)
         return model
+    if config.init_denoiser_only:
+        raise WalaError("init_denoiser_only takes the denoiser of train.init_from, which names none")
     if not config.autoencoder:
         raise WalaError(
             "autoencoder must name a trained VQ-VAE checkpoint (wala train-ae), "
