@@ -106,6 +106,9 @@ class DenoiserConfig:
     res_condition: int = 0  # U-ViT: add_condition_res_ch (0: none)
     skip_ratio: int = 0  # U-ViT: learnable_skip_r (0: plain averaged skip)
     fixed_position: bool = False  # U-ViT: with_fix_pos (sin-cos table instead of a learned one)
+    # ours: condition tokens on a grid (voxels, grid point clouds) also added to the latent tokens at
+    # their place (wala.diffusion.denoisers); zero at the start, so a trained model may grow it
+    aligned_context: bool = False
     groups: int = 32  # GroupNorm groups in the ResBlocks
     checkpointing: bool = False  # gradient checkpointing of the attention blocks (large models)
 

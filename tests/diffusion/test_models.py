@@ -6,6 +6,7 @@ import torch
 from wala.config import AutoencoderConfig, ConditionConfig, DenoiserConfig, DiffusionConfig, ScheduleConfig
 from wala.diffusion import gaussian
 from wala.diffusion.model import LatentDiffusion
+from wala.errors import WalaError
 from wala.nn import count_parameters
 
 TINY_AE = AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=32)
@@ -133,3 +134,45 @@ def test_a_tiny_model_overfits_four_latents_and_samples_them_back_by_condition()
     errors = ((out[:, None] - latents[None]) ** 2).mean(dim=(2, 3, 4, 5))  # (sample, latent)
     assert torch.equal(errors.argmin(dim=1), torch.arange(4))  # each condition brings back its own latent
     assert errors.diagonal().max() < 0.3  # latents have variance 1
+
+
+@pytest.mark.parametrize("arch", ["uvit", "dit"])
+def test_the_aligned_context_starts_at_zero_and_puts_each_condition_cell_at_its_place(arch):
+    plain = _perturbed(LatentDiffusion(tiny(arch, "voxel")))
+    aligned = LatentDiffusion(tiny(arch, "voxel", aligned_context=True))
+    missing = aligned.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing == ["network.unet.context_grid.weight", "network.unet.context_grid.bias"]
+    x, t, grid = torch.randn(1, 4, 4, 4, 4), torch.tensor([500]), condition_for("voxel", 1)
+    with torch.no_grad():
+        assert torch.equal(aligned.eval()(x, t, grid), plain(x, t, grid))  # a trained model may grow it
+    # what the projection adds to the latent token at (i, j, k) comes from the condition tokens around
+    # the same place: a condition token changed in one corner reaches the near latent tokens most
+    unet = aligned.network.unet
+    torch.nn.init.normal_(unet.context_grid.weight)
+    tokens = torch.zeros(1, 512, 32)
+    moved = tokens.clone()
+    moved[0, 0] = 1.0  # condition cell (0, 0, 0) of the 8³ grid
+    n = 4 // unet.config.patch
+    added = unet._placed(torch.zeros(1, n**3, unet.config.width), moved, n) - unet._placed(
+        torch.zeros(1, n**3, unet.config.width), tokens, n
+    )
+    reach = added.norm(dim=-1).reshape(n, n, n)
+    assert reach[0, 0, 0] > 0 and reach[0, 0, 0] == reach.max() and reach[-1, -1, -1] == 0
+
+
+def test_the_aligned_context_needs_condition_tokens_on_a_grid():
+    with pytest.raises(WalaError, match="this model has a pointcloud condition encoded by 'large'"):
+        LatentDiffusion(tiny("uvit", "pointcloud", aligned_context=True))  # 8 = 2³ tokens, but not placed
+    with pytest.raises(WalaError, match="this model has no condition"):
+        LatentDiffusion(tiny("uvit", "none", aligned_context=True))
+    grid = dataclasses.replace(
+        tiny("uvit", "pointcloud", aligned_context=True).condition, encoder="grid", voxel_hidden=8
+    )
+    model = LatentDiffusion(dataclasses.replace(tiny("uvit", "pointcloud", aligned_context=True), condition=grid))
+    assert model(torch.randn(2, 4, 4, 4, 4), torch.tensor([3, 900]), condition_for("pointcloud")).shape == (
+        2,
+        4,
+        4,
+        4,
+        4,
+    )

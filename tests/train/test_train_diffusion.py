@@ -144,6 +144,26 @@ def test_a_voxel_generator_starts_from_a_point_cloud_generators_denoiser(prepare
     assert mine["network.cond_pos_emb"].shape[1] == 512 != theirs["network.cond_pos_emb"].shape[1]  # 8³ voxel tokens
     train_diffusion(config)
     assert WaLaPipeline.from_pretrained(tmp_path / "c" / "step-00000002.safetensors").condition == "voxel"
+    # the aligned context grows on a trained model: it starts at zero, the rest as it was
+    grown = initial_model(
+        _config(
+            prepared,
+            tiny_autoencoder,
+            tmp_path / "e",
+            *voxel,
+            "model.denoiser.aligned_context=true",
+            steps=1,
+            init_from=tmp_path / "c" / "step-00000002.safetensors",
+        ),
+        64,
+    )
+    before, after = load_diffusion(tmp_path / "c" / "step-00000002.safetensors")[0].state_dict(), grown.state_dict()
+    assert grown.config.denoiser.aligned_context and set(after) - set(before) == {
+        "network.unet.context_grid.weight",
+        "network.unet.context_grid.bias",
+    }
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not after["network.unet.context_grid.weight"].any()
 
 
 def test_bad_conditions_and_checkpoints_end_in_one_line_and_status_2(trained, tmp_path, capsys):

@@ -25,6 +25,8 @@ class ConditionKind:
     module: str = "encoder"  # the encoder's name in the model (its state-dict prefix)
     tokens: Callable[[ConditionConfig], int] | None = None  # L, for the position table
     files: Callable[[ConditionConfig], int] = lambda c: 1  # how many files one condition is
+    # its tokens lie on a cube over the shape, x-major (what `denoiser.aligned_context` places)
+    placed: Callable[[ConditionConfig], bool] = lambda c: False
     check: Callable[[ConditionConfig], None] = lambda c: None  # raises WalaError for a config it cannot run
     # a user's files (as many as `files`) → checked array; `composite_alpha` puts transparent images over white
     read: Callable[..., np.ndarray] | None = None

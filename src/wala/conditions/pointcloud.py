@@ -189,6 +189,7 @@ POINTCLOUD = ConditionKind(
     encoder=_encoder,
     check=_check,
     tokens=lambda c: (c.voxel_size // 2) ** 3 if c.encoder == "grid" else c.tokens,
+    placed=lambda c: c.encoder == "grid",
     read=_read,
     to_input=_to_input,
     derive=_derive,

@@ -72,6 +72,7 @@ VOXEL = ConditionKind(
     array="occupancy",
     encoder=VoxelEncoder,
     tokens=lambda c: (c.voxel_size // 2) ** 3,
+    placed=lambda c: True,
     read=_read,
     to_input=_to_input,
     derive=_derive,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from wala.config import DenoiserConfig
@@ -62,6 +63,10 @@ class _Denoiser(nn.Module):
             )
             if c.time_condition:
                 self.global_proj = GlobalProjection(context_width, c.width, c.width)
+            if c.aligned_context:
+                self.context_grid = nn.Linear(context_width, c.width)
+                nn.init.zeros_(self.context_grid.weight)
+                nn.init.zeros_(self.context_grid.bias)
 
     def _embeddings(self, t: torch.Tensor, context: torch.Tensor | None):
         """(time embedding, adaLN input, context for cross-attention, res-cond vector)."""
@@ -71,6 +76,24 @@ class _Denoiser(nn.Module):
         res = self.res_cond_proj_layer(context) if hasattr(self, "res_cond_proj_layer") else None
         ada = time + self.global_proj(context) if hasattr(self, "global_proj") else time
         return time, ada, self.context_mlp(context), res
+
+    def _placed(self, tokens: torch.Tensor, context: torch.Tensor | None, n: int) -> torch.Tensor:
+        """`aligned_context` (ours): condition tokens that form a g³ grid over the shape's cube, x-major
+        as the voxel encoder gives them, resampled to the n³ latent tokens and added through
+        a projection that starts at zero. Each latent token then sees the condition where it is, which
+        cross-attention has to learn: small models trained briefly learn the family and not its proportions."""
+        if not hasattr(self, "context_grid"):
+            return tokens
+        b, length, width = context.shape
+        g = round(length ** (1 / 3))
+        if g**3 != length:
+            raise ValueError(f"aligned_context needs condition tokens on a cube, got {length}")
+        grid = context.transpose(1, 2).reshape(b, width, g, g, g)
+        if g > n:  # each latent token averages the condition cells it covers
+            grid = F.adaptive_avg_pool3d(grid, n)
+        elif g < n:
+            grid = F.interpolate(grid, size=(n, n, n), mode="trilinear", align_corners=False)
+        return tokens + self.context_grid(grid.flatten(2).transpose(1, 2))
 
     def _attend(self, tokens: torch.Tensor, ada: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         registers = self.config.registers
@@ -131,7 +154,7 @@ class LatentUViT(_Denoiser):
         p, n = self.config.patch, G // self.config.patch
         # (B, M, n·p, n·p, n·p) → (B, n³ tokens in (h, w, l) order, p³·M features in (p1, p2, p3, c) order)
         tokens = h.reshape(B, M, n, p, n, p, n, p).permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(B, n**3, p**3 * M)
-        tokens = self.to_patch_att_embedding_input(tokens) + self.pos_emb
+        tokens = self._placed(self.to_patch_att_embedding_input(tokens) + self.pos_emb, context, n)
         tokens = self.to_patch_att_embedding_output(self._attend(tokens, ada, local))
         h = tokens.reshape(B, n, n, n, p, p, p, M).permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(B, M, G, G, G)
         for block in self.output_blocks:
@@ -175,9 +198,10 @@ class DiT(_Denoiser):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         _, ada, local, _ = self._embeddings(t, context)
-        tokens = self.final_layer(self._attend(self.x_embedder(x) + self.pos_embed, ada, local), ada)
         B, p, e = x.shape[0], self.config.patch, self.config.latent_channels
         n = x.shape[-1] // p
+        tokens = self._placed(self.x_embedder(x) + self.pos_embed, context, n)
+        tokens = self.final_layer(self._attend(tokens, ada, local), ada)
         out = tokens.reshape(B, n, n, n, p, p, p, e).permute(0, 7, 1, 4, 2, 5, 3, 6)  # features (p1, p2, p3, c)
         return out.reshape(B, e, n * p, n * p, n * p)
 

@@ -32,6 +32,12 @@ class ConditionNetwork(nn.Module):
     def __init__(self, config: DiffusionConfig):
         super().__init__()
         c, kind = config.condition, condition_kind(config.condition.kind)
+        if config.denoiser.aligned_context and not kind.placed(c):
+            raise WalaError(
+                "denoiser.aligned_context needs condition tokens on a grid over the shape "
+                f"(voxels, or point clouds with condition.encoder: grid); this model has {kind.article}"
+                + (f" encoded by '{c.encoder}'" if kind.name == "pointcloud" else "")
+            )
         self.views = len(c.training_views)
         width = c.width if kind.conditional else None
         if kind.conditional:

@@ -115,13 +115,13 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
         if c.resolution != resolution:
             raise WalaError(f"{config.train.init_from} works at {c.resolution}³; the data is {resolution}³")
         if config.init_denoiser_only:
-            return with_new_condition(model, config)
+            return with_aligned_context(with_new_condition(model, config), config)
         # a new model: the sampling it recommends is the run's to choose (by default its condition's)
         condition = dataclasses.replace(c.condition, points=run.points)
         model.config = dataclasses.replace(c, condition=condition, sampling=config.model.sampling)
         if run.kind != c.condition.kind:
             retarget(model, run)
-        return model
+        return with_aligned_context(model, config)
     if config.init_denoiser_only:
         raise WalaError("init_denoiser_only takes the denoiser of train.init_from, which names none")
     if not config.autoencoder:
@@ -161,6 +161,17 @@ def with_new_condition(parent: LatentDiffusion, config: DiffusionTrainConfig) ->
     kept = {k: v for k, v in parent.state_dict().items() if k.startswith(("autoencoder.", "network.unet."))}
     model.load_state_dict(kept, strict=False)  # the same denoiser config: every kept name is there
     return model
+
+
+def with_aligned_context(model: LatentDiffusion, config: DiffusionTrainConfig) -> LatentDiffusion:
+    """`model`, grown by the aligned context when the run's `model.denoiser.aligned_context` asks for it
+    and `model` has none: its projection starts at zero, so the grown model computes what `model` did."""
+    c = model.config
+    if not config.model.denoiser.aligned_context or c.denoiser.aligned_context:
+        return model
+    grown = LatentDiffusion(dataclasses.replace(c, denoiser=dataclasses.replace(c.denoiser, aligned_context=True)))
+    grown.load_state_dict(model.state_dict(), strict=False)  # all but network.unet.context_grid
+    return grown
 
 
 def retarget(model: LatentDiffusion, run: ConditionConfig) -> None:
