@@ -160,6 +160,22 @@ def test_the_aligned_context_starts_at_zero_and_puts_each_condition_cell_at_its_
     assert reach[0, 0, 0] > 0 and reach[0, 0, 0] == reach.max() and reach[-1, -1, -1] == 0
 
 
+@pytest.mark.parametrize("g, n", [(8, 6), (8, 4), (8, 11), (8, 8), (5, 12)])
+def test_the_aligned_context_resamples_as_adaptive_pooling_and_trilinear_interpolation(g, n):
+    import torch.nn.functional as F
+
+    from wala.diffusion.denoisers import resampling
+
+    grid = torch.randn(2, 3, g, g, g)
+    m = resampling(g, n)
+    ours = torch.einsum("bcxyz,ix,jy,kz->bcijk", grid, m, m, m)
+    if g >= n:
+        theirs = F.adaptive_avg_pool3d(grid, n)
+    else:
+        theirs = F.interpolate(grid, size=(n, n, n), mode="trilinear", align_corners=False)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
 def test_the_aligned_context_needs_condition_tokens_on_a_grid():
     with pytest.raises(WalaError, match="this model has a pointcloud condition encoded by 'large'"):
         LatentDiffusion(tiny("uvit", "pointcloud", aligned_context=True))  # 8 = 2³ tokens, but not placed

@@ -205,3 +205,49 @@ def test_a_point_grid_encoder_exports_with_the_point_count_free(tmp_path):
         points = torch.rand(1, count, 3) * 2.2 - 1.1
         with torch.no_grad():
             assert max_diff(session.run(None, {"condition": points.numpy()})[0], encoder(points)) < 1e-5  # 6e-7 seen
+
+
+def test_a_denoiser_with_the_aligned_context_exports_and_matches_torch(tmp_path):
+    import dataclasses
+
+    import onnxruntime as ort
+
+    from wala.config import AutoencoderConfig, ConditionConfig, DenoiserConfig, DiffusionConfig
+
+    # a latent grid of 6³ under 8³ voxel tokens (averaged down) and of 12³ (trilinear up)
+    for size in (6, 12):
+        denoiser = DenoiserConfig(
+            latent_size=size,
+            width=32,
+            depth=1,
+            heads=2,
+            registers=2,
+            res_width=8,
+            res_blocks=1,
+            groups=4,
+            aligned_context=True,
+        )
+        config = DiffusionConfig(
+            denoiser=denoiser,
+            condition=ConditionConfig(kind="voxel", width=16, voxel_hidden=8),
+            autoencoder=AutoencoderConfig(width=16, groups=4, blocks=(1, 1, 1), codebook_size=32),
+            resolution=64,
+        )
+        model = LatentDiffusion(dataclasses.replace(config)).eval()
+        torch.nn.init.normal_(model.network.unet.context_grid.weight)  # it starts at zero: make it count
+        torch.nn.init.normal_(model.network.unet.out[2].weight)
+        timesteps, table = step_coefficients(model.config, 4)
+        step = dict(
+            x=torch.randn(1, 4, size, size, size),
+            t=torch.full((1,), timesteps[0]),
+            coefficients=torch.from_numpy(table[0]),
+            noise=torch.randn(1, 4, size, size, size),
+            conditional=torch.randn(1, 512, 16),
+            unconditional=torch.randn(1, 512, 16),
+            guidance=torch.tensor(1.5),
+        )
+        path = tmp_path / f"denoiser{size}.onnx"
+        export_graph(StepGraph(model), step, ["next"], path, OPSET)
+        got = ort.InferenceSession(str(path)).run(None, {k: v.numpy() for k, v in step.items()})[0]
+        with torch.no_grad():
+            assert max_diff(got, StepGraph(model)(**step)) <= 1e-4

@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from wala.config import DenoiserConfig
@@ -44,6 +43,24 @@ def fixed_position_table(width: int, size: int) -> torch.Tensor:
     if torch.empty(0).device.type == "meta":
         return torch.empty(1, size**3, width)
     return torch.from_numpy(sincos_table_3d(width, size)).float()[None]
+
+
+def resampling(g: int, n: int) -> torch.Tensor:
+    """(n, g) weights taking g cells to n along one axis over the same extent: the mean of the cells
+    each covers when g ≥ n (adaptive average pooling's), else linear interpolation between cell centres
+    (trilinear interpolation's, corners not aligned). As a matrix it exports to ONNX, where adaptive
+    pooling does not."""
+    m = np.zeros((n, g), dtype=np.float32)
+    for i in range(n):
+        if g >= n:
+            start, end = i * g // n, -(-(i + 1) * g // n)
+            m[i, start:end] = 1 / (end - start)
+        else:
+            x = max((i + 0.5) * g / n - 0.5, 0.0)
+            low = min(int(x), g - 1)
+            m[i, low] += 1 - (x - low)
+            m[i, min(low + 1, g - 1)] += x - low
+    return torch.from_numpy(m)
 
 
 class _Denoiser(nn.Module):
@@ -88,12 +105,9 @@ class _Denoiser(nn.Module):
         g = round(length ** (1 / 3))
         if g**3 != length:
             raise ValueError(f"aligned_context needs condition tokens on a cube, got {length}")
-        grid = context.transpose(1, 2).reshape(b, width, g, g, g)
-        if g > n:  # each latent token averages the condition cells it covers
-            grid = F.adaptive_avg_pool3d(grid, n)
-        elif g < n:
-            grid = F.interpolate(grid, size=(n, n, n), mode="trilinear", align_corners=False)
-        return tokens + self.context_grid(grid.flatten(2).transpose(1, 2))
+        m = resampling(g, n).to(context)
+        grid = torch.einsum("bxyzc,ix,jy,kz->bijkc", context.reshape(b, g, g, g, width), m, m, m)
+        return tokens + self.context_grid(grid.reshape(b, n**3, width))
 
     def _attend(self, tokens: torch.Tensor, ada: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
         registers = self.config.registers
