@@ -21,6 +21,7 @@ import torch
 from results import report  # benchmarks/results.py (scripts run from their folder)
 
 from wala.demo import EXAMPLE_SEED, example_conditions, true_tsdf
+from wala.eval.metrics import iou
 from wala.pipeline import WaLaPipeline
 from wala.sdf.families import FAMILIES
 
@@ -48,7 +49,7 @@ def main() -> None:
             (shape,) = pipe(**given, seed=0, progress=False)
             true.append(extents(truth))
             made.append(extents(shape.tsdf))
-            ious.append(((shape.tsdf < 0) & (truth < 0)).sum() / ((shape.tsdf < 0) | (truth < 0)).sum())
+            ious.append(iou(shape.tsdf < 0, truth < 0))
             with torch.no_grad():
                 tokens[family, seed] = pipe.model.encoder(pipe.condition_tensor(**given)).flatten()
         true, made = np.array(true), np.array(made)

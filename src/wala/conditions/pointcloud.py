@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from wala.conditions.base import ConditionKind
-from wala.conditions.voxel import VoxelEncoder
+from wala.conditions.voxel import VOXEL, VoxelEncoder
 from wala.config import ConditionConfig
 from wala.errors import WalaError
 from wala.io.conditions import POINT_CLOUD_FORMATS
@@ -188,7 +188,7 @@ POINTCLOUD = ConditionKind(
     array="points",
     encoder=_encoder,
     check=_check,
-    tokens=lambda c: (c.voxel_size // 2) ** 3 if c.encoder == "grid" else c.tokens,
+    tokens=lambda c: VOXEL.tokens(c) if c.encoder == "grid" else c.tokens,
     placed=lambda c: c.encoder == "grid",
     read=_read,
     to_input=_to_input,

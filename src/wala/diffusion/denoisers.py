@@ -11,6 +11,8 @@ every adaLN; the ResBlocks get the time embedding alone), context MLP before cro
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -50,6 +52,13 @@ def resampling(g: int, n: int) -> torch.Tensor:
     each covers when g ≥ n (adaptive average pooling's), else linear interpolation between cell centres
     (trilinear interpolation's, corners not aligned). As a matrix it exports to ONNX, where adaptive
     pooling does not."""
+    return torch.from_numpy(_resampling_weights(g, n))
+
+
+# called by every denoiser step, with a few (g, n) pairs per model. The array is cached, not a tensor:
+# a tensor made while torch.export traces is a fake one, useless to a later eager call. Read only.
+@functools.cache
+def _resampling_weights(g: int, n: int) -> np.ndarray:
     m = np.zeros((n, g), dtype=np.float32)
     for i in range(n):
         if g >= n:
@@ -60,7 +69,7 @@ def resampling(g: int, n: int) -> torch.Tensor:
             low = min(int(x), g - 1)
             m[i, low] += 1 - (x - low)
             m[i, min(low + 1, g - 1)] += x - low
-    return torch.from_numpy(m)
+    return m
 
 
 class _Denoiser(nn.Module):
