@@ -177,7 +177,7 @@ def test_the_aligned_context_resamples_as_adaptive_pooling_and_trilinear_interpo
 
 
 def test_the_aligned_context_needs_condition_tokens_on_a_grid():
-    with pytest.raises(WalaError, match="this model has a pointcloud condition encoded by 'large'"):
+    with pytest.raises(WalaError, match="needs condition tokens on a grid.*this model has a pointcloud condition"):
         LatentDiffusion(tiny("uvit", "pointcloud", aligned_context=True))  # 8 = 2³ tokens, but not placed
     with pytest.raises(WalaError, match="this model has no condition"):
         LatentDiffusion(tiny("uvit", "none", aligned_context=True))

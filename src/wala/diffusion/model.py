@@ -36,7 +36,6 @@ class ConditionNetwork(nn.Module):
             raise WalaError(
                 "denoiser.aligned_context needs condition tokens on a grid over the shape "
                 f"(voxels, or point clouds with condition.encoder: grid); this model has {kind.article}"
-                + (f" encoded by '{c.encoder}'" if kind.name == "pointcloud" else "")
             )
         self.views = len(c.training_views)
         width = c.width if kind.conditional else None
