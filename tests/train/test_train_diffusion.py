@@ -112,6 +112,28 @@ def test_voxel_and_unconditional_generators_train(prepared, tiny_autoencoder, tm
     assert generator.generate_tsdf(condition, samples=1, steps=2).shape == (1, 64, 64, 64)
 
 
+def test_a_voxel_generator_fine_tunes_from_a_grid_point_cloud_generator_with_all_its_weights(
+    prepared, tiny_autoencoder, tmp_path
+):
+    grid = ("model.condition.kind=pointcloud", "model.condition.encoder=grid", "model.condition.voxel_hidden=8")
+    train_diffusion(_config(prepared, tiny_autoencoder, tmp_path / "pc", *grid, steps=2))
+    parent = tmp_path / "pc" / "step-00000002.safetensors"
+    voxel = ("model.condition.kind=voxel", "model.condition.voxel_hidden=8")
+    config = _config(prepared, tiny_autoencoder, tmp_path / "vx", *voxel, steps=2, init_from=parent)
+    child, (pc, _) = initial_model(config, 64), load_diffusion(parent)
+    assert child.config.condition.kind == "voxel" and child.config.condition.encoder == "large"
+    mine, theirs = child.state_dict(), pc.state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine if not k.startswith("encoder."))
+    # its encoder reads an occupancy grid as the grid encoder reads cells that hold points at their centres
+    occupancy = torch.zeros(1, 1, 16, 16, 16)
+    occupancy[..., 4:12, 5:9, 3:13] = 1
+    cells = torch.cat([occupancy, torch.zeros(1, 3, 16, 16, 16)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(child.encoder(occupancy), pc.encoder.grid(cells), atol=1e-6)
+    train_diffusion(config)
+    assert WaLaPipeline.from_pretrained(tmp_path / "vx" / "step-00000002.safetensors").condition == "voxel"
+
+
 def test_a_voxel_generator_starts_from_a_point_cloud_generators_denoiser(prepared, tiny_autoencoder, trained, tmp_path):
     parent = trained / "step-00000006.safetensors"
     voxel = ("model.condition.kind=voxel", "model.condition.voxel_hidden=8")

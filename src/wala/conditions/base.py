@@ -27,6 +27,9 @@ class ConditionKind:
     files: Callable[[ConditionConfig], int] = lambda c: 1  # how many files one condition is
     # its tokens lie on a cube over the shape, x-major (what `denoiser.aligned_context` places)
     placed: Callable[[ConditionConfig], bool] = lambda c: False
+    # (its config, its encoder's state, another kind) → that kind's encoder state from these weights, for
+    # a generator fine-tuned on the other kind (`train.init_from`); None: they do not carry over
+    encoder_as: Callable[[ConditionConfig, dict, ConditionKind], dict | None] = lambda c, state, kind: None
     check: Callable[[ConditionConfig], None] = lambda c: None  # raises WalaError for a config it cannot run
     # a user's files (as many as `files`) → checked array; `composite_alpha` puts transparent images over white
     read: Callable[..., np.ndarray] | None = None

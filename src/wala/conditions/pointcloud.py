@@ -149,6 +149,17 @@ def _from_mesh(mesh, c: ConditionConfig, resolution: int, seed: int) -> np.ndarr
     return surface_samples(mesh, c.points, seed=seed)
 
 
+def _encoder_as(c: ConditionConfig, state: dict, kind) -> dict | None:
+    """The grid encoder as a voxel encoder: the same network, its input conv reading only the first
+    channel (whether a cell holds a point), where a voxel grid's occupancy stands. A voxel generator
+    fine-tuned from a grid point-cloud generator starts from all of its weights (its offsets read as 0)."""
+    if c.encoder != "grid" or kind is not VOXEL:
+        return None
+    voxel = {name.removeprefix("grid."): tensor for name, tensor in state.items()}
+    voxel["in_conv.weight"] = voxel["in_conv.weight"][:, :1].clone()
+    return voxel
+
+
 def _occupancy(points: np.ndarray, c: ConditionConfig) -> np.ndarray:
     from wala.conditions.derive import points_to_occupancy
 
@@ -190,6 +201,7 @@ POINTCLOUD = ConditionKind(
     check=_check,
     tokens=lambda c: VOXEL.tokens(c) if c.encoder == "grid" else c.tokens,
     placed=lambda c: c.encoder == "grid",
+    encoder_as=_encoder_as,
     read=_read,
     to_input=_to_input,
     derive=_derive,

@@ -120,7 +120,7 @@ def initial_model(config: DiffusionTrainConfig, resolution: int) -> LatentDiffus
         condition = dataclasses.replace(c.condition, points=run.points)
         model.config = dataclasses.replace(c, condition=condition, sampling=config.model.sampling)
         if run.kind != c.condition.kind:
-            retarget(model, run)
+            model = retarget(model, run)
         return with_aligned_context(model, config)
     if config.init_denoiser_only:
         raise WalaError("init_denoiser_only takes the denoiser of train.init_from, which names none")
@@ -174,10 +174,22 @@ def with_aligned_context(model: LatentDiffusion, config: DiffusionTrainConfig) -
     return grown
 
 
-def retarget(model: LatentDiffusion, run: ConditionConfig) -> None:
-    """Fine-tunes a generator on another condition of the same form: one image read by the same
-    encoder (the paper's sketch model starts from the single-view one). Anything else is refused."""
+def retarget(model: LatentDiffusion, run: ConditionConfig) -> LatentDiffusion:
+    """A generator to fine-tune on another condition kind: one image read by the same encoder (the
+    paper's sketch model starts from the single-view one), or a kind whose encoder the old one's
+    weights carry over to (`ConditionKind.encoder_as`: a grid point-cloud generator becomes a voxel
+    generator with every weight kept). Anything else is refused."""
     old, new, c = model.kind, condition_kind(run.kind), model.config.condition
+    prefix = f"{old.module}."
+    state = model.state_dict()
+    carried = old.encoder_as(c, {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}, new)
+    if carried is not None:
+        condition = dataclasses.replace(c, kind=run.kind, encoder=run.encoder)
+        new.check(condition)
+        child = LatentDiffusion(dataclasses.replace(model.config, condition=condition))
+        kept = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        child.load_state_dict({**kept, **{f"{new.module}.{k}": v for k, v in carried.items()}})  # all of it
+        return child
     same_form = (
         new.encoder is old.encoder and new.module == old.module and not c.training_views and not run.training_views
     )
@@ -185,11 +197,13 @@ def retarget(model: LatentDiffusion, run: ConditionConfig) -> None:
         raise WalaError(
             f"cannot fine-tune a '{old.name}' generator on '{run.kind}' conditions"
             + (f" of views {list(run.training_views)}" if run.training_views else "")
-            + ": only one-image kinds (image, sketch, one depth map) convert into each other"
+            + ": only one-image kinds (image, sketch, one depth map) convert into each other, and a grid "
+            "point-cloud generator (condition.encoder: grid) into a voxel one"
         )
     new.check(c)
     model.config = dataclasses.replace(model.config, condition=dataclasses.replace(c, kind=run.kind))
     model.kind = new
+    return model
 
 
 def _datasets(config: DiffusionTrainConfig, model: LatentDiffusion):
