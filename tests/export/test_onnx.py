@@ -77,8 +77,8 @@ def test_the_command_writes_three_graphs_and_a_manifest_and_checks_them(pc64):
     folder, _, err = pc64
     manifest = json.loads((folder / "manifest.json").read_text())
     assert {p.name for p in folder.glob("*.onnx")} == {"encoder.onnx", "denoiser.onnx", "decoder.onnx"}
-    assert manifest["batch"] == 2 and manifest["latent_shape"] == [4, 6, 6, 6] and manifest["resolution"] == 64
-    assert manifest["graphs"]["denoiser"]["inputs"]["x"]["shape"] == [2, 4, 6, 6, 6]
+    assert manifest["batch"] == 2 and manifest["latent_shape"] == [4, 11, 11, 11] and manifest["resolution"] == 64
+    assert manifest["graphs"]["denoiser"]["inputs"]["x"]["shape"] == [2, 4, 11, 11, 11]
     assert isinstance(manifest["graphs"]["encoder"]["inputs"]["condition"]["shape"][1], str)  # any point count
     diffs = [float(line.split()[-1]) for line in err.splitlines() if "max abs diff" in line]
     assert len(diffs) == 3 and max(diffs) <= 1e-4  # seen: encoder 1.7e-6, denoiser 6.2e-6, decoder 1.8e-7
@@ -92,14 +92,15 @@ def test_pc64_graphs_match_torch_on_a_real_point_cloud(pc64):
     with torch.no_grad():
         want = model.condition_pair(torch.from_numpy(condition))
         assert max_diff(conditional, want[0]) <= 1e-4 and max_diff(unconditional, want[1]) <= 1e-4  # seen 2.4e-6
-        x = torch.randn(2, 4, 6, 6, 6)
-        noise = torch.randn(2, 4, 6, 6, 6)
+        d = model.config.denoiser
+        shape = (d.latent_channels, *(d.latent_size,) * 3)
+        x, noise = torch.randn(2, *shape), torch.randn(2, *shape)
         timesteps, table = step_coefficients(model.config, 8)
         step = dict(x=x, t=torch.full((2,), timesteps[0]), coefficients=torch.from_numpy(table[0]), noise=noise)
         tokens = dict(conditional=want[0].expand(2, -1, -1), unconditional=want[1].expand(2, -1, -1))
         expected = StepGraph(model)(**step, **tokens, guidance=torch.tensor(1.3))
         assert max_diff(runner.run("denoiser", **step, **tokens, guidance=1.3)[0], expected) <= 1e-4  # seen ≤ 6.2e-6
-        latent = 0.2 * torch.randn(4, 6, 6, 6)
+        latent = 0.2 * torch.randn(*shape)
         assert max_diff(runner.decode(latent), model.decode(latent[None])[0]) <= 1e-4  # seen 1.8e-7
 
 
