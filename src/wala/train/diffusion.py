@@ -180,14 +180,12 @@ def retarget(model: LatentDiffusion, run: ConditionConfig) -> LatentDiffusion:
     weights carry over to (`ConditionKind.encoder_as`: a grid point-cloud generator becomes a voxel
     generator with every weight kept). Anything else is refused."""
     old, new, c = model.kind, condition_kind(run.kind), model.config.condition
-    prefix = f"{old.module}."
-    state = model.state_dict()
-    carried = old.encoder_as(c, {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}, new)
+    carried = old.encoder_as(c, model.encoder.state_dict(), new)
     if carried is not None:
         condition = dataclasses.replace(c, kind=run.kind, encoder=run.encoder)
         new.check(condition)
         child = LatentDiffusion(dataclasses.replace(model.config, condition=condition))
-        kept = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        kept = {k: v for k, v in model.state_dict().items() if not k.startswith(f"{old.module}.")}
         child.load_state_dict({**kept, **{f"{new.module}.{k}": v for k, v in carried.items()}})  # all of it
         return child
     same_form = (
