@@ -234,10 +234,15 @@ def _scalar(owner: str, key: str, default: Any, value: Any) -> Any:
     )
 
 
-def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
+def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = (), kind: str | None = None) -> T:
     """Reads a YAML or JSON file into `cls` (None: defaults only), then applies `overrides` such
-    as "train.steps=10" (values parsed as YAML); missing fields keep their defaults."""
+    as "train.steps=10" (values parsed as YAML); missing fields keep their defaults. With `kind`, a
+    run's own `config.json` (which names its trainer in "kind") is a config too, for that trainer only."""
     values = _read_mapping(path) if path else {}
+    if kind is not None and values.get("kind", kind) != kind:
+        raise WalaError(f"config file {path} is a {values['kind']} run's config, not {kind}")
+    if kind is not None:
+        values.pop("kind", None)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:

@@ -51,6 +51,22 @@ def test_training_resumes_exactly(prepared, tiny_autoencoder, trained, tmp_path)
         assert torch.equal(a[key], b[key]), key
 
 
+def test_a_runs_own_config_json_starts_the_next_run_and_no_other_trainer(trained, tmp_path, capsys):
+    """How a run is continued with a fresh schedule (the shipped built-ins' last runs): its config.json,
+    which names its trainer, is the next run's config with a few overrides."""
+    run = trained / "config.json"
+    nxt = tmp_path / "next"
+    parent = trained / "step-00000006.safetensors"
+    overrides = ["--set", f"train.out={nxt}", "--set", "train.steps=1", "--set", f"train.init_from={parent}"]
+    assert main(["train-diffusion", str(run), *overrides]) == 0
+    before, after = json.loads(run.read_text()), json.loads((nxt / "config.json").read_text())
+    assert {k: v for k, v in after.items() if k != "train"} == {k: v for k, v in before.items() if k != "train"}
+    changed = {k for k in after["train"] if after["train"][k] != before["train"][k]}
+    assert changed == {"out", "steps", "init_from"}
+    assert main(["train-ae", str(run)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"config file {run} is a diffusion run's config, not autoencoder")
+
+
 def test_a_generator_trains_shard_by_shard_and_resumes_exactly(prepared, tiny_autoencoder, tmp_path):
     # its latent dataset reports each sample's shard, as the streaming order needs (it once did not)
     straight, broken = tmp_path / "straight", tmp_path / "broken"

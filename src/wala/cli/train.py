@@ -10,9 +10,9 @@ from wala.config import load_config
 
 
 def cmd_train_ae(args) -> None:
-    from wala.train.autoencoder import AutoencoderTrainConfig, train_autoencoder
+    from wala.train.autoencoder import KIND, AutoencoderTrainConfig, train_autoencoder
 
-    logs = train_autoencoder(load_config(AutoencoderTrainConfig, args.config, args.set))
+    logs = train_autoencoder(load_config(AutoencoderTrainConfig, args.config, args.set, KIND))
     print(json.dumps(logs))
 
 
@@ -33,15 +33,15 @@ def cmd_eval_ae(args) -> None:
 
 
 def cmd_train_diffusion(args) -> None:
-    from wala.train.diffusion import DiffusionTrainConfig, train_diffusion
+    from wala.train.diffusion import KIND, DiffusionTrainConfig, train_diffusion
 
-    logs = train_diffusion(load_config(DiffusionTrainConfig, args.config, args.set))
+    logs = train_diffusion(load_config(DiffusionTrainConfig, args.config, args.set, KIND))
     print(json.dumps(logs))
 
 
 def cmd_train_text2views(args) -> None:
     from wala.errors import WalaError
-    from wala.text.train import TextViewsTrainConfig, export_text_views, train_text_views
+    from wala.text.train import KIND, TextViewsTrainConfig, export_text_views, train_text_views
 
     if args.export:
         if args.config or args.set:
@@ -50,7 +50,7 @@ def cmd_train_text2views(args) -> None:
         return
     if args.output or args.raw_weights:
         raise WalaError("-o and --raw-weights go with --export CHECKPOINT")
-    logs = train_text_views(load_config(TextViewsTrainConfig, args.config, args.set))
+    logs = train_text_views(load_config(TextViewsTrainConfig, args.config, args.set, KIND))
     print(json.dumps(logs))
 
 
