@@ -9,6 +9,7 @@ grid against the true one, beside the error of always answering the family's mea
 is right, 0 or below when the model is no better than knowing the family. Also the mean IoU, and how
 far apart the encoder puts the conditions of one family against those of two families (`token_ratio`:
 mean distance within a family over mean distance across; small when the encoder keeps only the class).
+IoU and Chamfer distance are the demo's (`wala.demo.score`: the grid's IoU, CD between surfaces).
 The family mean is fitted on the same seeds, which flatters it a little. Beside the model's IoU, the
 trilinear baseline's on the same conditions, and how many families the model leads on it (issue 29's
 bar); `--first-seed 5001` leaves out the bundled examples (seed 5000), e.g. to choose sampling settings
@@ -24,10 +25,10 @@ import numpy as np
 import torch
 from results import report  # benchmarks/results.py (scripts run from their folder)
 
-from wala.demo import EXAMPLE_SEED, example_conditions, true_tsdf
+from wala.demo import EXAMPLE_SEED, example_conditions, score, true_tsdf
 from wala.eval.generation import upsampled_tsdf
-from wala.eval.metrics import iou
 from wala.pipeline import WaLaPipeline
+from wala.sdf.extract import tsdf_to_mesh
 from wala.sdf.families import FAMILIES
 
 
@@ -35,6 +36,13 @@ def extents(tsdf: np.ndarray) -> np.ndarray:
     """Voxels spanned by the inside along each axis (0 where there is none)."""
     inside = np.argwhere(tsdf < 0)
     return inside.max(axis=0) - inside.min(axis=0) + 1 if len(inside) else np.zeros(3)
+
+
+def mean_of(rows: list[dict], key: str, digits: int) -> float | None:
+    """The mean of one score over the rows that have it (as the demo's summary: a shape without a
+    surface has no CD; `failed` counts them)."""
+    values = [r[key] for r in rows if r[key] is not None]
+    return round(float(np.mean(values)), digits) if values else None
 
 
 def main() -> None:
@@ -50,16 +58,17 @@ def main() -> None:
     pipe = WaLaPipeline.from_pretrained(args.model, device="cpu")
     rows, tokens = {}, {}
     for family in args.families.split(","):
-        true, made, ious, trilinear = [], [], [], []
+        true, made, scores, trilinear = [], [], [], []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             truth = true_tsdf(family, seed)
+            truth_mesh = tsdf_to_mesh(truth)
             given = {pipe.condition: example_conditions(truth, seed)[pipe.condition]}
             (shape,) = pipe(**given, steps=args.steps, guidance=args.guidance, seed=0, progress=False)
             true.append(extents(truth))
             made.append(extents(shape.tsdf))
-            ious.append(iou(shape.tsdf < 0, truth < 0))
+            scores.append(score(shape.tsdf, truth, truth_mesh))
             grid = pipe.model.kind.occupancy(given[pipe.condition], pipe.condition_config)
-            trilinear.append(iou(upsampled_tsdf(grid, truth.shape[0]) < 0, truth < 0))
+            trilinear.append(score(upsampled_tsdf(grid, truth.shape[0]), truth, truth_mesh))
             with torch.no_grad():
                 tokens[family, seed] = pipe.model.encoder(pipe.condition_tensor(**given)).flatten()
         true, made = np.array(true), np.array(made)
@@ -68,8 +77,11 @@ def main() -> None:
         rows[family] = {
             "extent_error": round(model_error, 2),
             "family_mean_error": round(mean_error, 2),
-            "iou": round(float(np.mean(ious)), 3),
-            "trilinear_iou": round(float(np.mean(trilinear)), 3),
+            "iou": mean_of(scores, "iou", 3),
+            "trilinear_iou": mean_of(trilinear, "iou", 3),
+            "cd": mean_of(scores, "cd", 5),
+            "trilinear_cd": mean_of(trilinear, "cd", 5),
+            "failed": sum(s["cd"] is None for s in scores),
         }
         print(family, rows[family], flush=True)
     keys = list(tokens)
@@ -88,7 +100,11 @@ def main() -> None:
         "family_mean_error": round(float(mean_error), 2),
         "iou": round(float(np.mean([r["iou"] for r in rows.values()])), 3),
         "trilinear_iou": round(float(np.mean([r["trilinear_iou"] for r in rows.values()])), 3),
+        "cd": mean_of(list(rows.values()), "cd", 5),
+        "trilinear_cd": mean_of(list(rows.values()), "trilinear_cd", 5),
         "families_ahead": sum(r["iou"] > r["trilinear_iou"] for r in rows.values()),
+        "families_ahead_cd": sum(r["cd"] is not None and r["cd"] < r["trilinear_cd"] for r in rows.values()),
+        "failed": sum(r["failed"] for r in rows.values()),
         "token_ratio": None if ratio is None else round(float(ratio), 3),
         "families": rows,
     }
