@@ -33,7 +33,7 @@ def test_the_built_in_models_make_recognisable_shapes_beside_the_baselines(tmp_p
     ]
     for row in rows:
         assert row["trilinear"]["iou"] > 0.35 and row["trilinear"]["cd"] < 0.05  # the baselines have surfaces
-        # recognisable, and on these two better than upsampling the input (measured: 0.93/0.82 and 0.96/0.84)
+        # recognisable, and on these two better than upsampling the input (measured: 0.92/0.82 and 0.95/0.80)
         assert row["wala"]["iou"] > max(0.5, row["trilinear"]["iou"]) and row["wala"]["cd"] < 0.02
         assert (tmp_path / row["kind"] / row["name"] / "sample_0000.png").stat().st_size > 1000  # its preview
     printed = capsys.readouterr().out.splitlines()
