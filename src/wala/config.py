@@ -239,10 +239,8 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()
     as "train.steps=10" (values parsed as YAML); missing fields keep their defaults. With `kind`, a
     run's own `config.json` (which names its trainer in "kind") is a config too, for that trainer only."""
     values = _read_mapping(path) if path else {}
-    if kind is not None and values.get("kind", kind) != kind:
-        raise WalaError(f"config file {path} is a {values['kind']} run's config, not {kind}")
-    if kind is not None:
-        values.pop("kind", None)
+    if kind is not None and (found := values.pop("kind", kind)) != kind:
+        raise WalaError(f"config file {path} is a {found} run's config, not {kind}")
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
