@@ -88,8 +88,9 @@ def main() -> None:
     within = [torch.dist(tokens[a], tokens[b]) for a, b in itertools.combinations(keys, 2) if a[0] == b[0]]
     across = [torch.dist(tokens[a], tokens[b]) for a, b in itertools.combinations(keys, 2) if a[0] != b[0]]
     ratio = torch.stack(within).mean() / torch.stack(across).mean() if within and across else None
-    model_error = np.mean([r["extent_error"] for r in rows.values()])
-    mean_error = np.mean([r["family_mean_error"] for r in rows.values()])
+    families = list(rows.values())
+    model_error = np.mean([r["extent_error"] for r in families])
+    mean_error = np.mean([r["family_mean_error"] for r in families])
     result = {
         "benchmark": "condition_following",
         "model": args.model,
@@ -98,13 +99,13 @@ def main() -> None:
         "following": round(float(1 - model_error / mean_error), 3) if mean_error else None,
         "extent_error": round(float(model_error), 2),
         "family_mean_error": round(float(mean_error), 2),
-        "iou": round(float(np.mean([r["iou"] for r in rows.values()])), 3),
-        "trilinear_iou": round(float(np.mean([r["trilinear_iou"] for r in rows.values()])), 3),
-        "cd": mean_of(list(rows.values()), "cd", 5),
-        "trilinear_cd": mean_of(list(rows.values()), "trilinear_cd", 5),
-        "families_ahead": sum(r["iou"] > r["trilinear_iou"] for r in rows.values()),
-        "families_ahead_cd": sum(r["cd"] is not None and r["cd"] < r["trilinear_cd"] for r in rows.values()),
-        "failed": sum(r["failed"] for r in rows.values()),
+        "iou": mean_of(families, "iou", 3),
+        "trilinear_iou": mean_of(families, "trilinear_iou", 3),
+        "cd": mean_of(families, "cd", 5),
+        "trilinear_cd": mean_of(families, "trilinear_cd", 5),
+        "families_ahead": sum(r["iou"] > r["trilinear_iou"] for r in families),
+        "families_ahead_cd": sum(r["cd"] is not None and r["cd"] < r["trilinear_cd"] for r in families),
+        "failed": sum(r["failed"] for r in families),
         "token_ratio": None if ratio is None else round(float(ratio), 3),
         "families": rows,
     }
